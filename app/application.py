@@ -1,0 +1,145 @@
+"""``create_app(settings)``: the Starlette application and its lifespan.
+
+The lifespan builds everything with a connection or a task to own (the Redis client, the
+agent registry and its backend, the runner, the verifier) and closes it all on shutdown, in
+reverse order. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from app.access import AccessLog
+from app.problems import EXCEPTION_HANDLERS
+from app.routes import routes
+from app.services import Services
+from app.settings import Settings
+from auth import SecretVerifier, TicketSigner, Verifier
+from jobs.agents import AgentRegistry, Backend, DemoBackend, default_agents
+from jobs.connection import connect
+from jobs.events import EventLog
+from jobs.keys import Keys
+from jobs.runner import RunLimits, Runner
+from jobs.service import JobService
+from jobs.store import JobStore, Lifetimes
+
+logger = logging.getLogger(__name__)
+
+#: Room a run gets, beyond RUN_TIMEOUT_S, to store its ending before its keys could expire.
+FINISH_MARGIN_S = 60
+
+
+def max_events(settings: Settings) -> int:
+    """The most events one run can store: one per throttle window (at least 10 ms), plus slack."""
+    window_ms = max(settings.stream_throttle_ms, 10)
+    return int(settings.run_timeout_s * 1000 / window_ms) + 100
+
+
+def build_backend(settings: Settings) -> Backend:
+    if settings.backend == "demo":
+        return DemoBackend(tokens_per_second=settings.demo_tokens_per_second)
+    raise RuntimeError("AGENT_BACKEND=anthropic is not available in this build")
+
+
+def build_verifier(settings: Settings, dev_secret: str | None) -> Verifier:
+    secret = settings.auth_jwt_secret.get_secret_value() if settings.auth_jwt_secret else None
+    secret = secret or dev_secret
+    if secret is None:
+        raise RuntimeError("configure AUTH_JWT_SECRET (OIDC arrives with AUTH_ISSUER)")
+    return SecretVerifier(secret, audience=settings.auth_audience)
+
+
+def ticket_secret(settings: Settings, dev_secret: str | None) -> str:
+    """Tickets must verify on every instance, so they are keyed by a shared secret when there
+    is one. With none configured, a per-process secret makes tickets work on this instance
+    only (fine for one instance; the log says so)."""
+    for configured in (settings.auth_ticket_secret, settings.auth_jwt_secret):
+        if configured is not None:
+            return configured.get_secret_value()
+    if dev_secret is not None:
+        return dev_secret
+    logger.warning(
+        "no AUTH_TICKET_SECRET or AUTH_JWT_SECRET: stream tickets work on this instance only"
+    )
+    return secrets.token_urlsafe(32)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The service for ``settings``. In dev mode (no auth configured) tokens are signed with a
+    per-process secret, kept in ``app.state.dev_secret`` for ``python -m app`` to mint one."""
+    dev_secret = secrets.token_urlsafe(32) if settings.dev_auth else None
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        if settings.redis_url is None:
+            logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
+        if dev_secret is not None:
+            logger.warning("no authentication configured: DEV MODE, tokens use a per-process key")
+        redis = connect(settings.redis_url)
+        keys = Keys(settings.jobs_redis_prefix)
+        lifetimes = Lifetimes(
+            pending_s=settings.job_ttl_s,
+            running_s=int(settings.run_timeout_s) + FINISH_MARGIN_S,
+            resume_grace_s=settings.resume_grace_s,
+            failed_retention_s=settings.failed_retention_s,
+        )
+        events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=lifetimes.running_s)
+        store = JobStore(redis, keys, events, lifetimes)
+        backend = build_backend(settings)
+        agents = AgentRegistry(
+            default_agents(),
+            backend,
+            default_model=settings.anthropic_model,
+            allowed_models=settings.models,
+        )
+        instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        runner = Runner(
+            store,
+            events,
+            agents,
+            RunLimits(settings.stream_throttle_ms, settings.run_timeout_s),
+            instance_id=instance_id,
+        )
+        services = Services(
+            settings=settings,
+            redis=redis,
+            agents=agents,
+            runner=runner,
+            jobs=JobService(store, events, runner, agents),
+            verifier=build_verifier(settings, dev_secret),
+            tickets=TicketSigner(
+                ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
+            ),
+        )
+        logger.info(
+            "ready: backend=%s instance=%s",
+            backend.name,
+            instance_id,
+            extra={"backend": backend.name, "instance": instance_id},
+        )
+        try:
+            yield {"services": services}
+        finally:
+            await runner.aclose()
+            await backend.aclose()
+            await redis.aclose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AccessLog)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.dev_secret = dev_secret
+    return app

@@ -1,0 +1,134 @@
+"""Problem documents (RFC 9457): every error a client sees, built in this one place.
+
+Domain and auth errors are raised where they happen and translated here by exception class.
+Every document has ``type``, ``title``, ``status``, ``detail`` and a machine-readable
+``code``; 422s add ``errors`` (one per field), 401s add ``WWW-Authenticate`` (RFC 6750), 429s
+and 503s add ``Retry-After``. Unexpected exceptions become a bare 500 document: the traceback
+goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from auth.errors import AuthError, AuthUnavailable, InvalidToken
+from jobs.errors import (
+    InputInvalid,
+    InvalidEventId,
+    InvalidJobId,
+    JobFinished,
+    JobNotFound,
+    JobsError,
+    NotOwner,
+    StoreUnavailable,
+    UnknownAgent,
+)
+
+MEDIA_TYPE = "application/problem+json"
+
+# (status, code) for each domain error; the most specific class wins.
+_JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
+    InvalidJobId: (400, "INVALID_JOB_ID"),
+    InvalidEventId: (400, "INVALID_EVENT_ID"),
+    UnknownAgent: (422, "UNKNOWN_AGENT"),
+    InputInvalid: (422, "INPUT_INVALID"),
+    JobNotFound: (404, "JOB_NOT_FOUND"),
+    NotOwner: (403, "NOT_OWNER"),
+    JobFinished: (410, "JOB_FINISHED"),
+    StoreUnavailable: (503, "STORE_UNAVAILABLE"),
+}
+
+# Starlette's own HTTP errors (routing, body limit), by status.
+_HTTP_CODES = {
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "BODY_TOO_LARGE",
+}
+
+
+class ProblemResponse(JSONResponse):
+    media_type = MEDIA_TYPE
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+class BadRequest(Exception):
+    """A request the HTTP layer itself rejects (malformed JSON, wrong media type)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+async def jobs_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, JobsError)
+    status, code = next(mapping for cls, mapping in _JOBS_ERRORS.items() if isinstance(exc, cls))
+    if isinstance(exc, InputInvalid):
+        return problem(status, code, str(exc), errors=exc.errors)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem(status, code, str(exc), headers=headers)
+
+
+async def auth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthError)
+    if isinstance(exc, AuthUnavailable):
+        return problem(503, "AUTH_UNAVAILABLE", exc.description, headers={"Retry-After": "5"})
+    challenge = "Bearer"
+    if isinstance(exc, InvalidToken):
+        description = exc.description.replace('"', "'")
+        challenge = f'Bearer error="invalid_token", error_description="{description}"'
+    return problem(401, "UNAUTHORIZED", exc.description, headers={"WWW-Authenticate": challenge})
+
+
+async def bad_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return problem(exc.status, exc.code, exc.detail)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 413:
+        limit = request.scope.get("starlette.max_body_size")
+        detail = f"the request body is larger than {limit} bytes" if limit else "body too large"
+        return problem(413, "BODY_TOO_LARGE", detail)
+    code = _HTTP_CODES.get(exc.status_code, HTTPStatus(exc.status_code).name)
+    return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this response is sent, so the server logs the traceback once.
+    return problem(500, "INTERNAL_ERROR", "the service failed to handle this request")
+
+
+EXCEPTION_HANDLERS = {
+    JobsError: jobs_error,
+    AuthError: auth_error,
+    BadRequest: bad_request,
+    HTTPException: http_error,
+    Exception: server_error,
+}

@@ -1,0 +1,168 @@
+"""The HTTP surface: parse the request, call the job service, shape the response.
+
+Routes stay thin: authentication, validation and the job logic live in ``auth`` and ``jobs``;
+errors are raised as exceptions and turned into problem documents by ``app.problems``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.problems import BadRequest, problem
+from app.services import Services
+from app.sse import event_stream
+from auth import InvalidToken, MissingCredentials, Principal
+from jobs.agents import field_errors
+from jobs.errors import InputInvalid, StoreUnavailable
+from jobs.keys import check_job_id
+from jobs.model import Job
+
+
+class CreateJob(BaseModel):
+    """The body of ``POST /jobs``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    agent: str
+    input: dict[str, Any]
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.state.services
+    return svc
+
+
+async def bearer(request: Request) -> Principal:
+    """The caller named by the ``Authorization: Bearer`` header."""
+    header = request.headers.get("authorization")
+    if header is None:
+        raise MissingCredentials()
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingCredentials("use the Bearer authorization scheme")
+    token = token.strip()
+    if not token:
+        raise InvalidToken("the bearer token is empty")
+    return await services(request).verifier.verify(token)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body: 415 unless it is JSON, 400 unless it parses."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise BadRequest(400, "MALFORMED_JSON", f"the body is not valid JSON: {exc}") from None
+
+
+def job_links(request: Request, job_id: str) -> tuple[str, str]:
+    root = request.scope.get("root_path", "")
+    return f"{root}/jobs/{job_id}", f"{root}/jobs/{job_id}/stream"
+
+
+def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"jobId": job.id, "status": job.status.value}
+    if job.agent:
+        body |= {"agent": job.agent, "createdAt": job.created_at_ms}
+    if job.started_at_ms is not None:
+        body["startedAt"] = job.started_at_ms
+    if ttl_s is not None:
+        body["ttlS"] = ttl_s
+    if job.error is not None:
+        body["error"] = job.error
+    return body
+
+
+async def create_job(request: Request) -> Response:
+    svc = services(request)
+    principal = await bearer(request)
+    raw = await read_json(request)
+    try:
+        body = CreateJob.model_validate(raw)
+    except ValidationError as exc:
+        raise InputInvalid(field_errors(exc)) from None
+    job = await svc.jobs.create(principal.sub, body.agent, body.input)
+    location, stream_url = job_links(request, job.id)
+    content = {
+        "jobId": job.id,
+        "status": job.status.value,
+        "agent": job.agent,
+        "createdAt": job.created_at_ms,
+        "expiresAt": job.created_at_ms + svc.settings.job_ttl_s * 1000,
+        "streamUrl": stream_url,
+        "streamTicket": svc.tickets.issue(job.id, principal.sub),
+    }
+    return JSONResponse(content, status_code=201, headers={"Location": location})
+
+
+async def get_job(request: Request) -> Response:
+    svc = services(request)
+    principal = await bearer(request)
+    job = await svc.jobs.status(principal.sub, request.path_params["job_id"])
+    ttl_s = await svc.jobs.store.ttl_s(job.id) if job.agent else None
+    return JSONResponse(job_status(job, ttl_s=ttl_s))
+
+
+async def issue_ticket(request: Request) -> Response:
+    """A fresh stream ticket for a job the caller owns (for an EventSource reconnect)."""
+    svc = services(request)
+    principal = await bearer(request)
+    job = await svc.jobs.status(principal.sub, request.path_params["job_id"])
+    ticket = svc.tickets.issue(job.id, principal.sub)
+    return JSONResponse({"streamTicket": ticket, "expiresIn": svc.tickets.ttl_s})
+
+
+async def stream_job(request: Request) -> Response:
+    svc = services(request)
+    job_id = check_job_id(request.path_params["job_id"])
+    ticket = request.query_params.get("ticket")
+    if ticket is not None and "authorization" not in request.headers:
+        principal = svc.tickets.verify(ticket, job_id)
+    else:
+        principal = await bearer(request)
+    last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    if request.method == "HEAD":  # never start a run for a HEAD
+        await svc.jobs.status(principal.sub, job_id)
+        return Response(media_type="text/event-stream")
+    attachment = await svc.jobs.attach(principal.sub, job_id, last_event_id or None)
+    if attachment is None:
+        return Response(status_code=204)
+    return event_stream(attachment, ping_s=svc.settings.stream_ping_s)
+
+
+async def list_agents(request: Request) -> Response:
+    return JSONResponse({"agents": services(request).agents.schemas()})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await services(request).jobs.store.ping()
+    except StoreUnavailable:
+        return problem(
+            503, "STORE_UNAVAILABLE", "Redis is unreachable", headers={"Retry-After": "1"}
+        )
+    return JSONResponse({"status": "ready"})
+
+
+routes = [
+    Route("/jobs", create_job, methods=["POST"]),
+    Route("/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/jobs/{job_id}/stream", stream_job, methods=["GET"]),
+    Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"]),
+    Route("/agents", list_agents, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]

@@ -1,0 +1,23 @@
+"""What the lifespan builds and the routes use: one object, no module-level clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.settings import Settings
+from auth import TicketSigner, Verifier
+from jobs.agents import AgentRegistry
+from jobs.connection import Redis
+from jobs.runner import Runner
+from jobs.service import JobService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    redis: Redis
+    agents: AgentRegistry
+    runner: Runner
+    jobs: JobService
+    verifier: Verifier
+    tickets: TicketSigner

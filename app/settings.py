@@ -1,0 +1,108 @@
+"""The service's configuration: environment variables, read once into one :class:`Settings`.
+
+Names match DESIGN.md's configuration table exactly. Nothing reads the environment at import
+time: ``python -m app`` builds ``Settings()`` and hands it to ``create_app(settings)``; tests
+build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
+``CORS_ALLOW_ORIGINS``) are accepted as plain ``a,b,c``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from auth.verifier import MIN_SECRET_LENGTH
+
+#: The current Sonnet in the anthropic SDK's model list.
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    redis_url: str | None = None
+    jobs_redis_prefix: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")] = "jobs"
+    job_ttl_s: Annotated[int, Field(gt=0)] = 600
+    run_timeout_s: Annotated[float, Field(gt=0)] = 300
+    resume_grace_s: Annotated[int, Field(gt=0)] = 60
+    failed_retention_s: Annotated[int, Field(gt=0)] = 3600
+    stream_throttle_ms: Annotated[int, Field(ge=0, le=10_000)] = 100
+    stream_ping_s: Annotated[float, Field(gt=0)] = 15
+    max_body_bytes: Annotated[int, Field(gt=0)] = 65536
+
+    auth_jwt_secret: SecretStr | None = None
+    auth_ticket_secret: SecretStr | None = None
+    stream_ticket_ttl_s: Annotated[int, Field(gt=0, le=3600)] = 60
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
+    auth_algorithms: CommaList = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+
+    agent_backend: Literal["anthropic", "demo"] | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
+    allowed_models: CommaList = Field(default_factory=list)
+    demo_tokens_per_second: Annotated[float, Field(gt=0)] = 40
+
+    lease_ttl_s: Annotated[int, Field(gt=0)] = 15
+    abandon_after_s: Annotated[int, Field(gt=0)] = 30
+    rate_limit_create_per_min: Annotated[int, Field(ge=0)] = 10
+    max_streams_per_user: Annotated[int, Field(ge=0)] = 5
+    cors_allow_origins: CommaList = Field(default_factory=list)
+
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["text", "json"] | None = None
+
+    @field_validator("auth_algorithms", "allowed_models", "cors_allow_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("auth_jwt_secret", "auth_ticket_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _no_none_algorithm(self) -> Settings:
+        if any(alg.lower() == "none" for alg in self.auth_algorithms):
+            raise ValueError("AUTH_ALGORITHMS must not contain 'none'")
+        return self
+
+    @property
+    def backend(self) -> Literal["anthropic", "demo"]:
+        """``AGENT_BACKEND``, else ``anthropic`` when a key is set, else ``demo``."""
+        if self.agent_backend is not None:
+            return self.agent_backend
+        return "anthropic" if self.anthropic_api_key else "demo"
+
+    @property
+    def models(self) -> list[str]:
+        """The models a caller may ask for (``ALLOWED_MODELS``, default: the default model)."""
+        return self.allowed_models or [self.anthropic_model]
+
+    @property
+    def dev_auth(self) -> bool:
+        """Dev mode: no authentication configured at all."""
+        return not (self.auth_jwt_secret or self.auth_issuer or self.auth_jwks_url)
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is not None:
+            return self.log_format == "json"
+        return not sys.stderr.isatty()

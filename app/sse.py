@@ -1,0 +1,56 @@
+"""Server-Sent Events framing for an attachment (sse-starlette does the wire protocol).
+
+A stream is: ``connected`` (per connection, no id, carrying ``retry:``), then the stored
+events each with its ``id:``, ending after ``complete`` or ``error``; ``: ping`` comments keep
+idle connections open through proxies. Should Redis fail mid-stream, the stream ends with a
+retryable ``error`` event that has no id, so a client's ``Last-Event-ID`` still points at the
+last event it really has and a reconnect resumes from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from jobs.errors import StoreUnavailable
+from jobs.events import CONNECTED, ERROR, connected_payload, dumps, error_payload
+from jobs.service import Attachment
+
+logger = logging.getLogger(__name__)
+
+SEP = "\n"
+#: How long a browser's EventSource waits before reconnecting.
+RETRY_MS = 1000
+HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
+
+
+def _ping() -> ServerSentEvent:
+    return ServerSentEvent(comment="ping", sep=SEP)
+
+
+async def _frames(attachment: Attachment) -> AsyncIterator[ServerSentEvent]:
+    connected = connected_payload(
+        attachment.job_id, attachment.status.value, resumed=attachment.resumed
+    )
+    yield ServerSentEvent(dumps(connected), event=CONNECTED, retry=RETRY_MS, sep=SEP)
+    try:
+        async for event in attachment.events:
+            if event is not None:
+                yield ServerSentEvent(event.data, event=event.event, id=event.id, sep=SEP)
+    except StoreUnavailable as exc:
+        logger.warning("stream ended: %s", exc, extra={"job_id": attachment.job_id})
+        lost = error_payload("STORE_UNAVAILABLE", str(exc), retryable=True)
+        yield ServerSentEvent(dumps(lost), event=ERROR, sep=SEP)
+
+
+def event_stream(attachment: Attachment, *, ping_s: float) -> EventSourceResponse:
+    """The ``text/event-stream`` response for ``attachment``."""
+    return EventSourceResponse(
+        _frames(attachment),
+        headers=HEADERS,
+        ping=ping_s,
+        ping_message_factory=_ping,
+        sep=SEP,
+    )

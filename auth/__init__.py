@@ -1,0 +1,17 @@
+"""Who the caller is: bearer JWT verification and stream tickets."""
+
+from auth.errors import AuthError, AuthUnavailable, InvalidToken, MissingCredentials
+from auth.tickets import TicketSigner
+from auth.verifier import Principal, SecretVerifier, Verifier, mint_token
+
+__all__ = [
+    "AuthError",
+    "AuthUnavailable",
+    "InvalidToken",
+    "MissingCredentials",
+    "Principal",
+    "SecretVerifier",
+    "TicketSigner",
+    "Verifier",
+    "mint_token",
+]

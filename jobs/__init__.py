@@ -1,0 +1,1 @@
+"""The job domain: the job model, its Redis keys, the store, the event log, the runner, agents."""

@@ -1,0 +1,54 @@
+"""``demo``: an offline backend that streams each agent's deterministic stand-in answer.
+
+It needs no network and no key, paces itself at ``tokens_per_second`` like a real model, and
+reports plausible token counts, so the whole pipeline (throttling, resume, result parsing)
+can be tried and tested offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncGenerator
+
+from jobs.agents.base import Completion, ModelRequest, TokenUsage
+
+# Words with their trailing spaces and punctuation: roughly how a tokenizer splits prose.
+_TOKEN_RE = re.compile(r"\s*\S{1,8}\s*|\s+")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split ``text`` into token-sized pieces whose concatenation is ``text``."""
+    return _TOKEN_RE.findall(text)
+
+
+class DemoBackend:
+    name = "demo"
+
+    def __init__(self, *, tokens_per_second: float, first_token_delay_s: float = 0.0) -> None:
+        if tokens_per_second <= 0:
+            raise ValueError("tokens_per_second must be > 0")
+        self.interval_s = 1.0 / tokens_per_second
+        self.first_token_delay_s = first_token_delay_s
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+        tokens = split_tokens(request.offline_reply)
+        loop = asyncio.get_running_loop()
+        # Pace against a schedule, not with fixed sleeps, so the rate holds under load.
+        started = loop.time() + self.first_token_delay_s
+        for index, token in enumerate(tokens):
+            delay = started + index * self.interval_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield token
+        yield Completion(
+            model="demo",
+            usage=TokenUsage(
+                input_tokens=(len(request.system) + len(request.prompt)) // 4 + 1,
+                output_tokens=len(tokens),
+            ),
+            stop_reason="end_turn",
+        )
+
+    async def aclose(self) -> None:
+        return None

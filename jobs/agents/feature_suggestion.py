@@ -1,0 +1,167 @@
+"""``feature-suggestion``: product feature ideas for a page or component, as structured cards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from jobs.agents.base import AgentInput, ModelRequest, check_allowed_model
+from jobs.errors import OutputInvalid
+
+FeatureType = Literal[
+    "enhancement", "new-capability", "optimization", "ui-improvement", "integration"
+]
+Priority = Literal["low", "medium", "high", "critical"]
+
+
+class FeatureSuggestionInput(AgentInput):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    page_or_component: Annotated[str, Field(min_length=1, max_length=200)]
+    feature_type: FeatureType
+    priority_level: Priority
+    additional_context: Annotated[str | None, Field(max_length=1000)] = None
+    custom_model: str | None = None
+
+    _check_model = field_validator("custom_model")(check_allowed_model)
+
+
+class Suggestion(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
+
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    rationale: Annotated[str, Field(min_length=1)]
+    description: Annotated[str, Field(min_length=1)]
+    implementation_considerations: Annotated[list[str], Field(min_length=1, max_length=10)]
+
+
+class Suggestions(BaseModel):
+    """The result: 3 to 5 suggestions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suggestions: Annotated[list[Suggestion], Field(min_length=3, max_length=5)]
+
+
+SYSTEM_PROMPT = (
+    "You are a senior product engineer. You propose concrete, buildable product features. "
+    "Each suggestion names the feature, says why it matters to users, describes what to "
+    "build, and lists the implementation considerations an engineering team must weigh. "
+    "Answer only with JSON that matches the requested schema."
+)
+
+
+class FeatureSuggestionAgent:
+    name: ClassVar[str] = "feature-suggestion"
+    description: ClassVar[str] = "Suggests 3-5 product features for a page or component."
+    input_model: ClassVar[type[AgentInput]] = FeatureSuggestionInput
+
+    def request(self, agent_input: Any, *, default_model: str) -> ModelRequest:
+        assert isinstance(agent_input, FeatureSuggestionInput)
+        return ModelRequest(
+            model=agent_input.custom_model or default_model,
+            system=SYSTEM_PROMPT,
+            prompt=_prompt(agent_input),
+            max_tokens=4096,
+            offline_reply=_offline_reply(agent_input),
+            output_schema=Suggestions,
+        )
+
+    def result(self, output: str) -> dict[str, Any]:
+        try:
+            parsed = Suggestions.model_validate_json(output)
+        except ValidationError as exc:
+            raise OutputInvalid(
+                f"the model's output is not a valid suggestion list ({exc.error_count()} errors)"
+            ) from exc
+        return parsed.model_dump(mode="json", by_alias=True)
+
+
+def _prompt(value: FeatureSuggestionInput) -> str:
+    lines = [
+        f"Suggest 3 to 5 {value.feature_type.replace('-', ' ')} features for: "
+        f"{value.page_or_component}.",
+        f"Priority level: {value.priority_level}. Scale the ambition of each suggestion to it.",
+    ]
+    if value.additional_context:
+        lines.append(f"Additional context from the team:\n{value.additional_context}")
+    lines.append(
+        "For each suggestion give a short title, the rationale (the user problem it solves), "
+        "a description of what to build, and 2 to 5 implementation considerations."
+    )
+    return "\n\n".join(lines)
+
+
+_IDEAS: dict[str, list[tuple[str, str, str]]] = {
+    "enhancement": [
+        ("Smarter defaults", "users repeat the same choices", "Remember each user's last choices"),
+        ("Inline help", "new users stall on unfamiliar terms", "Add contextual hints"),
+        ("Bulk actions", "one-by-one edits waste time", "Let users act on many items at once"),
+        ("Undo history", "mistakes are costly to reverse", "Keep a short, visible undo trail"),
+    ],
+    "new-capability": [
+        ("Saved views", "users rebuild the same filters", "Let users name and share views"),
+        ("Scheduled reports", "people poll for changes", "Send a digest on a schedule"),
+        ("Collaboration notes", "context lives in chat", "Attach threaded notes to items"),
+        ("Template gallery", "blank states slow teams down", "Start from curated templates"),
+    ],
+    "optimization": [
+        ("Progressive loading", "the first paint is slow", "Stream the critical content first"),
+        ("Request batching", "chatty calls add latency", "Batch and cache related requests"),
+        ("Lean payloads", "responses carry unused fields", "Trim payloads to what is shown"),
+        ("Background prefetch", "navigation waits on data", "Prefetch the likely next step"),
+    ],
+    "ui-improvement": [
+        ("Clear hierarchy", "key actions get lost", "Rework layout around one primary action"),
+        ("Keyboard flow", "power users reach for the mouse", "Add shortcuts and focus order"),
+        ("Responsive layout", "mobile users pinch and scroll", "Adapt the layout to small screens"),
+        ("Empty states", "blank screens confuse", "Explain what to do when there is no data"),
+    ],
+    "integration": [
+        ("Webhooks", "other systems poll for changes", "Emit signed webhooks on key events"),
+        ("Calendar sync", "dates are copied by hand", "Sync deadlines to calendars"),
+        ("Chat notifications", "updates are missed", "Post updates to team chat channels"),
+        ("Import from CSV", "data entry is manual", "Map and import spreadsheet columns"),
+    ],
+}
+
+_CONSIDERATIONS = [
+    "Measure the baseline before building, so the change can be judged",
+    "Ship behind a feature flag and roll out gradually",
+    "Keep it accessible: keyboard, screen readers, contrast",
+    "Decide what happens offline or when a dependency fails",
+    "Cover the edge cases with automated tests",
+    "Document the behaviour for support and for users",
+    "Watch the performance budget on low-end devices",
+    "Respect existing permissions and audit logging",
+]
+
+
+def _offline_reply(value: FeatureSuggestionInput) -> str:
+    """A valid, deterministic suggestion list for this input (the demo backend's answer)."""
+    canonical = value.model_dump_json(by_alias=True, exclude={"custom_model"})
+    rng = random.Random(hashlib.sha256(canonical.encode()).digest())  # noqa: S311 - not security
+    count = {"low": 3, "medium": 3, "high": 4, "critical": 5}[value.priority_level]
+    ideas = rng.sample(_IDEAS[value.feature_type], k=min(count, len(_IDEAS[value.feature_type])))
+    while len(ideas) < count:
+        ideas.append(rng.choice(_IDEAS["enhancement"]))
+    target = value.page_or_component
+    suggestions = []
+    for title, problem, what in ideas:
+        rationale = f"On {target}, {problem}; at {value.priority_level} priority this is worth it."
+        if value.additional_context:
+            rationale += " It fits the context the team gave."
+        suggestions.append(
+            {
+                "title": f"{title} for {target}",
+                "rationale": rationale,
+                "description": f"{what} on {target}, starting with the most common path.",
+                "implementationConsiderations": rng.sample(_CONSIDERATIONS, k=3),
+            }
+        )
+    return json.dumps({"suggestions": suggestions}, indent=2, ensure_ascii=False)

@@ -1,0 +1,61 @@
+"""In-memory fan-out of a run's events to readers attached to the same process.
+
+The runner stores every event in Redis first (durability, other instances) and then publishes
+it here with its stream id. Readers on this process follow the channel instead of polling
+Redis, so the common case (the client that started the run, plus any resume that lands on the
+same instance) costs no Redis reads at all. A channel holds the whole run, so any resume point
+inside the run can be served from memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_right
+from collections.abc import AsyncIterator
+
+from jobs.events import StoredEvent, event_id_key
+
+
+class RunChannel:
+    """The events of one run on this process, in order; many readers, one writer."""
+
+    __slots__ = ("_events", "_keys", "_wakeup", "job_id")
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self._events: list[StoredEvent] = []
+        self._keys: list[tuple[int, int]] = []
+        self._wakeup = asyncio.Event()
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._events) and self._events[-1].terminal
+
+    def publish(self, event: StoredEvent) -> None:
+        """Append one event and wake every reader."""
+        if self.finished:
+            raise RuntimeError("a channel takes nothing after its terminal event")
+        self._events.append(event)
+        if event.id is not None:
+            self._keys.append(event_id_key(event.id))
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
+
+    async def follow(self, after_id: str, *, idle_s: float) -> AsyncIterator[StoredEvent | None]:
+        """Yield the events after ``after_id``, live, through the terminal one.
+
+        Yields None after ``idle_s`` without an event, so the reader can send a keepalive.
+        """
+        index = bisect_right(self._keys, event_id_key(after_id))
+        while True:
+            while index < len(self._events):
+                event = self._events[index]
+                index += 1
+                yield event
+                if event.terminal:
+                    return
+            wakeup = self._wakeup
+            try:
+                await asyncio.wait_for(wakeup.wait(), idle_s)
+            except TimeoutError:
+                yield None

@@ -1,0 +1,165 @@
+"""The event stream: the events a run produces, their payloads, and their Redis Stream log.
+
+Every event a client can resume from is stored as an entry of the job's STREAM
+(``jobs:{<id>}:events``) with the fields ``event`` and ``data`` (a JSON object); the entry id
+is the SSE ``id:``. The terminal entry (``complete`` or ``error``) also carries ``owner``,
+because after a success the job HASH is deleted and the terminal entry is what still proves
+whose stream a late resume is reading.
+
+``connected`` is per connection and never stored. Event ids compare as ``(ms, seq)`` pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+
+from jobs.connection import BLOCK_MS, Redis, unavailable_as_domain_error
+from jobs.errors import InvalidEventId
+from jobs.keys import Keys
+from jobs.model import now_ms
+
+CONNECTED = "connected"
+DELTA = "delta"
+COMPLETE = "complete"
+ERROR = "error"
+TERMINAL = frozenset({COMPLETE, ERROR})
+
+#: The stream id before every real one: "replay from the start".
+START = "0-0"
+
+_EVENT_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+def check_event_id(value: str) -> str:
+    """Return ``value`` if it is a Redis Stream id, else raise :class:`InvalidEventId`."""
+    if _EVENT_ID_RE.fullmatch(value) is None:
+        raise InvalidEventId()
+    return value
+
+
+def event_id_key(event_id: str) -> tuple[int, int]:
+    """The sort key of a stream id."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq)
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Compact JSON, UTF-8 kept as is (the SSE frame is UTF-8)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event. ``id`` is None only for an event that could not be stored (Redis down)."""
+
+    id: str | None
+    event: str
+    data: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.event in TERMINAL
+
+    def payload(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.data)
+        return value
+
+
+def connected_payload(job_id: str, status: str, *, resumed: bool) -> dict[str, Any]:
+    return {"jobId": job_id, "status": status, "resumed": resumed, "timestamp": now_ms()}
+
+
+def delta_payload(text: str, total_length: int) -> dict[str, Any]:
+    return {"text": text, "totalLength": total_length, "timestamp": now_ms()}
+
+
+def error_payload(code: str, message: str, *, retryable: bool) -> dict[str, Any]:
+    return {"code": code, "message": message, "retryable": retryable, "timestamp": now_ms()}
+
+
+class EventLog:
+    """A job's events in its Redis Stream.
+
+    ``maxlen`` bounds every stream. The runner emits at most one event per throttle window, so
+    the service sizes ``maxlen`` above the most events a run can produce in ``RUN_TIMEOUT_S``:
+    trimming never removes an event a client could still need.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys, *, maxlen: int, live_ttl_s: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.maxlen = maxlen
+        self.live_ttl_s = live_ttl_s
+
+    async def append(
+        self, job_id: str, event: str, data: dict[str, Any], *, first: bool = False
+    ) -> StoredEvent:
+        """Store one non-terminal event; ``first`` also gives the new stream its TTL."""
+        key = self.keys.events(job_id)
+        encoded = dumps(data)
+        fields = {"event": event, "data": encoded}
+        with unavailable_as_domain_error():
+            if first:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
+                    pipe.expire(key, self.live_ttl_s)
+                    entry_id, _ = await pipe.execute()
+            else:
+                entry_id = await self.redis.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
+        return StoredEvent(str(entry_id), event, encoded)
+
+    def queue_terminal(
+        self, pipe: Pipeline, job_id: str, event: str, encoded: str, *, owner: str, ttl_s: int
+    ) -> None:
+        """Queue the terminal entry on ``pipe``; the stream then lives ``ttl_s`` more."""
+        key = self.keys.events(job_id)
+        fields = {"event": event, "data": encoded, "owner": owner}
+        pipe.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
+        pipe.expire(key, ttl_s)
+
+    async def after(self, job_id: str, after_id: str, *, count: int = 1_000) -> list[StoredEvent]:
+        """Up to ``count`` stored events after ``after_id`` (exclusive), oldest first."""
+        with unavailable_as_domain_error():
+            entries: Any = await self.redis.xrange(
+                self.keys.events(job_id), min=f"({after_id}", max="+", count=count
+            )
+        return [_from_entry(entry) for entry in entries]
+
+    async def last(self, job_id: str) -> tuple[StoredEvent, str | None] | None:
+        """The newest stored event and its ``owner`` field (set on terminal entries only)."""
+        with unavailable_as_domain_error():
+            entries: Any = await self.redis.xrevrange(self.keys.events(job_id), count=1)
+        if not entries:
+            return None
+        return _from_entry(entries[0]), entries[0][1].get("owner")
+
+    async def follow(self, job_id: str, after_id: str) -> AsyncIterator[StoredEvent | None]:
+        """Yield stored events after ``after_id`` as they arrive, and None when a wait times out.
+
+        The caller decides when to stop (at a terminal event) and what an idle tick means.
+        """
+        key = self.keys.events(job_id)
+        last_id = after_id
+        while True:
+            with unavailable_as_domain_error():
+                response: Any = await self.redis.xread({key: last_id}, count=500, block=BLOCK_MS)
+            if not response:
+                yield None
+                continue
+            _key, entries = response[0]
+            for entry in entries:
+                event = _from_entry(entry)
+                last_id = entry[0]
+                yield event
+
+
+def _from_entry(entry: Any) -> StoredEvent:
+    """A stream entry ``(id, {field: value})`` as redis-py returns it (decoded to str)."""
+    entry_id, fields = entry
+    return StoredEvent(entry_id, fields["event"], fields["data"])

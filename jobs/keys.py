@@ -1,0 +1,62 @@
+"""Every Redis key this service uses, built here and nowhere else.
+
+One job's keys share the hash tag ``{<id>}`` so that they live in one Redis Cluster slot and a
+transaction or script may touch several of them::
+
+    jobs:{<id>}            HASH    the job record
+    jobs:{<id>}:events     STREAM  the job's stored events
+
+Operators can rely on the layout documented in the README; ``job_pattern`` is what a SCAN for
+job records should match.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from jobs.errors import InvalidJobId
+
+#: Job ids are 32 lowercase hex characters: URL- and shell-safe, never a CLI flag, never a brace.
+JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+def new_job_id() -> str:
+    """Return a fresh, unguessable job id (128 random bits)."""
+    return secrets.token_hex(16)
+
+
+def check_job_id(job_id: str) -> str:
+    """Return ``job_id`` if it is well formed, else raise :class:`InvalidJobId`."""
+    if JOB_ID_RE.fullmatch(job_id) is None:
+        raise InvalidJobId(job_id)
+    return job_id
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Builds key names under one prefix (``JOBS_REDIS_PREFIX``)."""
+
+    prefix: str = "jobs"
+
+    def job(self, job_id: str) -> str:
+        """The job record (HASH)."""
+        return f"{self.prefix}:{{{job_id}}}"
+
+    def events(self, job_id: str) -> str:
+        """The job's event log (STREAM)."""
+        return f"{self.prefix}:{{{job_id}}}:events"
+
+    @property
+    def job_pattern(self) -> str:
+        """A SCAN MATCH pattern for job records (not their event streams)."""
+        return f"{self.prefix}:{{*}}"
+
+    def job_id_of(self, key: str) -> str | None:
+        """The job id inside a job or events key, or None for a foreign key."""
+        head = f"{self.prefix}:{{"
+        if not key.startswith(head):
+            return None
+        job_id, sep, _ = key[len(head) :].partition("}")
+        return job_id if sep and JOB_ID_RE.fullmatch(job_id) else None

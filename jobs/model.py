@@ -1,0 +1,75 @@
+"""The job record as it lives in its Redis HASH."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def now_ms() -> int:
+    """Wall-clock Unix time in milliseconds: the unit of every timestamp we store or send."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class Job:
+    """One job. ``input`` is the validated agent input; ``error`` is the terminal error event."""
+
+    id: str
+    owner: str
+    agent: str
+    input: dict[str, Any]
+    status: JobStatus = JobStatus.PENDING
+    created_at_ms: int = field(default_factory=now_ms)
+    started_at_ms: int | None = None
+    runner: str | None = None
+    error: dict[str, Any] | None = None
+
+    def to_hash(self) -> dict[str, str]:
+        """The HASH fields, named as operators see them (DESIGN.md)."""
+        fields = {
+            "id": self.id,
+            "owner": self.owner,
+            "agent": self.agent,
+            "input": json.dumps(self.input, separators=(",", ":")),
+            "status": self.status.value,
+            "createdAt": str(self.created_at_ms),
+        }
+        if self.started_at_ms is not None:
+            fields["startedAt"] = str(self.started_at_ms)
+        if self.runner is not None:
+            fields["runner"] = self.runner
+        if self.error is not None:
+            fields["error"] = json.dumps(self.error, separators=(",", ":"))
+        return fields
+
+    @classmethod
+    def from_hash(cls, fields: dict[str, str]) -> Job:
+        started = fields.get("startedAt")
+        error = fields.get("error")
+        return cls(
+            id=fields["id"],
+            owner=fields["owner"],
+            agent=fields["agent"],
+            input=json.loads(fields["input"]),
+            status=JobStatus(fields["status"]),
+            created_at_ms=int(fields["createdAt"]),
+            started_at_ms=int(started) if started else None,
+            runner=fields.get("runner") or None,
+            error=json.loads(error) if error else None,
+        )
