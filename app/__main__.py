@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_level, json_lines=settings.json_logs)
     app = create_app(settings)
     if app.state.dev_secret is not None:
-        print(welcome(f"http://{args.host}:{args.port}", mint_token(app.state.dev_secret, "dev")))
+        print(
+            welcome(f"http://{args.host}:{args.port}", mint_token(app.state.dev_secret, "dev")),
+            flush=True,
+        )
     uvicorn.run(
         app,
         host=args.host,

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from app.access import AccessLog
+from app.middleware import AccessLog, BodyLimit
 from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
@@ -73,9 +73,12 @@ def ticket_secret(settings: Settings, dev_secret: str | None) -> str:
     return secrets.token_urlsafe(32)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlette:
     """The service for ``settings``. In dev mode (no auth configured) tokens are signed with a
-    per-process secret, kept in ``app.state.dev_secret`` for ``python -m app`` to mint one."""
+    per-process secret, kept in ``app.state.dev_secret`` for ``python -m app`` to mint one.
+
+    ``backend`` replaces the configured model backend (tests use it to script failures).
+    """
     dev_secret = secrets.token_urlsafe(32) if settings.dev_auth else None
 
     @asynccontextmanager
@@ -94,10 +97,10 @@ def create_app(settings: Settings) -> Starlette:
         )
         events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=lifetimes.running_s)
         store = JobStore(redis, keys, events, lifetimes)
-        backend = build_backend(settings)
+        model_backend = backend or build_backend(settings)
         agents = AgentRegistry(
             default_agents(),
-            backend,
+            model_backend,
             default_model=settings.anthropic_model,
             allowed_models=settings.models,
         )
@@ -122,23 +125,25 @@ def create_app(settings: Settings) -> Starlette:
         )
         logger.info(
             "ready: backend=%s instance=%s",
-            backend.name,
+            model_backend.name,
             instance_id,
-            extra={"backend": backend.name, "instance": instance_id},
+            extra={"backend": model_backend.name, "instance": instance_id},
         )
         try:
             yield {"services": services}
         finally:
             await runner.aclose()
-            await backend.aclose()
+            await model_backend.aclose()
             await redis.aclose()
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AccessLog)],
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(BodyLimit, max_body_bytes=settings.max_body_bytes),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.dev_secret = dev_secret

@@ -112,10 +112,6 @@ async def bad_request(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 413:
-        limit = request.scope.get("starlette.max_body_size")
-        detail = f"the request body is larger than {limit} bytes" if limit else "body too large"
-        return problem(413, "BODY_TOO_LARGE", detail)
     code = _HTTP_CODES.get(exc.status_code, HTTPStatus(exc.status_code).name)
     return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
 

@@ -1,0 +1,81 @@
+"""Configuration: the names in DESIGN.md, read from the environment once."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app import Settings
+from app.application import max_events
+from app.settings import DEFAULT_ANTHROPIC_MODEL
+
+
+def test_defaults_match_the_design() -> None:
+    settings = Settings()
+    assert settings.redis_url is None
+    assert settings.jobs_redis_prefix == "jobs"
+    assert (settings.job_ttl_s, settings.run_timeout_s, settings.resume_grace_s) == (600, 300, 60)
+    assert settings.failed_retention_s == 3600
+    assert (settings.stream_throttle_ms, settings.stream_ping_s) == (100, 15)
+    assert settings.max_body_bytes == 65536
+    assert settings.backend == "demo"
+    assert settings.models == [DEFAULT_ANTHROPIC_MODEL]
+    assert settings.dev_auth
+    assert (settings.lease_ttl_s, settings.abandon_after_s) == (15, 30)
+    assert (settings.rate_limit_create_per_min, settings.max_streams_per_user) == (10, 5)
+    assert settings.cors_allow_origins == []
+
+
+def test_environment_names_and_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://example:6379/1")
+    monkeypatch.setenv("JOBS_REDIS_PREFIX", "svc")
+    monkeypatch.setenv("STREAM_THROTTLE_MS", "50")
+    monkeypatch.setenv("ALLOWED_MODELS", "a, b ,c")
+    monkeypatch.setenv("AUTH_ALGORITHMS", "RS256,ES256")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://app.example")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv("AUTH_JWT_SECRET", "s" * 32)
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    settings = Settings()
+    assert settings.redis_url == "redis://example:6379/1"
+    assert settings.jobs_redis_prefix == "svc"
+    assert settings.stream_throttle_ms == 50
+    assert settings.allowed_models == ["a", "b", "c"]
+    assert settings.auth_algorithms == ["RS256", "ES256"]
+    assert settings.cors_allow_origins == ["https://app.example"]
+    assert settings.backend == "anthropic", "a key selects the anthropic backend"
+    assert not settings.dev_auth
+    assert settings.log_level == "debug"
+    monkeypatch.setenv("AGENT_BACKEND", "demo")
+    assert Settings().backend == "demo", "AGENT_BACKEND overrides"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTH_JWT_SECRET", "too-short"),
+        ("AUTH_ALGORITHMS", "none"),
+        ("JOB_TTL_S", "0"),
+        ("JOBS_REDIS_PREFIX", "has space"),
+        ("AGENT_BACKEND", "gpt"),
+    ],
+)
+def test_bad_configuration_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.lower()):
+        Settings()
+
+
+def test_secrets_do_not_show_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_JWT_SECRET", "a-very-secret-value-0123456789abcdef")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    text = repr(Settings())
+    assert "a-very-secret-value" not in text
+    assert "sk-ant-secret" not in text
+
+
+def test_the_stream_bound_covers_a_whole_run() -> None:
+    settings = Settings(run_timeout_s=300, stream_throttle_ms=100)
+    assert max_events(settings) > 300 * 1000 / 100

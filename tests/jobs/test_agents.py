@@ -1,0 +1,119 @@
+"""Agents, their inputs and results, and the offline demo backend."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobs.agents import AgentRegistry, Completion, DemoBackend, default_agents
+from jobs.agents.demo import split_tokens
+from jobs.errors import InputInvalid, OutputInvalid, UnknownAgent
+
+pytestmark = pytest.mark.anyio
+
+FEATURE = {
+    "pageOrComponent": "search bar",
+    "featureType": "optimization",
+    "priorityLevel": "critical",
+}
+
+
+def registry(allowed: list[str] | None = None) -> AgentRegistry:
+    backend = DemoBackend(tokens_per_second=10_000)
+    return AgentRegistry(
+        default_agents(), backend, default_model="m1", allowed_models=allowed or ["m1"]
+    )
+
+
+@given(st.text(max_size=300))
+def test_split_tokens_loses_nothing(text: str) -> None:
+    assert "".join(split_tokens(text)) == text
+
+
+async def test_demo_is_deterministic_and_yields_a_valid_result() -> None:
+    agents = registry()
+    agent = agents.get("feature-suggestion")
+    value = agents.validate("feature-suggestion", FEATURE)
+    request = agent.request(value, default_model="m1")
+    assert request == agent.request(
+        agents.validate("feature-suggestion", FEATURE), default_model="m1"
+    )
+    items = [item async for item in agents.backend.stream(request)]
+    *texts, completion = items
+    assert isinstance(completion, Completion)
+    output = "".join(str(t) for t in texts)
+    assert output == request.offline_reply
+    assert completion.usage.output_tokens == len(texts)
+    result = agent.result(output)
+    assert 3 <= len(result["suggestions"]) <= 5
+    assert len(result["suggestions"]) == 5, "critical priority asks for the most"
+    first = result["suggestions"][0]
+    assert set(first) == {"title", "rationale", "description", "implementationConsiderations"}
+    assert "search bar" in first["title"]
+
+
+async def test_different_inputs_give_different_demo_answers() -> None:
+    agents = registry()
+    agent = agents.get("feature-suggestion")
+    one = agent.request(agents.validate("feature-suggestion", FEATURE), default_model="m1")
+    other = agent.request(
+        agents.validate("feature-suggestion", FEATURE | {"pageOrComponent": "footer"}),
+        default_model="m1",
+    )
+    assert one.offline_reply != other.offline_reply
+
+
+def test_feature_suggestion_result_must_validate() -> None:
+    agent = registry().get("feature-suggestion")
+    with pytest.raises(OutputInvalid):
+        agent.result("not json")
+    with pytest.raises(OutputInvalid):
+        agent.result(json.dumps({"suggestions": []}))
+    two = {
+        "title": "t",
+        "rationale": "r",
+        "description": "d",
+        "implementationConsiderations": ["c"],
+    }
+    with pytest.raises(OutputInvalid):
+        agent.result(json.dumps({"suggestions": [two, two]}))
+    assert len(agent.result(json.dumps({"suggestions": [two, two, two]}))["suggestions"]) == 3
+
+
+def test_models_must_be_allowed() -> None:
+    agents = registry(["m1", "m2"])
+    chosen = agents.validate("chat", {"prompt": "hi", "model": "m2"})
+    assert agents.get("chat").request(chosen, default_model="m1").model == "m2"
+    with pytest.raises(InputInvalid) as caught:
+        agents.validate("chat", {"prompt": "hi", "model": "claude-opus-5"})
+    assert caught.value.errors[0]["field"] == "input.model"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"prompt": ""}, "input.prompt"),
+        ({"prompt": "x" * 20_001}, "input.prompt"),
+        ({"prompt": "hi", "maxTokens": 0}, "input.maxTokens"),
+        ({"prompt": "hi", "maxTokens": 8193}, "input.maxTokens"),
+        ({"prompt": "hi", "max_tokens": 5}, "input.max_tokens"),
+    ],
+)
+def test_chat_input_limits(raw: dict[str, object], field: str) -> None:
+    with pytest.raises(InputInvalid) as caught:
+        registry().validate("chat", raw)
+    assert field in {e["field"] for e in caught.value.errors}
+
+
+def test_unknown_agent() -> None:
+    with pytest.raises(UnknownAgent):
+        registry().get("summarize")
+
+
+def test_stored_input_is_restored_even_if_the_allow_list_changed() -> None:
+    stored = {"prompt": "hi", "model": "m2", "maxTokens": 5}
+    value = registry(["m1"]).restore("chat", stored)
+    assert value.model_dump(by_alias=True, exclude_none=True) == stored

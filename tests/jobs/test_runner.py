@@ -1,0 +1,150 @@
+"""Runs against a real Redis with scripted backends: every way a run can end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jobs.errors import UpstreamError
+from jobs.events import START, StoredEvent
+from jobs.keys import new_job_id
+from jobs.model import Job, JobStatus
+from jobs.runner import RunLimits
+from tests.jobs.conftest import Domain
+
+pytestmark = pytest.mark.anyio
+
+
+async def start(domain: Domain, agent: str = "chat", raw: dict[str, object] | None = None) -> Job:
+    job = await domain.service.create("alice", agent, raw or {"prompt": "hello"})
+    result = await domain.store.claim(job.id, "alice", domain.runner.instance_id)
+    assert result is not None
+    assert result[1]
+    domain.runner.start(result[0])
+    return result[0]
+
+
+async def stored(domain: Domain, job_id: str) -> list[StoredEvent]:
+    return await domain.events.after(job_id, START)
+
+
+async def finished(domain: Domain, job_id: str) -> list[StoredEvent]:
+    """The run's events, once its task is done."""
+    channel = domain.runner.channel(job_id)
+    assert channel is not None
+    events = [e async for e in channel.follow(START, idle_s=5) if e is not None]
+    while domain.runner.active:
+        await asyncio.sleep(0.001)
+    return events
+
+
+async def test_success_streams_lossless_deltas_then_complete(domain: Domain) -> None:
+    domain.backend.chunks = [f"tok{n} " for n in range(40)]
+    domain.backend.interval_s = 0.002
+    job = await start(domain)
+    events = await finished(domain, job.id)
+    assert events == await stored(domain, job.id), "readers here see exactly what Redis holds"
+    deltas = [e.payload() for e in events if e.event == "delta"]
+    assert "".join(d["text"] for d in deltas) == domain.backend.text
+    assert [d["totalLength"] for d in deltas] == [
+        sum(len(d["text"]) for d in deltas[: i + 1]) for i in range(len(deltas))
+    ]
+    assert len(deltas) < 40, "deltas were coalesced"
+    complete = events[-1]
+    assert complete.event == "complete"
+    data = complete.payload()
+    assert data["result"] == {"text": domain.backend.text}
+    assert data["totalLength"] == len(domain.backend.text)
+    assert data["tokenUsage"] == {"inputTokens": 7, "outputTokens": 40}
+    assert data["model"] == "scripted-model"
+    assert data["stopReason"] == "end_turn"
+    assert data["executionTimeMs"] >= 0
+    assert not await domain.redis.exists(domain.keys.job(job.id))
+    assert domain.backend.closed == 1
+
+
+async def test_the_request_comes_from_the_agent(domain: Domain) -> None:
+    job = await start(domain, raw={"prompt": "why?", "system": "be brief", "model": "model-b"})
+    await finished(domain, job.id)
+    [request] = domain.backend.requests
+    assert (request.prompt, request.system, request.model) == ("why?", "be brief", "model-b")
+
+
+async def test_upstream_failure_keeps_partial_output_and_fails_the_job(domain: Domain) -> None:
+    domain.backend.fail_with = UpstreamError("connection lost", code="UPSTREAM_UNAVAILABLE")
+    job = await start(domain)
+    events = await finished(domain, job.id)
+    assert "".join(e.payload()["text"] for e in events if e.event == "delta") == "Hello, world!"
+    error = events[-1]
+    assert error.event == "error"
+    assert error.payload()["code"] == "UPSTREAM_UNAVAILABLE"
+    assert error.payload()["retryable"] is True
+    record = await domain.store.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.FAILED
+    assert record.error is not None
+    assert record.error["code"] == "UPSTREAM_UNAVAILABLE"
+
+
+async def test_output_that_does_not_validate_is_output_invalid(domain: Domain) -> None:
+    domain.backend.chunks = ['{"suggestions": [', '{"title": "half"}', "]}"]
+    job = await start(
+        domain,
+        "feature-suggestion",
+        {"pageOrComponent": "nav", "featureType": "enhancement", "priorityLevel": "low"},
+    )
+    events = await finished(domain, job.id)
+    assert events[-1].event == "error"
+    assert events[-1].payload()["code"] == "OUTPUT_INVALID"
+    assert not any(e.event == "complete" for e in events)
+
+
+async def test_run_timeout_ends_with_timeout_and_closes_the_backend(domain: Domain) -> None:
+    domain.backend.hang = True
+    domain.runner.limits = RunLimits(throttle_ms=10, run_timeout_s=0.2)
+    job = await start(domain)
+    events = await finished(domain, job.id)
+    assert events[-1].payload()["code"] == "TIMEOUT"
+    assert domain.backend.closed == 1
+    record = await domain.store.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.FAILED
+
+
+async def test_unexpected_backend_exception_is_agent_error_without_details(domain: Domain) -> None:
+    domain.backend.fail_with = KeyError("secret internals")
+    job = await start(domain)
+    events = await finished(domain, job.id)
+    data = events[-1].payload()
+    assert data["code"] == "AGENT_ERROR"
+    assert "secret" not in data["message"]
+
+
+async def test_shutdown_cancels_runs_with_a_stored_retryable_error(domain: Domain) -> None:
+    domain.backend.hang = True
+    job = await start(domain)
+    channel = domain.runner.channel(job.id)
+    assert channel is not None
+    while not any(True for _ in await stored(domain, job.id)):
+        await asyncio.sleep(0.005)
+    await domain.runner.aclose()
+    events = await stored(domain, job.id)
+    assert events[-1].event == "error"
+    assert events[-1].payload()["code"] == "SHUTDOWN"
+    assert events[-1].payload()["retryable"] is True
+    assert channel.finished
+    assert domain.backend.closed == 1, "the upstream stream was closed"
+    assert domain.runner.active == 0
+
+
+async def test_a_job_runs_once_even_if_started_twice(domain: Domain) -> None:
+    job = await start(domain)
+    with pytest.raises(RuntimeError, match="already running"):
+        domain.runner.start(job)
+    await finished(domain, job.id)
+    assert domain.backend.started == 1
+
+
+async def test_missing_job_id_is_unknown(domain: Domain) -> None:
+    assert domain.runner.channel(new_job_id()) is None

@@ -1,0 +1,117 @@
+"""The job record in a real Redis: TTLs, the atomic claim, the terminal transaction."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jobs.events import COMPLETE, DELTA, ERROR, error_payload
+from jobs.keys import new_job_id
+from jobs.model import Job, JobStatus
+from tests.jobs.conftest import LIFETIMES, Domain
+
+pytestmark = pytest.mark.anyio
+
+
+def a_job(owner: str = "alice") -> Job:
+    return Job(id=new_job_id(), owner=owner, agent="chat", input={"prompt": "hi", "maxTokens": 5})
+
+
+async def test_create_stores_the_hash_with_the_pending_ttl(domain: Domain) -> None:
+    job = a_job()
+    await domain.store.create(job)
+    key = domain.keys.job(job.id)
+    fields = await domain.redis.hgetall(key)
+    assert fields["owner"] == "alice"
+    assert fields["status"] == "pending"
+    assert fields["agent"] == "chat"
+    assert fields["input"] == '{"prompt":"hi","maxTokens":5}'
+    assert 0 < await domain.redis.ttl(key) <= LIFETIMES.pending_s
+    assert await domain.store.get(job.id) == job
+
+
+async def test_claim_is_atomic_under_concurrency(domain: Domain) -> None:
+    job = a_job()
+    await domain.store.create(job)
+    results = await asyncio.gather(
+        *(domain.store.claim(job.id, "alice", f"runner-{n}") for n in range(50))
+    )
+    claimed = [r for r in results if r is not None and r[1]]
+    assert len(claimed) == 1
+    winner = claimed[0][0]
+    assert winner.status is JobStatus.RUNNING
+    stored = await domain.store.get(job.id)
+    assert stored is not None
+    assert stored.runner == winner.runner
+    assert stored.started_at_ms is not None
+    ttl = await domain.redis.ttl(domain.keys.job(job.id))
+    assert 0 < ttl <= LIFETIMES.running_s < LIFETIMES.pending_s, "the claim set the run's TTL"
+
+
+async def test_claim_refuses_another_owner_and_leaves_the_job_pending(domain: Domain) -> None:
+    job = a_job()
+    await domain.store.create(job)
+    result = await domain.store.claim(job.id, "mallory", "runner")
+    assert result is not None
+    seen, claimed = result
+    assert not claimed
+    assert seen.owner == "alice"
+    stored = await domain.store.get(job.id)
+    assert stored is not None
+    assert stored.status is JobStatus.PENDING
+
+
+async def test_claim_of_a_missing_job_is_none(domain: Domain) -> None:
+    assert await domain.store.claim(new_job_id(), "alice", "runner") is None
+
+
+async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
+    job = a_job()
+    await domain.store.create(job)
+    await domain.events.append(job.id, DELTA, {"text": "x", "totalLength": 1}, first=True)
+    event = await domain.store.finish(job, COMPLETE, {"result": {}}, JobStatus.COMPLETED)
+    assert not await domain.redis.exists(domain.keys.job(job.id))
+    events_key = domain.keys.events(job.id)
+    assert 0 < await domain.redis.ttl(events_key) <= LIFETIMES.resume_grace_s
+    tail = await domain.events.last(job.id)
+    assert tail is not None
+    assert tail[0] == event
+    assert tail[1] == "alice"
+
+
+async def test_failure_keeps_the_record_with_status_and_error(domain: Domain) -> None:
+    job = a_job()
+    await domain.store.create(job)
+    data = error_payload("AGENT_ERROR", "nope", retryable=False)
+    await domain.store.finish(job, ERROR, data, JobStatus.FAILED)
+    stored = await domain.store.get(job.id)
+    assert stored is not None
+    assert stored.status is JobStatus.FAILED
+    assert stored.error == data
+    ttl = await domain.redis.ttl(domain.keys.job(job.id))
+    assert LIFETIMES.resume_grace_s < ttl <= LIFETIMES.failed_retention_s
+    assert 0 < await domain.redis.ttl(domain.keys.events(job.id)) <= LIFETIMES.resume_grace_s
+
+
+async def test_failure_after_the_record_expired_writes_it_back_whole(domain: Domain) -> None:
+    job = a_job()  # never created: as if its HASH had expired mid-run
+    await domain.store.finish(
+        job, ERROR, error_payload("TIMEOUT", "t", retryable=True), JobStatus.FAILED
+    )
+    stored = await domain.store.get(job.id)
+    assert stored is not None
+    assert stored.owner == "alice"
+    assert stored.status is JobStatus.FAILED
+
+
+async def test_appended_events_have_a_ttl_and_a_length_bound(domain: Domain) -> None:
+    job_id = new_job_id()
+    first = await domain.events.append(job_id, DELTA, {"n": 0}, first=True)
+    assert 0 < await domain.redis.ttl(domain.keys.events(job_id)) <= LIFETIMES.running_s
+    for n in range(1, 1500):
+        await domain.events.append(job_id, DELTA, {"n": n})
+    length = await domain.redis.xlen(domain.keys.events(job_id))
+    assert 1000 <= length < 1500, "approximate trimming keeps at least maxlen, bounds the rest"
+    after = await domain.events.after(job_id, first.id or "", count=5)
+    assert len(after) == 5

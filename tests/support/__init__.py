@@ -1,0 +1,1 @@
+"""Test support: real processes and fakes the tests share."""
