@@ -25,9 +25,11 @@ from app.services import Services
 from app.settings import Settings
 from auth import SecretVerifier, TicketSigner, Verifier
 from jobs.agents import AgentRegistry, Backend, DemoBackend, default_agents
-from jobs.connection import connect
+from jobs.connection import connect, is_cluster_url, plain_url
 from jobs.events import EventLog
 from jobs.keys import Keys
+from jobs.lease import Leases
+from jobs.limits import Limits
 from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
@@ -87,13 +89,16 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
         if dev_secret is not None:
             logger.warning("no authentication configured: DEV MODE, tokens use a per-process key")
-        redis = connect(settings.redis_url)
+        url = settings.redis_url
+        cluster = settings.redis_cluster or is_cluster_url(url)
+        redis = connect(plain_url(url) if url else None, cluster=cluster)
         keys = Keys(settings.jobs_redis_prefix)
         lifetimes = Lifetimes(
             pending_s=settings.job_ttl_s,
             running_s=int(settings.run_timeout_s) + FINISH_MARGIN_S,
             resume_grace_s=settings.resume_grace_s,
             failed_retention_s=settings.failed_retention_s,
+            lease_s=settings.lease_ttl_s,
         )
         events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=lifetimes.running_s)
         store = JobStore(redis, keys, events, lifetimes)
@@ -105,11 +110,25 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             allowed_models=settings.models,
         )
         instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
+        limits = Limits(
+            redis,
+            keys,
+            creates_per_min=settings.rate_limit_create_per_min,
+            max_streams=settings.max_streams_per_user,
+            stream_ttl_s=settings.lease_ttl_s,
+        )
         runner = Runner(
             store,
             events,
             agents,
-            RunLimits(settings.stream_throttle_ms, settings.run_timeout_s),
+            leases,
+            RunLimits(
+                throttle_ms=settings.stream_throttle_ms,
+                run_timeout_s=settings.run_timeout_s,
+                abandon_after_s=settings.abandon_after_s,
+                shutdown_grace_s=settings.shutdown_grace_s,
+            ),
             instance_id=instance_id,
         )
         services = Services(
@@ -117,7 +136,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             redis=redis,
             agents=agents,
             runner=runner,
-            jobs=JobService(store, events, runner, agents),
+            jobs=JobService(store, events, runner, agents, leases, limits),
             verifier=build_verifier(settings, dev_secret),
             tickets=TicketSigner(
                 ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
@@ -129,6 +148,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             instance_id,
             extra={"backend": model_backend.name, "instance": instance_id},
         )
+        await runner.open()
         try:
             yield {"services": services}
         finally:

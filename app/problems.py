@@ -25,8 +25,11 @@ from jobs.errors import (
     JobFinished,
     JobNotFound,
     JobsError,
+    LimitExceeded,
     NotOwner,
+    RateLimited,
     StoreUnavailable,
+    TooManyStreams,
     UnknownAgent,
 )
 
@@ -41,6 +44,8 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     JobNotFound: (404, "JOB_NOT_FOUND"),
     NotOwner: (403, "NOT_OWNER"),
     JobFinished: (410, "JOB_FINISHED"),
+    RateLimited: (429, "RATE_LIMITED"),
+    TooManyStreams: (429, "TOO_MANY_STREAMS"),
     StoreUnavailable: (503, "STORE_UNAVAILABLE"),
 }
 
@@ -90,7 +95,11 @@ async def jobs_error(request: Request, exc: Exception) -> Response:
     status, code = next(mapping for cls, mapping in _JOBS_ERRORS.items() if isinstance(exc, cls))
     if isinstance(exc, InputInvalid):
         return problem(status, code, str(exc), errors=exc.errors)
-    headers = {"Retry-After": "1"} if status == 503 else None
+    headers = None
+    if isinstance(exc, LimitExceeded):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    elif status == 503:
+        headers = {"Retry-After": "1"}
     return problem(status, code, str(exc), headers=headers)
 
 

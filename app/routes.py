@@ -136,7 +136,19 @@ async def stream_job(request: Request) -> Response:
     attachment = await svc.jobs.attach(principal.sub, job_id, last_event_id or None)
     if attachment is None:
         return Response(status_code=204)
-    return event_stream(attachment, ping_s=svc.settings.stream_ping_s)
+    return event_stream(
+        attachment,
+        ping_s=svc.settings.stream_ping_s,
+        send_timeout_s=svc.settings.stream_send_timeout_s,
+    )
+
+
+async def cancel_job(request: Request) -> Response:
+    """Cancel a pending or running job (owner only); idempotent."""
+    svc = services(request)
+    principal = await bearer(request)
+    await svc.jobs.cancel(principal.sub, request.path_params["job_id"])
+    return Response(status_code=204)
 
 
 async def list_agents(request: Request) -> Response:
@@ -148,18 +160,28 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when Redis answers; reports this instance's open runs and streams for operators."""
+    svc = services(request)
     try:
-        await services(request).jobs.store.ping()
+        await svc.jobs.store.ping()
     except StoreUnavailable:
         return problem(
             503, "STORE_UNAVAILABLE", "Redis is unreachable", headers={"Retry-After": "1"}
         )
-    return JSONResponse({"status": "ready"})
+    return JSONResponse(
+        {
+            "status": "ready",
+            "instance": svc.runner.instance_id,
+            "activeRuns": svc.runner.active,
+            "openStreams": svc.jobs.open_streams,
+        }
+    )
 
 
 routes = [
     Route("/jobs", create_job, methods=["POST"]),
     Route("/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/jobs/{job_id}", cancel_job, methods=["DELETE"]),
     Route("/jobs/{job_id}/stream", stream_job, methods=["GET"]),
     Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"]),
     Route("/agents", list_agents, methods=["GET"]),

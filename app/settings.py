@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     redis_url: str | None = None
+    redis_cluster: bool = False
     jobs_redis_prefix: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")] = "jobs"
     job_ttl_s: Annotated[int, Field(gt=0)] = 600
     run_timeout_s: Annotated[float, Field(gt=0)] = 300
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     failed_retention_s: Annotated[int, Field(gt=0)] = 3600
     stream_throttle_ms: Annotated[int, Field(ge=0, le=10_000)] = 100
     stream_ping_s: Annotated[float, Field(gt=0)] = 15
+    stream_send_timeout_s: Annotated[float, Field(gt=0)] = 30
+    shutdown_grace_s: Annotated[float, Field(ge=0)] = 10
     max_body_bytes: Annotated[int, Field(gt=0)] = 65536
 
     auth_jwt_secret: SecretStr | None = None
@@ -50,8 +53,8 @@ class Settings(BaseSettings):
     allowed_models: CommaList = Field(default_factory=list)
     demo_tokens_per_second: Annotated[float, Field(gt=0)] = 40
 
-    lease_ttl_s: Annotated[int, Field(gt=0)] = 15
-    abandon_after_s: Annotated[int, Field(gt=0)] = 30
+    lease_ttl_s: Annotated[float, Field(gt=0)] = 15
+    abandon_after_s: Annotated[float, Field(gt=0)] = 30
     rate_limit_create_per_min: Annotated[int, Field(ge=0)] = 10
     max_streams_per_user: Annotated[int, Field(ge=0)] = 5
     cors_allow_origins: CommaList = Field(default_factory=list)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from jobs.errors import StoreUnavailable
@@ -24,13 +25,15 @@ SEP = "\n"
 #: How long a browser's EventSource waits before reconnecting.
 RETRY_MS = 1000
 HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
+#: How long a stream may take to end cleanly at shutdown before it is cut.
+SHUTDOWN_GRACE_S = 3.0
 
 
 def _ping() -> ServerSentEvent:
     return ServerSentEvent(comment="ping", sep=SEP)
 
 
-async def _frames(attachment: Attachment) -> AsyncIterator[ServerSentEvent]:
+async def _frames(attachment: Attachment, shutdown: anyio.Event) -> AsyncIterator[ServerSentEvent]:
     connected = connected_payload(
         attachment.job_id, attachment.status.value, resumed=attachment.resumed
     )
@@ -39,18 +42,36 @@ async def _frames(attachment: Attachment) -> AsyncIterator[ServerSentEvent]:
         async for event in attachment.events:
             if event is not None:
                 yield ServerSentEvent(event.data, event=event.event, id=event.id, sep=SEP)
+            if shutdown.is_set():
+                # End cleanly (not with a reset connection): the client reconnects with its
+                # Last-Event-ID, to another instance, and resumes. Idle ticks (at most a
+                # second apart) make sure a quiet stream notices too.
+                return
     except StoreUnavailable as exc:
         logger.warning("stream ended: %s", exc, extra={"job_id": attachment.job_id})
         lost = error_payload("STORE_UNAVAILABLE", str(exc), retryable=True)
         yield ServerSentEvent(dumps(lost), event=ERROR, sep=SEP)
 
 
-def event_stream(attachment: Attachment, *, ping_s: float) -> EventSourceResponse:
-    """The ``text/event-stream`` response for ``attachment``."""
+def event_stream(
+    attachment: Attachment, *, ping_s: float, send_timeout_s: float
+) -> EventSourceResponse:
+    """The ``text/event-stream`` response for ``attachment``.
+
+    A client that stops reading cannot make the server buffer without bound: events are read
+    from the run's own log as the client takes them (nothing queues per client), and a send
+    that blocks for ``send_timeout_s`` (the socket's buffers are full) ends the stream.
+    At shutdown every stream ends cleanly within about a second; clients reconnect, to another
+    instance, with ``Last-Event-ID``.
+    """
+    shutdown = anyio.Event()
     return EventSourceResponse(
-        _frames(attachment),
+        _frames(attachment, shutdown),
         headers=HEADERS,
         ping=ping_s,
         ping_message_factory=_ping,
         sep=SEP,
+        send_timeout=send_timeout_s,
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE_S,
     )

@@ -12,6 +12,9 @@ reach clients as an ``error`` event carrying their ``code``::
     ├── JobNotFound             unknown or expired (404)
     ├── NotOwner                another user's job (403)
     ├── JobFinished             finished, nothing to resume (410)
+    ├── LimitExceeded           a per-user limit; says when to retry (429)
+    │   ├── RateLimited         too many job creations this minute
+    │   └── TooManyStreams      too many open streams
     ├── StoreUnavailable        Redis cannot be reached (503)
     └── RunError                ends a run with an ``error`` event
         ├── AgentFailed         AGENT_ERROR: the agent or its backend failed
@@ -74,6 +77,28 @@ class JobFinished(JobsError):
         )
         self.job_id = job_id
         self.status = status
+
+
+class LimitExceeded(JobsError):
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(LimitExceeded):
+    def __init__(self, per_minute: int, *, retry_after_s: int) -> None:
+        super().__init__(
+            f"at most {per_minute} jobs may be created per minute; retry in {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
+
+
+class TooManyStreams(LimitExceeded):
+    def __init__(self, limit: int, *, retry_after_s: int) -> None:
+        super().__init__(
+            f"at most {limit} streams may be open at once; close one and retry",
+            retry_after_s=retry_after_s,
+        )
 
 
 class StoreUnavailable(JobsError):

@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
 from jobs.connection import BLOCK_MS, Redis, unavailable_as_domain_error
 from jobs.errors import InvalidEventId
 from jobs.keys import Keys
@@ -83,6 +81,15 @@ def error_payload(code: str, message: str, *, retryable: bool) -> dict[str, Any]
     return {"code": code, "message": message, "retryable": retryable, "timestamp": now_ms()}
 
 
+# KEYS: events. ARGV: maxlen, ttl_s, event, data. A new stream gets its TTL in the same step.
+_APPEND_FIRST = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                      'event', ARGV[3], 'data', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return id
+"""
+
+
 class EventLog:
     """A job's events in its Redis Stream.
 
@@ -96,6 +103,7 @@ class EventLog:
         self.keys = keys
         self.maxlen = maxlen
         self.live_ttl_s = live_ttl_s
+        self._append_first = redis.register_script(_APPEND_FIRST)
 
     async def append(
         self, job_id: str, event: str, data: dict[str, Any], *, first: bool = False
@@ -103,25 +111,15 @@ class EventLog:
         """Store one non-terminal event; ``first`` also gives the new stream its TTL."""
         key = self.keys.events(job_id)
         encoded = dumps(data)
-        fields = {"event": event, "data": encoded}
         with unavailable_as_domain_error():
             if first:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
-                    pipe.expire(key, self.live_ttl_s)
-                    entry_id, _ = await pipe.execute()
+                entry_id = await self._append_first(
+                    keys=[key], args=[self.maxlen, self.live_ttl_s, event, encoded]
+                )
             else:
+                fields = {"event": event, "data": encoded}
                 entry_id = await self.redis.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
         return StoredEvent(str(entry_id), event, encoded)
-
-    def queue_terminal(
-        self, pipe: Pipeline, job_id: str, event: str, encoded: str, *, owner: str, ttl_s: int
-    ) -> None:
-        """Queue the terminal entry on ``pipe``; the stream then lives ``ttl_s`` more."""
-        key = self.keys.events(job_id)
-        fields = {"event": event, "data": encoded, "owner": owner}
-        pipe.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
-        pipe.expire(key, ttl_s)
 
     async def after(self, job_id: str, after_id: str, *, count: int = 1_000) -> list[StoredEvent]:
         """Up to ``count`` stored events after ``after_id`` (exclusive), oldest first."""

@@ -1,11 +1,17 @@
 """Every Redis key this service uses, built here and nowhere else.
 
 One job's keys share the hash tag ``{<id>}`` so that they live in one Redis Cluster slot and a
-transaction or script may touch several of them::
+script may touch several of them::
 
-    jobs:{<id>}            HASH    the job record
-    jobs:{<id>}:events     STREAM  the job's stored events
+    jobs:{<id>}                 HASH    the job record
+    jobs:{<id>}:events          STREAM  the job's stored events
+    jobs:{<id>}:lease           STRING  the running instance's id, while its lease is alive
+    jobs:{<id>}:readers         ZSET    attached streams, scored by when their presence expires
+    jobs:user:<owner>:creates   ZSET    the owner's job creations in the last minute
+    jobs:user:<owner>:streams   ZSET    the owner's open streams, scored by expiry
+    jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
 
+Per-user and per-instance keys are only ever used one at a time, so they need no hash tag.
 Operators can rely on the layout documented in the README; ``job_pattern`` is what a SCAN for
 job records should match.
 """
@@ -47,6 +53,26 @@ class Keys:
     def events(self, job_id: str) -> str:
         """The job's event log (STREAM)."""
         return f"{self.prefix}:{{{job_id}}}:events"
+
+    def lease(self, job_id: str) -> str:
+        """The runner's lease (STRING holding the instance id, with a PX expiry)."""
+        return f"{self.prefix}:{{{job_id}}}:lease"
+
+    def readers(self, job_id: str) -> str:
+        """Streams attached to the job (ZSET: stream id → presence expiry, Unix ms)."""
+        return f"{self.prefix}:{{{job_id}}}:readers"
+
+    def user_creates(self, owner: str) -> str:
+        """The owner's recent job creations (ZSET: creation id → Unix ms), for the rate limit."""
+        return f"{self.prefix}:user:{owner}:creates"
+
+    def user_streams(self, owner: str) -> str:
+        """The owner's open streams (ZSET: stream id → presence expiry, Unix ms)."""
+        return f"{self.prefix}:user:{owner}:streams"
+
+    def inbox(self, instance_id: str) -> str:
+        """Requests for one service instance (LIST of job ids to cancel)."""
+        return f"{self.prefix}:instance:{instance_id}:inbox"
 
     @property
     def job_pattern(self) -> str:

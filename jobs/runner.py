@@ -10,8 +10,15 @@ instance) while the task keeps writing events to the job's stream. Each run:
    ``OUTPUT_INVALID``, a provider failure → its ``UPSTREAM_*`` code, anything else →
    ``AGENT_ERROR``).
 
-Every exit path ends in exactly one terminal event, and the backend's stream is closed on every
-exit path, cancellation included.
+Alongside the runs, two loops keep this instance honest towards the others
+(see :mod:`jobs.lease`): one renews the leases of all runs here and stops those whose owner
+cancelled them (``CANCELLED``), that nobody has watched for ``ABANDON_AFTER_S``
+(``ABANDONED``), or whose lease was lost; the other takes cancel requests from this
+instance's inbox. At shutdown, runs get ``SHUTDOWN_GRACE_S`` to finish, then end with a
+retryable ``SHUTDOWN`` error.
+
+Every exit path ends in exactly one terminal event (the store refuses a second), the backend's
+stream is closed on every exit path, and every local reader is told how the run ended.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from jobs.coalescer import coalesce
 from jobs.errors import AgentFailed, RunError, RunTimeout, StoreUnavailable
 from jobs.events import COMPLETE, DELTA, ERROR, EventLog, StoredEvent, delta_payload, dumps
 from jobs.events import error_payload as make_error
+from jobs.lease import Leases
 from jobs.model import Job, JobStatus, now_ms
 from jobs.store import JobStore
 
@@ -38,16 +46,43 @@ logger = logging.getLogger(__name__)
 class RunLimits:
     throttle_ms: int  # STREAM_THROTTLE_MS
     run_timeout_s: float  # RUN_TIMEOUT_S
+    abandon_after_s: float = 30  # ABANDON_AFTER_S
+    shutdown_grace_s: float = 10  # SHUTDOWN_GRACE_S
+
+
+def cancelled() -> RunError:
+    return RunError("the job was cancelled by its owner", code="CANCELLED")
+
+
+def abandoned(after_s: float) -> RunError:
+    return RunError(
+        f"no client was attached for {after_s:g} s, so the run was stopped", code="ABANDONED"
+    )
+
+
+def lost() -> RunError:
+    return RunError(
+        "the run lost its lease and was ended elsewhere", code="RUNNER_LOST", retryable=True
+    )
+
+
+def shutdown() -> RunError:
+    return RunError(
+        "the service instance shut down during the run; start a new job",
+        code="SHUTDOWN",
+        retryable=True,
+    )
 
 
 class Runner:
-    """Starts and owns this process's runs. ``aclose`` ends them all (at shutdown)."""
+    """Starts and owns this process's runs. ``open`` starts its loops; ``aclose`` ends all."""
 
     def __init__(
         self,
         store: JobStore,
         events: EventLog,
         agents: AgentRegistry,
+        leases: Leases,
         limits: RunLimits,
         *,
         instance_id: str,
@@ -55,10 +90,15 @@ class Runner:
         self.store = store
         self.events = events
         self.agents = agents
+        self.leases = leases
         self.limits = limits
         self.instance_id = instance_id
         self._channels: dict[str, RunChannel] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._jobs: dict[str, Job] = {}
+        self._endings: dict[str, RunError] = {}
+        self._watched_at: dict[str, float] = {}
+        self._loops: list[asyncio.Task[None]] = []
 
     def channel(self, job_id: str) -> RunChannel | None:
         """The channel of a run in progress on this process, if there is one."""
@@ -68,43 +108,110 @@ class Runner:
     def active(self) -> int:
         return len(self._tasks)
 
+    async def open(self) -> None:
+        """Start renewing leases and reading this instance's inbox."""
+        self._loops = [
+            asyncio.create_task(self._keep_leases(), name="runner-leases"),
+            asyncio.create_task(self._read_inbox(), name="runner-inbox"),
+        ]
+
     def start(self, job: Job) -> RunChannel:
         """Start running ``job`` (already claimed by this instance) and return its channel."""
         if job.id in self._tasks:
             raise RuntimeError(f"job {job.id} is already running here")
         channel = RunChannel(job.id)
         self._channels[job.id] = channel
+        self._jobs[job.id] = job
+        self._watched_at[job.id] = time.monotonic()
         task = asyncio.create_task(self._run(job, channel), name=f"run-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._forget(job.id))
         return channel
 
-    async def aclose(self, timeout_s: float = 5.0) -> None:
-        """Cancel every run; each stores its terminal ``error`` unless Redis is gone too."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
+    def cancel(self, job_id: str, ending: RunError) -> bool:
+        """Stop the run of ``job_id`` here with ``ending`` as its error; False if not here."""
+        task = self._tasks.get(job_id)
+        if task is None or job_id in self._endings:
+            return False
+        self._endings[job_id] = ending
+        task.cancel()
+        return True
+
+    async def aclose(self) -> None:
+        """Give runs ``shutdown_grace_s`` to finish, then end the rest with ``SHUTDOWN``."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=self.limits.shutdown_grace_s)
+        remaining = list(self._tasks.values())
+        for task in remaining:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout_s)
+        if remaining:
+            await asyncio.wait(remaining, timeout=5)
+        for loop in self._loops:
+            loop.cancel()
+        if self._loops:
+            await asyncio.wait(self._loops, timeout=5)
 
     def _forget(self, job_id: str) -> None:
-        self._tasks.pop(job_id, None)
-        self._channels.pop(job_id, None)
+        for registry in (self._tasks, self._channels, self._jobs, self._endings, self._watched_at):
+            registry.pop(job_id, None)
+
+    async def _keep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.leases.renew_every_s)
+            try:
+                await self._renew_leases()
+            except StoreUnavailable:
+                logger.warning("could not renew leases: Redis is unavailable")
+            except Exception:
+                logger.exception("lease renewal failed")
+
+    async def _renew_leases(self) -> None:
+        states = await self.leases.renew(self.instance_id, list(self._tasks))
+        now = time.monotonic()
+        for job_id, state in states.items():
+            if not state.held:
+                self.cancel(job_id, lost())
+            elif state.cancel_requested:
+                self.cancel(job_id, cancelled())
+            elif state.readers:
+                self._watched_at[job_id] = now
+            elif now - self._watched_at.get(job_id, now) >= self.limits.abandon_after_s:
+                self.cancel(job_id, abandoned(self.limits.abandon_after_s))
+
+    async def _read_inbox(self) -> None:
+        while True:
+            try:
+                # Short waits: redis-py may finish a blocking command before honouring a
+                # cancellation, and shutdown should not wait long for this loop.
+                job_id = await self.leases.next_request(self.instance_id, timeout_s=1)
+            except StoreUnavailable:
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                logger.exception("reading the inbox failed")
+                await asyncio.sleep(1)
+                continue
+            if job_id is not None and self.cancel(job_id, cancelled()):
+                logger.info("cancel requested", extra={"job_id": job_id})
 
     async def _run(self, job: Job, channel: RunChannel) -> None:
         try:
             event = await self._complete(job, channel)
         except asyncio.CancelledError:
-            # Shutdown: end the run visibly and retryably, then let the cancellation finish.
-            shutdown = RunError(
-                "the service instance shut down during the run", code="SHUTDOWN", retryable=True
-            )
-            await self._fail(job, channel, shutdown)
-            raise
+            ending = self._endings.get(job.id)
+            if ending is None:  # not asked by us: the process is shutting down
+                await self._fail(job, channel, shutdown())
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            await self._fail(job, channel, ending)
         except RunError as exc:
             await self._fail(job, channel, exc)
         except StoreUnavailable as exc:
-            await self._fail(job, channel, RunError(str(exc), code="STORE_UNAVAILABLE"))
+            await self._fail(
+                job, channel, RunError(str(exc), code="STORE_UNAVAILABLE", retryable=True)
+            )
         except Exception:
             logger.exception("run failed", extra={"job_id": job.id})
             await self._fail(job, channel, AgentFailed("the agent failed unexpectedly"))
@@ -125,7 +232,8 @@ class Runner:
             "stopReason": completion.stop_reason,
             "timestamp": now_ms(),
         }
-        return await self.store.finish(job, COMPLETE, data, JobStatus.COMPLETED)
+        event = await self.store.finish(job, self.instance_id, COMPLETE, data, JobStatus.COMPLETED)
+        return event or await self._ending_stored_elsewhere(job)
 
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Completion]:
         """Run the backend, publishing coalesced deltas; return the full output and ending."""
@@ -163,16 +271,29 @@ class Runner:
         return "".join(parts), ending[0]
 
     async def _fail(self, job: Job, channel: RunChannel, error: RunError) -> None:
-        """Store the terminal ``error`` (and mark the job failed); publish it here regardless."""
+        """Store the terminal ``error`` and settle the job; publish the ending here regardless."""
         data = make_error(error.code, error.message, retryable=error.retryable)
-        status = JobStatus.CANCELLED if error.code == "CANCELLED" else JobStatus.FAILED
+        status = (
+            JobStatus.CANCELLED if error.code in ("CANCELLED", "ABANDONED") else JobStatus.FAILED
+        )
         try:
-            event = await asyncio.shield(self.store.finish(job, ERROR, data, status))
+            stored = await asyncio.shield(
+                self.store.finish(job, self.instance_id, ERROR, data, status)
+            )
+            event = stored or await self._ending_stored_elsewhere(job)
         except (StoreUnavailable, asyncio.CancelledError):
-            # Redis is gone (or we are being torn down): readers here still learn how it ended.
+            # Redis is gone (or we are torn down): readers here still learn how it ended.
             event = StoredEvent(None, ERROR, dumps(data))
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
         channel.publish(event)
+
+    async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:
+        """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict)."""
+        tail = await self.events.last(job.id)
+        if tail is not None and tail[0].terminal:
+            return tail[0]
+        ended = make_error("RUNNER_LOST", "the run was ended elsewhere", retryable=True)
+        return StoredEvent(None, ERROR, dumps(ended))
 
 
 async def _texts(

@@ -1,4 +1,5 @@
-"""The job service: the two phases (create, attach) and status, over store, log and runner.
+"""The job service: the two phases (create, attach), status and cancel, over the store, the
+event log, the runner and the per-user limits.
 
 This is what the HTTP routes call; it speaks in domain terms (owners, jobs, events) and raises
 ``jobs.errors``. Attaching decides, from one atomic claim, which of these a request is:
@@ -8,16 +9,25 @@ This is what the HTTP routes call; it speaks in domain terms (owners, jobs, even
 - it has finished: replay after ``Last-Event-ID``, or 204 if that was the terminal event,
   or 410 without one;
 - otherwise 404 (no such job) or 403 (not yours).
+
+An open stream holds one of its owner's stream slots and a presence entry on the job (which
+keeps the run from being abandoned), refreshes both while open and gives both back when it
+ends. A stream that tails Redis (the run is on another instance) checks the runner's lease
+whenever it waits a second without news: a dead runner's job ends as ``RUNNER_LOST``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from jobs.agents import AgentRegistry
-from jobs.errors import JobFinished, JobNotFound, NotOwner
+from jobs.connection import BLOCK_MS
+from jobs.errors import JobFinished, JobNotFound, NotOwner, StoreUnavailable
 from jobs.events import (
     ERROR,
     START,
@@ -29,9 +39,16 @@ from jobs.events import (
     event_id_key,
 )
 from jobs.keys import check_job_id, new_job_id
+from jobs.lease import Leases
+from jobs.limits import Limits
 from jobs.model import Job, JobStatus
-from jobs.runner import Runner
+from jobs.runner import Runner, cancelled
 from jobs.store import JobStore
+
+#: How long cleanup after a stream may take before it is left to the TTLs.
+CLEANUP_TIMEOUT_S = 2.0
+#: A stream waiting for news wakes at least this often (to notice shutdown, refresh presence).
+IDLE_TICK_S = BLOCK_MS / 1000
 
 
 @dataclass(slots=True)
@@ -46,16 +63,27 @@ class Attachment:
 
 class JobService:
     def __init__(
-        self, store: JobStore, events: EventLog, runner: Runner, agents: AgentRegistry
+        self,
+        store: JobStore,
+        events: EventLog,
+        runner: Runner,
+        agents: AgentRegistry,
+        leases: Leases,
+        limits: Limits,
     ) -> None:
         self.store = store
         self.events = events
         self.runner = runner
         self.agents = agents
+        self.leases = leases
+        self.limits = limits
+        self.open_streams = 0
+        self._cleanups: set[asyncio.Task[Any]] = set()
 
     async def create(self, owner: str, agent: str, raw_input: Any) -> Job:
         """Validate ``raw_input`` for ``agent`` and store a pending job for ``owner``."""
         agent_input = self.agents.validate(agent, raw_input)
+        await self.limits.count_creation(owner)
         job = Job(
             id=new_job_id(),
             owner=owner,
@@ -75,28 +103,62 @@ class JobService:
             raise NotOwner(job_id)
         return job
 
+    async def cancel(self, owner: str, job_id: str) -> None:
+        """Cancel ``owner``'s job, wherever it runs. Idempotent: a finished job stays as it is."""
+        check_job_id(job_id)
+        data = error_payload("CANCELLED", cancelled().message, retryable=False)
+        outcome, runner = await self.store.cancel(job_id, owner, data)
+        if outcome == "missing":
+            await self._completed(owner, job_id)  # 404/403 unless a success of the caller's
+        elif outcome == "forbidden":
+            raise NotOwner(job_id)
+        elif outcome == "requested" and not (
+            runner == self.runner.instance_id and self.runner.cancel(job_id, cancelled())
+        ):
+            await self.leases.request_cancel(runner, job_id)
+
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
         """Attach ``owner`` to the job's stream; None means "you have seen it all" (204)."""
         check_job_id(job_id)
         if last_event_id is not None:
             check_event_id(last_event_id)
+        stream_id = secrets.token_hex(8)
+        await self.limits.open_stream(owner, stream_id)
+        try:
+            attachment = await self._attach(owner, job_id, last_event_id, stream_id)
+        except BaseException:
+            await self._quietly(self.limits.close_stream(owner, stream_id))
+            raise
+        if attachment is None:
+            await self._quietly(self.limits.close_stream(owner, stream_id))
+        return attachment
+
+    async def _quietly(self, cleanup: Coroutine[Any, Any, None]) -> None:
+        """Run ``cleanup`` even while the caller is being cancelled (it is shielded and kept
+        referenced until done); leave it to the TTLs if Redis is unavailable or slow."""
+        task = asyncio.ensure_future(cleanup)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        with contextlib.suppress(StoreUnavailable, TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), CLEANUP_TIMEOUT_S)
+
+    async def _attach(
+        self, owner: str, job_id: str, last_event_id: str | None, stream_id: str
+    ) -> Attachment | None:
         claim = await self.store.claim(job_id, owner, self.runner.instance_id)
         if claim is None:
             job = await self._completed(owner, job_id)
-            return await self._replay(job, last_event_id)
+            return await self._replay(job, last_event_id, owner, stream_id)
         job, claimed = claim
         if job.owner != owner:
             raise NotOwner(job_id)
         if claimed:
             self.runner.start(job)
         elif job.status.finished:
-            return await self._replay(job, last_event_id)
-        return Attachment(
-            job_id,
-            job.status,
-            resumed=last_event_id is not None,
-            events=self._follow(job_id, last_event_id or START),
-        )
+            return await self._replay(job, last_event_id, owner, stream_id)
+        await self.leases.present(job_id, stream_id)
+        events = self._follow(job_id, last_event_id or START, owner, stream_id)
+        return Attachment(job_id, job.status, resumed=last_event_id is not None, events=events)
 
     async def _completed(self, owner: str, job_id: str) -> Job:
         """A job whose record is gone: completed (its terminal event remains) or unknown."""
@@ -109,7 +171,9 @@ class JobService:
         status = JobStatus.COMPLETED if event.event != ERROR else JobStatus.FAILED
         return Job(id=job_id, owner=owner, agent="", input={}, status=status)
 
-    async def _replay(self, job: Job, last_event_id: str | None) -> Attachment | None:
+    async def _replay(
+        self, job: Job, last_event_id: str | None, owner: str, stream_id: str
+    ) -> Attachment | None:
         if last_event_id is None:
             raise JobFinished(job.id, job.status.value)
         tail = await self.events.last(job.id)
@@ -119,27 +183,44 @@ class JobService:
         assert terminal.id is not None
         if event_id_key(last_event_id) >= event_id_key(terminal.id):
             return None
-        return Attachment(
-            job.id, job.status, resumed=True, events=self._follow(job.id, last_event_id)
-        )
+        events = self._follow(job.id, last_event_id, owner, stream_id)
+        return Attachment(job.id, job.status, resumed=True, events=events)
 
-    async def _follow(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
-        """The job's events after ``after_id`` through the terminal one.
+    async def _follow(
+        self, job_id: str, after_id: str, owner: str, stream_id: str
+    ) -> AsyncGenerator[StoredEvent | None, None]:
+        """The job's events after ``after_id`` through the terminal one, keeping the stream's
+        slot and presence fresh, and releasing both however the stream ends."""
+        loop = asyncio.get_running_loop()
+        refresh_every_s = self.leases.renew_every_s
+        refreshed_at = loop.time()
+        self.open_streams += 1
+        try:
+            async for event in self._events(job_id, after_id):
+                if loop.time() - refreshed_at >= refresh_every_s:
+                    refreshed_at = loop.time()
+                    await self.leases.present(job_id, stream_id)
+                    await self.limits.open_stream(owner, stream_id)
+                yield event
+        finally:
+            self.open_streams -= 1
+            await self._quietly(self.leases.absent(job_id, stream_id))
+            await self._quietly(self.limits.close_stream(owner, stream_id))
 
-        From memory when the run is on this process; otherwise from the Redis Stream, checking
-        on each idle tick that the run still exists, so that no reader waits forever on a run
-        that ended without a stored terminal event.
-        """
+    async def _events(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
+        """From memory when the run is on this process; otherwise from the Redis Stream,
+        checking on each idle tick that a runner still holds the job's lease."""
         channel = self.runner.channel(job_id)
         if channel is not None:
-            async for event in channel.follow(after_id, idle_s=30.0):
+            async for event in channel.follow(after_id, idle_s=IDLE_TICK_S):
                 yield event
             return
         last_id = after_id
         async for event in self.events.follow(job_id, after_id):
             if event is None:
-                if await self._running(job_id):
-                    yield None
+                verdict = await self.store.declare_lost(job_id, _lost())
+                if verdict != "not-running":
+                    yield None  # alive: keep waiting; lost: its terminal event comes next
                     continue
                 # Not running: its terminal event is stored by now, or it never will be.
                 for late in await self.events.after(job_id, last_id):
@@ -154,12 +235,8 @@ class JobService:
             if event.terminal:
                 return
 
-    async def _running(self, job_id: str) -> bool:
-        job = await self.store.get(job_id)
-        return job is not None and job.status is JobStatus.RUNNING
-
 
 def _lost() -> dict[str, Any]:
     return error_payload(
-        "RUNNER_LOST", "the run ended without a result; start a new job", retryable=True
+        "RUNNER_LOST", "the run stopped without a result; start a new job", retryable=True
     )

@@ -1,22 +1,101 @@
-"""The job record in Redis: create, load, claim atomically, finish.
+"""The job record in Redis: create, claim, settle — each one atomic Lua script.
 
-Claiming is one Lua script so that "is it pending, and is it yours?" and "it is running now"
-happen as one step: two simultaneous attaches (on one instance or several) can never both see
-``pending``, so the agent runs exactly once per job. Finishing is one MULTI transaction that
-stores the terminal event and settles the record, so a reader never sees one without the other.
+Scripts, not check-then-set, so that every decision about a job is taken in one step no matter
+how many instances race for it:
+
+- **claim** — "is it pending, and is it yours?" and "it is running now, under my lease" at
+  once: two simultaneous attaches (on one instance or several) can never both start the agent;
+- **finish** — the runner stores its terminal event and settles the record, but only while the
+  job is still ``running`` under *its* name: after a cancel or a ``RUNNER_LOST`` verdict it can
+  no longer add a second ending;
+- **cancel** — a pending job, or a running one whose runner is gone, is cancelled on the spot;
+  a running one is flagged, and its runner (told through its inbox) ends it;
+- **declare_lost** — a reader that finds a running job without a lease ends it as
+  ``RUNNER_LOST``; the script settles it exactly once, however many readers notice.
+
+Settling a job stores the terminal event (with the owner, so a late resume can still be
+authorised after the record is gone), gives the events ``RESUME_GRACE_S`` to live, deletes
+the record on success or keeps it ``FAILED_RETENTION_S`` otherwise, and drops lease and
+readers. All keys a script touches share the job's hash tag (Redis Cluster-safe).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from jobs.connection import Redis, unavailable_as_domain_error
+from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
 from jobs.events import EventLog, StoredEvent, dumps
 from jobs.keys import Keys
 from jobs.model import Job, JobStatus, now_ms
 
-# KEYS[1] job hash; ARGV owner, startedAt, runner, ttl_ms.
+# KEYS: job, events, lease, readers. ARGV[1..3]: grace_s, retention_s, maxlen.
+_SETTLE = """
+local function settle(status, event, data, owner)
+  local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
+                        'event', event, 'data', data, 'owner', owner)
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  if status == 'completed' then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('HSET', KEYS[1], 'status', status, 'error', data)
+    redis.call('HDEL', KEYS[1], 'cancel')
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+  end
+  redis.call('DEL', KEYS[3], KEYS[4])
+  return id
+end
+"""
+
+# ARGV[4..7]: runner, status, event, data. Returns the entry id, or false if not ours to end.
+_FINISH = (
+    _SETTLE
+    + """
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner')
+if f[2] ~= 'running' or f[3] ~= ARGV[4] then return false end
+return settle(ARGV[5], ARGV[6], ARGV[7], f[1])
+"""
+)
+
+# ARGV[4..5]: owner, data of the CANCELLED error. Returns {outcome, detail}.
+_CANCEL = (
+    _SETTLE
+    + """
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner')
+if not f[1] then return {'missing', ''} end
+if f[1] ~= ARGV[4] then return {'forbidden', ''} end
+local orphaned = f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0
+if f[2] == 'pending' or orphaned then
+  settle('cancelled', 'error', ARGV[5], f[1])
+  return {'cancelled', ''}
+end
+if f[2] == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel', '1')
+  return {'requested', f[3]}
+end
+return {'finished', f[2]}
+"""
+)
+
+# ARGV[4]: data of the RUNNER_LOST error. Returns 'alive', 'not-running' or 'lost'.
+_DECLARE_LOST = (
+    _SETTLE
+    + """
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status')
+if f[2] ~= 'running' then return 'not-running' end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'alive' end
+settle('failed', 'error', ARGV[4], f[1])
+return 'lost'
+"""
+)
+
+# KEYS: job. ARGV[1]: ttl_s, ARGV[2..]: field, value, ...
+_CREATE = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+"""
+
+# KEYS: job, lease. ARGV: owner, startedAt, runner, ttl_ms, lease_ms.
 # Returns nil (no job), or {claimed (0|1), field, value, ...}.
 _CLAIM = """
 local fields = redis.call('HGETALL', KEYS[1])
@@ -32,10 +111,13 @@ if owner ~= ARGV[1] or status ~= 'pending' then
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[2], 'runner', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
 local claimed = redis.call('HGETALL', KEYS[1])
 table.insert(claimed, 1, 1)
 return claimed
 """
+
+CancelOutcome = Literal["missing", "forbidden", "cancelled", "requested", "finished"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +128,22 @@ class Lifetimes:
     running_s: int  # an upper bound on one run, with room to finish
     resume_grace_s: int  # RESUME_GRACE_S
     failed_retention_s: int  # FAILED_RETENTION_S
+    lease_s: float = 15  # LEASE_TTL_S
 
 
 class JobStore:
-    """The job HASHes of one key prefix, and the terminal transaction over HASH and STREAM."""
+    """The job HASHes of one key prefix, and the scripts that decide a job's fate."""
 
     def __init__(self, redis: Redis, keys: Keys, events: EventLog, lifetimes: Lifetimes) -> None:
         self.redis = redis
         self.keys = keys
         self.events = events
         self.lifetimes = lifetimes
+        self._create = redis.register_script(_CREATE)
         self._claim = redis.register_script(_CLAIM)
+        self._finish = redis.register_script(_FINISH)
+        self._cancel = redis.register_script(_CANCEL)
+        self._declare_lost = redis.register_script(_DECLARE_LOST)
 
     async def ping(self) -> None:
         with unavailable_as_domain_error():
@@ -64,12 +151,9 @@ class JobStore:
 
     async def create(self, job: Job) -> None:
         """Store a new pending job with its ``JOB_TTL_S`` lifetime."""
-        key = self.keys.job(job.id)
+        flat = [part for item in job.to_hash().items() for part in item]
         with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=job.to_hash())  # type: ignore[arg-type]
-                pipe.expire(key, self.lifetimes.pending_s)
-                await pipe.execute()
+            await self._create(keys=[self.keys.job(job.id)], args=[self.lifetimes.pending_s, *flat])
 
     async def get(self, job_id: str) -> Job | None:
         with unavailable_as_domain_error():
@@ -83,15 +167,19 @@ class JobStore:
         return ttl if ttl >= 0 else None
 
     async def claim(self, job_id: str, owner: str, runner: str) -> tuple[Job, bool] | None:
-        """Load the job and, if ``owner``'s and pending, mark it running in the same step.
-
-        Returns None for no job, else the job as it now is and whether this call claimed it.
-        """
-        ttl_ms = self.lifetimes.running_s * 1000
+        """Load the job and, if ``owner``'s and pending, mark it running under ``runner``'s
+        lease in the same step. Returns None for no job, else the job as it now is and whether
+        this call claimed it."""
+        keys = [self.keys.job(job_id), self.keys.lease(job_id)]
+        args: list[ScriptArg] = [
+            owner,
+            now_ms(),
+            runner,
+            self.lifetimes.running_s * 1000,
+            int(self.lifetimes.lease_s * 1000),
+        ]
         with unavailable_as_domain_error():
-            reply: list[Any] | None = await self._claim(
-                keys=[self.keys.job(job_id)], args=[owner, now_ms(), runner, ttl_ms]
-            )
+            reply: list[Any] | None = await self._claim(keys=keys, args=args)
         if reply is None:
             return None
         claimed, *flat = reply
@@ -99,32 +187,38 @@ class JobStore:
         return Job.from_hash(fields), bool(claimed)
 
     async def finish(
-        self, job: Job, event: str, data: dict[str, Any], status: JobStatus
-    ) -> StoredEvent:
-        """Store the terminal event and settle the job, in one transaction.
-
-        Success deletes the record; the events stay ``RESUME_GRACE_S`` for late resumes. Any
-        other ending keeps the record ``FAILED_RETENTION_S`` with its status and error.
-        """
+        self, job: Job, runner: str, event: str, data: dict[str, Any], status: JobStatus
+    ) -> StoredEvent | None:
+        """Store ``runner``'s terminal event and settle the job; None if the job is no longer
+        running under ``runner`` (cancelled, or declared lost, meanwhile)."""
         encoded = dumps(data)
-        key = self.keys.job(job.id)
+        args: list[ScriptArg] = [*self._settle_args(), runner, status.value, event, encoded]
         with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                self.events.queue_terminal(
-                    pipe,
-                    job.id,
-                    event,
-                    encoded,
-                    owner=job.owner,
-                    ttl_s=self.lifetimes.resume_grace_s,
-                )
-                if status is JobStatus.COMPLETED:
-                    pipe.delete(key)
-                else:
-                    # The whole record, not two fields: should the HASH have expired meanwhile,
-                    # it is written back complete rather than as a fragment.
-                    settled = job.to_hash() | {"status": status.value, "error": encoded}
-                    pipe.hset(key, mapping=settled)  # type: ignore[arg-type]
-                    pipe.expire(key, self.lifetimes.failed_retention_s)
-                entry_id, *_ = await pipe.execute()
-        return StoredEvent(str(entry_id), event, encoded)
+            entry_id = await self._finish(keys=self._settle_keys(job.id), args=args)
+        return StoredEvent(str(entry_id), event, encoded) if entry_id else None
+
+    async def cancel(
+        self, job_id: str, owner: str, data: dict[str, Any]
+    ) -> tuple[CancelOutcome, str]:
+        """Cancel ``owner``'s job: at once if pending or orphaned; by request if running
+        (``("requested", runner)``: the caller must tell that runner)."""
+        args: list[ScriptArg] = [*self._settle_args(), owner, dumps(data)]
+        with unavailable_as_domain_error():
+            outcome, detail = await self._cancel(keys=self._settle_keys(job_id), args=args)
+        return outcome, detail
+
+    async def declare_lost(self, job_id: str, data: dict[str, Any]) -> str:
+        """End a running job whose lease has expired (``'lost'``), or say it is ``'alive'`` or
+        ``'not-running'``."""
+        args: list[ScriptArg] = [*self._settle_args(), dumps(data)]
+        with unavailable_as_domain_error():
+            verdict: str = await self._declare_lost(keys=self._settle_keys(job_id), args=args)
+        return verdict
+
+    def _settle_keys(self, job_id: str) -> list[str]:
+        keys = self.keys
+        return [keys.job(job_id), keys.events(job_id), keys.lease(job_id), keys.readers(job_id)]
+
+    def _settle_args(self) -> list[ScriptArg]:
+        lifetimes = self.lifetimes
+        return [lifetimes.resume_grace_s, lifetimes.failed_retention_s, self.events.maxlen]

@@ -191,7 +191,9 @@ async def test_allowed_models_are_accepted_and_listed(
 async def test_health_and_readiness(live: StartLive, client: httpx.AsyncClient) -> None:
     server = live()
     assert (await client.get(f"{server.url}/healthz")).json() == {"status": "ok"}
-    assert (await client.get(f"{server.url}/readyz")).json() == {"status": "ready"}
+    ready = (await client.get(f"{server.url}/readyz")).json()
+    assert ready["status"] == "ready"
+    assert (ready["activeRuns"], ready["openStreams"]) == (0, 0)
     assert_problem(await client.get(f"{server.url}/nowhere"), 404, "NOT_FOUND")
     assert_problem(await client.delete(f"{server.url}/agents"), 405, "METHOD_NOT_ALLOWED")
 

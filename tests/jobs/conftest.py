@@ -11,12 +11,17 @@ from jobs.agents import AgentRegistry, default_agents
 from jobs.connection import Redis, connect
 from jobs.events import EventLog
 from jobs.keys import Keys
+from jobs.lease import Leases
+from jobs.limits import Limits
 from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
 from tests.support.backends import ScriptedBackend
 
-LIFETIMES = Lifetimes(pending_s=600, running_s=360, resume_grace_s=60, failed_retention_s=3600)
+LIFETIMES = Lifetimes(
+    pending_s=600, running_s=360, resume_grace_s=60, failed_retention_s=3600, lease_s=1.5
+)
+RUNNER = "test-instance"
 
 
 @dataclass
@@ -27,6 +32,8 @@ class Domain:
     store: JobStore
     backend: ScriptedBackend
     agents: AgentRegistry
+    leases: Leases
+    limits: Limits
     runner: Runner
     service: JobService
 
@@ -53,11 +60,13 @@ async def domain(aredis: Redis, backend: ScriptedBackend) -> AsyncIterator[Domai
     agents = AgentRegistry(
         default_agents(), backend, default_model="model-a", allowed_models=["model-a", "model-b"]
     )
-    runner = Runner(store, events, agents, RunLimits(10, 5.0), instance_id="test-instance")
+    leases = Leases(aredis, keys, lease_ttl_s=LIFETIMES.lease_s)
+    limits = Limits(aredis, keys, creates_per_min=0, max_streams=0, stream_ttl_s=3)
+    run_limits = RunLimits(throttle_ms=10, run_timeout_s=5.0, shutdown_grace_s=0)
+    runner = Runner(store, events, agents, leases, run_limits, instance_id=RUNNER)
+    service = JobService(store, events, runner, agents, leases, limits)
+    await runner.open()
     try:
-        yield Domain(
-            aredis, keys, events, store, backend, agents, runner,
-            JobService(store, events, runner, agents),
-        )  # fmt: skip
+        yield Domain(aredis, keys, events, store, backend, agents, leases, limits, runner, service)
     finally:
         await runner.aclose()

@@ -148,3 +148,50 @@ async def test_a_job_runs_once_even_if_started_twice(domain: Domain) -> None:
 
 async def test_missing_job_id_is_unknown(domain: Domain) -> None:
     assert domain.runner.channel(new_job_id()) is None
+
+
+async def test_cancel_through_the_inbox_of_the_running_instance(domain: Domain) -> None:
+    """A cancel asked on another instance reaches the runner through Redis."""
+    domain.backend.hang = True
+    job = await start(domain)
+    while not await stored(domain, job.id):
+        await asyncio.sleep(0.005)
+    await domain.leases.request_cancel(domain.runner.instance_id, job.id)
+    events = await finished(domain, job.id)
+    assert events[-1].payload()["code"] == "CANCELLED"
+    assert events[-1].payload()["retryable"] is False
+    record = await domain.store.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.CANCELLED
+    assert domain.backend.closed == 1, "the upstream stream was closed"
+
+
+async def test_a_run_nobody_watches_is_abandoned(domain: Domain) -> None:
+    domain.backend.hang = True
+    domain.runner.limits = RunLimits(throttle_ms=10, run_timeout_s=30, abandon_after_s=0.5)
+    job = await start(domain)  # no reader ever registers presence
+    events = await finished(domain, job.id)
+    assert events[-1].payload()["code"] == "ABANDONED"
+    assert domain.backend.closed == 1
+
+
+async def test_a_watched_run_is_not_abandoned(domain: Domain) -> None:
+    domain.backend.chunks = ["a"] * 3
+    domain.backend.interval_s = 0.6
+    domain.runner.limits = RunLimits(throttle_ms=10, run_timeout_s=30, abandon_after_s=1.2)
+    job = await start(domain)
+    await domain.leases.present(job.id, "reader-1")
+    events = await finished(domain, job.id)
+    assert events[-1].event == "complete"
+
+
+async def test_a_runner_that_lost_its_lease_stops(domain: Domain) -> None:
+    domain.backend.hang = True
+    job = await start(domain)
+    await domain.redis.delete(domain.keys.lease(job.id))
+    verdict = await domain.store.declare_lost(job.id, {"code": "RUNNER_LOST"})
+    assert verdict == "lost"
+    events = await finished(domain, job.id)
+    assert events[-1].payload()["code"] == "RUNNER_LOST"
+    assert len([e for e in await stored(domain, job.id) if e.terminal]) == 1
+    assert domain.backend.closed == 1

@@ -9,7 +9,7 @@ import pytest
 from jobs.events import COMPLETE, DELTA, ERROR, error_payload
 from jobs.keys import new_job_id
 from jobs.model import Job, JobStatus
-from tests.jobs.conftest import LIFETIMES, Domain
+from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 
 pytestmark = pytest.mark.anyio
 
@@ -66,12 +66,22 @@ async def test_claim_of_a_missing_job_is_none(domain: Domain) -> None:
     assert await domain.store.claim(new_job_id(), "alice", "runner") is None
 
 
-async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
-    job = a_job()
+async def running(domain: Domain, owner: str = "alice") -> Job:
+    job = a_job(owner)
     await domain.store.create(job)
+    claim = await domain.store.claim(job.id, owner, RUNNER)
+    assert claim is not None
+    assert claim[1]
+    return claim[0]
+
+
+async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
+    job = await running(domain)
+    assert await domain.redis.get(domain.keys.lease(job.id)) == RUNNER
     await domain.events.append(job.id, DELTA, {"text": "x", "totalLength": 1}, first=True)
-    event = await domain.store.finish(job, COMPLETE, {"result": {}}, JobStatus.COMPLETED)
+    event = await domain.store.finish(job, RUNNER, COMPLETE, {"result": {}}, JobStatus.COMPLETED)
     assert not await domain.redis.exists(domain.keys.job(job.id))
+    assert not await domain.redis.exists(domain.keys.lease(job.id))
     events_key = domain.keys.events(job.id)
     assert 0 < await domain.redis.ttl(events_key) <= LIFETIMES.resume_grace_s
     tail = await domain.events.last(job.id)
@@ -81,10 +91,9 @@ async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain:
 
 
 async def test_failure_keeps_the_record_with_status_and_error(domain: Domain) -> None:
-    job = a_job()
-    await domain.store.create(job)
+    job = await running(domain)
     data = error_payload("AGENT_ERROR", "nope", retryable=False)
-    await domain.store.finish(job, ERROR, data, JobStatus.FAILED)
+    assert await domain.store.finish(job, RUNNER, ERROR, data, JobStatus.FAILED) is not None
     stored = await domain.store.get(job.id)
     assert stored is not None
     assert stored.status is JobStatus.FAILED
@@ -94,15 +103,59 @@ async def test_failure_keeps_the_record_with_status_and_error(domain: Domain) ->
     assert 0 < await domain.redis.ttl(domain.keys.events(job.id)) <= LIFETIMES.resume_grace_s
 
 
-async def test_failure_after_the_record_expired_writes_it_back_whole(domain: Domain) -> None:
-    job = a_job()  # never created: as if its HASH had expired mid-run
-    await domain.store.finish(
-        job, ERROR, error_payload("TIMEOUT", "t", retryable=True), JobStatus.FAILED
-    )
+async def test_only_the_runner_holding_the_job_can_finish_it(domain: Domain) -> None:
+    job = await running(domain)
+    data = error_payload("TIMEOUT", "t", retryable=True)
+    assert await domain.store.finish(job, "someone-else", ERROR, data, JobStatus.FAILED) is None
+    assert await domain.store.finish(job, RUNNER, ERROR, data, JobStatus.FAILED) is not None
+    again = await domain.store.finish(job, RUNNER, COMPLETE, {"result": {}}, JobStatus.COMPLETED)
+    assert again is None, "a job ends once"
+    assert await domain.redis.xlen(domain.keys.events(job.id)) == 1
+
+
+async def test_cancel_a_pending_job_ends_it_at_once(domain: Domain) -> None:
+    job = a_job()
+    await domain.store.create(job)
+    data = error_payload("CANCELLED", "c", retryable=False)
+    assert await domain.store.cancel(job.id, "mallory", data) == ("forbidden", "")
+    assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", "")
     stored = await domain.store.get(job.id)
     assert stored is not None
-    assert stored.owner == "alice"
+    assert stored.status is JobStatus.CANCELLED
+    assert await domain.store.cancel(job.id, "alice", data) == ("finished", "cancelled")
+    claim = await domain.store.claim(job.id, "alice", RUNNER)
+    assert claim is not None
+    assert not claim[1], "a cancelled job never runs"
+
+
+async def test_cancel_a_running_job_asks_its_runner_unless_the_runner_is_gone(
+    domain: Domain,
+) -> None:
+    job = await running(domain)
+    data = error_payload("CANCELLED", "c", retryable=False)
+    assert await domain.store.cancel(job.id, "alice", data) == ("requested", RUNNER)
+    states = await domain.leases.renew(RUNNER, [job.id])
+    assert states[job.id].cancel_requested
+    await domain.redis.delete(domain.keys.lease(job.id))  # the runner died
+    assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", "")
+    tail = await domain.events.last(job.id)
+    assert tail is not None
+    assert tail[0].payload()["code"] == "CANCELLED"
+
+
+async def test_a_lost_runner_is_declared_once(domain: Domain) -> None:
+    job = await running(domain)
+    data = error_payload("RUNNER_LOST", "gone", retryable=True)
+    assert await domain.store.declare_lost(job.id, data) == "alive"
+    await domain.redis.delete(domain.keys.lease(job.id))
+    verdicts = await asyncio.gather(*(domain.store.declare_lost(job.id, data) for _ in range(20)))
+    assert verdicts.count("lost") == 1
+    assert set(verdicts) == {"lost", "not-running"}
+    assert await domain.redis.xlen(domain.keys.events(job.id)) == 1
+    stored = await domain.store.get(job.id)
+    assert stored is not None
     assert stored.status is JobStatus.FAILED
+    assert not (await domain.leases.renew(RUNNER, [job.id]))[job.id].held
 
 
 async def test_appended_events_have_a_ttl_and_a_length_bound(domain: Domain) -> None:

@@ -18,12 +18,19 @@ from pathlib import Path
 import pytest
 import redis
 
+_handed_out: set[int] = set()
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+
+def free_port(*, below: int = 65536) -> int:
+    """A free loopback port under ``below``, never one this process handed out before (the OS
+    may offer a just-released port again, and two servers started together would collide)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port < below and port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def require(binary: str) -> str:
@@ -38,9 +45,9 @@ def require(binary: str) -> str:
 
 
 class RedisServer:
-    def __init__(self, *extra_args: str) -> None:
+    def __init__(self, *extra_args: str, port: int | None = None) -> None:
         self.binary = require("redis-server")
-        self.port = free_port()
+        self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
@@ -59,7 +66,8 @@ class RedisServer:
             "--dir", str(self.dir),
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with (self.dir / "redis.log").open("ab") as output:
+            self.process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         try:
@@ -69,8 +77,8 @@ class RedisServer:
                     return
                 except redis.ConnectionError:
                     if self.process.poll() is not None or time.monotonic() > deadline:
-                        err = self.process.stderr.read() if self.process.stderr else b""
-                        raise RuntimeError(f"redis-server did not start: {err!r}") from None
+                        log = (self.dir / "redis.log").read_text()[-2000:]
+                        raise RuntimeError(f"redis-server did not start:\n{log}") from None
                     time.sleep(0.02)
         finally:
             client.close()
@@ -79,8 +87,6 @@ class RedisServer:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(10)
-            if self.process.stderr:
-                self.process.stderr.close()
             self.process = None
 
     def client(self) -> redis.Redis:

@@ -1,0 +1,116 @@
+"""The core flow on a three-master Redis Cluster started by a fixture.
+
+Every multi-key operation of the service stays inside one job's hash tag, so scripts, the
+claim, cancel and resume all work when the job's keys live on any of the three masters.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import StartLive, token
+from tests.support.redis_server import RedisServer, free_port, require
+from tests.support.sse import read_stream
+
+pytestmark = pytest.mark.anyio
+
+AUTH = {"Authorization": f"Bearer {token()}"}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[list[RedisServer]]:
+    cli = require("redis-cli")
+    # Redis 7.0 wants port + 10000 (its cluster bus port) to be a valid port.
+    nodes = [
+        RedisServer(
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "2000",
+            port=free_port(below=55536),
+        )
+        for _ in range(3)
+    ]
+    try:
+        for node in nodes:
+            node.start()
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            info = redis.Redis(port=nodes[0].port, decode_responses=True).cluster("info")
+            if info["cluster_state"] == "ok":
+                break
+            assert time.monotonic() < deadline, f"the cluster never came up: {info}"
+            time.sleep(0.1)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.close()
+
+
+async def test_the_core_flow_on_a_cluster(
+    cluster: list[RedisServer], live: StartLive, client: httpx.AsyncClient
+) -> None:
+    url = f"redis://127.0.0.1:{cluster[0].port}/0"
+    unlimited: dict[str, Any] = {"rate_limit_create_per_min": 0, "lease_ttl_s": 1.5}
+    a = live(redis_url=url, redis_cluster=True, **unlimited)
+    # B runs the jobs (it attaches first), slowly enough to renew its leases meanwhile.
+    b = live(
+        redis_url=url.replace("redis://", "redis+cluster://"),
+        demo_tokens_per_second=100,
+        **unlimited,
+    )
+    masters: set[int] = set()
+    for n in range(6):  # enough jobs to land on every master
+        created = await client.post(
+            f"{a.url}/jobs", json={"agent": "chat", "input": {"prompt": f"hi {n}"}}, headers=AUTH
+        )
+        assert created.status_code == 201
+        job = created.json()
+        head = await read_stream(client, b.url + job["streamUrl"], token=token(), stop_after=1)
+        tail = await read_stream(
+            client, a.url + job["streamUrl"], token=token(), headers={"Last-Event-ID": head.last_id}
+        )
+        assert tail.events[-1].event == "complete"
+        assert head.text + tail.text == tail.events[-1].data["result"]["text"]
+        slot = redis.Redis(port=cluster[0].port).cluster("keyslot", f"jobs:{{{job['jobId']}}}")
+        masters.add(int(slot) * 3 // 16384)
+
+        pending = (
+            await client.post(
+                f"{b.url}/jobs", json={"agent": "chat", "input": {"prompt": "x"}}, headers=AUTH
+            )
+        ).json()
+        assert (
+            await client.delete(f"{a.url}/jobs/{pending['jobId']}", headers=AUTH)
+        ).status_code == 204
+        assert (await client.get(b.url + pending["streamUrl"], headers=AUTH)).status_code == 410
+    assert len(masters) > 1, "the jobs were spread over several masters"
+
+    # Cancel a running job from the instance that does not run it.
+    running = (
+        await client.post(
+            f"{a.url}/jobs", json={"agent": "chat", "input": {"prompt": "y"}}, headers=AUTH
+        )
+    ).json()
+    head = await read_stream(client, b.url + running["streamUrl"], token=token(), stop_after=1)
+    assert (
+        await client.delete(f"{a.url}/jobs/{running['jobId']}", headers=AUTH)
+    ).status_code == 204
+    tail = await read_stream(
+        client, a.url + running["streamUrl"], token=token(), headers={"Last-Event-ID": head.last_id}
+    )
+    assert tail.events[-1].data["code"] == "CANCELLED"
+    for server in (a, b):
+        assert (await client.get(f"{server.url}/readyz")).status_code == 200
