@@ -25,6 +25,7 @@ from app.services import Services
 from app.settings import Settings
 from auth import SecretVerifier, TicketSigner, Verifier
 from jobs.agents import AgentRegistry, Backend, DemoBackend, default_agents
+from jobs.agents.anthropic import AnthropicBackend
 from jobs.connection import connect, is_cluster_url, plain_url
 from jobs.events import EventLog
 from jobs.keys import Keys
@@ -49,7 +50,13 @@ def max_events(settings: Settings) -> int:
 def build_backend(settings: Settings) -> Backend:
     if settings.backend == "demo":
         return DemoBackend(tokens_per_second=settings.demo_tokens_per_second)
-    raise RuntimeError("AGENT_BACKEND=anthropic is not available in this build")
+    assert settings.anthropic_api_key is not None  # Settings refuses anthropic without a key
+    return AnthropicBackend(
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
+        timeout_s=settings.anthropic_timeout_s,
+        max_retries=settings.anthropic_max_retries,
+    )
 
 
 def build_verifier(settings: Settings, dev_secret: str | None) -> Verifier:

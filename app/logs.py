@@ -41,6 +41,8 @@ def configure(level: str, *, json_lines: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The anthropic SDK logs whole request bodies (the job's input) at debug level.
+    logging.getLogger("anthropic").setLevel(max(root.level, logging.INFO))
     # uvicorn's loggers propagate to ours; its access log is replaced by app.access.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
+    # Longest wait for any one step of a request: connecting, the answer's headers, or the
+    # next bytes of its stream (the API pings while it thinks, so silence means trouble).
+    anthropic_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60
+    # Retries of the initial request (429, 5xx, 529, connection errors); never mid-stream.
+    anthropic_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     allowed_models: CommaList = Field(default_factory=list)
     demo_tokens_per_second: Annotated[float, Field(gt=0)] = 40
 
@@ -85,6 +90,12 @@ class Settings(BaseSettings):
     def _no_none_algorithm(self) -> Settings:
         if any(alg.lower() == "none" for alg in self.auth_algorithms):
             raise ValueError("AUTH_ALGORITHMS must not contain 'none'")
+        return self
+
+    @model_validator(mode="after")
+    def _anthropic_needs_a_key(self) -> Settings:
+        if self.agent_backend == "anthropic" and not self.anthropic_api_key:
+            raise ValueError("AGENT_BACKEND=anthropic needs ANTHROPIC_API_KEY")
         return self
 
     @property

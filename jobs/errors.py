@@ -107,14 +107,23 @@ class StoreUnavailable(JobsError):
 
 
 class RunError(JobsError):
-    """Ends a run; ``code`` and ``retryable`` go into the ``error`` event."""
+    """Ends a run; ``code``, ``retryable`` and ``retry_after_ms`` (when the cause said how long
+    to wait) go into the ``error`` event."""
 
     code = "AGENT_ERROR"
     retryable = False
 
-    def __init__(self, message: str, *, code: str | None = None, retryable: bool | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool | None = None,
+        retry_after_ms: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
+        self.retry_after_ms = retry_after_ms
         if code is not None:
             self.code = code
         if retryable is not None:

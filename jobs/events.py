@@ -77,8 +77,15 @@ def delta_payload(text: str, total_length: int) -> dict[str, Any]:
     return {"text": text, "totalLength": total_length, "timestamp": now_ms()}
 
 
-def error_payload(code: str, message: str, *, retryable: bool) -> dict[str, Any]:
-    return {"code": code, "message": message, "retryable": retryable, "timestamp": now_ms()}
+def error_payload(
+    code: str, message: str, *, retryable: bool, retry_after_ms: int | None = None
+) -> dict[str, Any]:
+    """An ``error`` event; ``retryAfterMs`` only when the cause said how long to wait."""
+    data: dict[str, Any] = {"code": code, "message": message, "retryable": retryable}
+    if retry_after_ms is not None:
+        data["retryAfterMs"] = retry_after_ms
+    data["timestamp"] = now_ms()
+    return data
 
 
 # KEYS: events. ARGV: maxlen, ttl_s, event, data. A new stream gets its TTL in the same step.

@@ -5,10 +5,11 @@ instance) while the task keeps writing events to the job's stream. Each run:
 
 1. streams the backend's output through the lossless :func:`~jobs.coalescer.coalesce`,
    storing each flush as a ``delta`` event and publishing it to this process's readers;
-2. turns the full output into the agent's result, and stores ``complete``; or, on any failure,
-   stores ``error`` with a code (``RUN_TIMEOUT_S`` → ``TIMEOUT``, bad output →
-   ``OUTPUT_INVALID``, a provider failure → its ``UPSTREAM_*`` code, anything else →
-   ``AGENT_ERROR``).
+2. turns the full output into the agent's result, and stores ``complete`` (with the stop
+   reason: a ``max_tokens`` stop is reported, not hidden); or, on any failure, stores
+   ``error`` with a code (``RUN_TIMEOUT_S`` → ``TIMEOUT``, bad output → ``OUTPUT_INVALID``,
+   naming the stop reason when the model stopped early, a provider failure → its
+   ``UPSTREAM_*`` code, anything else → ``AGENT_ERROR``).
 
 Alongside the runs, two loops keep this instance honest towards the others
 (see :mod:`jobs.lease`): one renews the leases of all runs here and stops those whose owner
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from jobs.agents import AgentRegistry, Completion
 from jobs.channel import RunChannel
 from jobs.coalescer import coalesce
-from jobs.errors import AgentFailed, RunError, RunTimeout, StoreUnavailable
+from jobs.errors import AgentFailed, OutputInvalid, RunError, RunTimeout, StoreUnavailable
 from jobs.events import COMPLETE, DELTA, ERROR, EventLog, StoredEvent, delta_payload, dumps
 from jobs.events import error_payload as make_error
 from jobs.lease import Leases
@@ -40,6 +41,9 @@ from jobs.model import Job, JobStatus, now_ms
 from jobs.store import JobStore
 
 logger = logging.getLogger(__name__)
+
+#: Stop reasons that end the output before the model finished it (``max_tokens`` truncates).
+CUT_SHORT = frozenset({"max_tokens", "refusal", "model_context_window_exceeded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +226,16 @@ class Runner:
         """Stream the run, build the result, store ``complete``; raise on any failure."""
         started = time.monotonic()
         output, completion = await self._stream(job, channel)
-        result = self.agents.get(job.agent).result(output)
+        try:
+            result = self.agents.get(job.agent).result(output)
+        except OutputInvalid as exc:
+            if completion.stop_reason in CUT_SHORT:
+                # Say why the output is incomplete: a truncated document is not a model bug.
+                raise OutputInvalid(
+                    f"{exc.message}: the model stopped early "
+                    f"(stop reason {completion.stop_reason!r})"
+                ) from exc
+            raise
         data = {
             "result": result,
             "totalLength": len(output),
@@ -272,7 +285,12 @@ class Runner:
 
     async def _fail(self, job: Job, channel: RunChannel, error: RunError) -> None:
         """Store the terminal ``error`` and settle the job; publish the ending here regardless."""
-        data = make_error(error.code, error.message, retryable=error.retryable)
+        data = make_error(
+            error.code,
+            error.message,
+            retryable=error.retryable,
+            retry_after_ms=error.retry_after_ms,
+        )
         status = (
             JobStatus.CANCELLED if error.code in ("CANCELLED", "ABANDONED") else JobStatus.FAILED
         )

@@ -16,6 +16,7 @@ import redis
 from app import Settings, create_app
 from auth import mint_token
 from jobs.agents import Backend
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.live import LiveServer
 from tests.support.redis_server import RedisServer
 
@@ -101,6 +102,22 @@ def live(redis_url: str) -> Iterator[StartLive]:
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
+    """The session's fake Anthropic Messages API, reset; tests ``script`` its replies."""
+    fake_anthropic_server.reset()
+    return fake_anthropic_server
 
 
 @pytest.fixture

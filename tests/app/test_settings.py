@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+import anthropic
 import pytest
 from pydantic import ValidationError
 
@@ -79,3 +82,30 @@ def test_secrets_do_not_show_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_stream_bound_covers_a_whole_run() -> None:
     settings = Settings(run_timeout_s=300, stream_throttle_ms=100)
     assert max_events(settings) > 300 * 1000 / 100
+
+
+def test_anthropic_client_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert (defaults.anthropic_timeout_s, defaults.anthropic_max_retries) == (60, 2)
+    monkeypatch.setenv("ANTHROPIC_TIMEOUT_S", "12.5")
+    monkeypatch.setenv("ANTHROPIC_MAX_RETRIES", "0")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/")
+    settings = Settings()
+    assert (settings.anthropic_timeout_s, settings.anthropic_max_retries) == (12.5, 0)
+    assert settings.anthropic_base_url == "http://127.0.0.1:9/"
+
+
+def test_the_anthropic_backend_without_a_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_BACKEND", "anthropic")
+    with pytest.raises(ValidationError, match="AGENT_BACKEND=anthropic needs ANTHROPIC_API_KEY"):
+        Settings()
+
+
+def test_the_default_model_is_the_sdks_current_sonnet() -> None:
+    # The SDK lists its models newest first; the deprecation table is internal, hence the path.
+    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+    (known, _) = get_args(anthropic.types.Model)
+    sonnets = [model for model in get_args(known) if model.startswith("claude-sonnet-")]
+    assert sonnets[0] == DEFAULT_ANTHROPIC_MODEL
+    assert DEFAULT_ANTHROPIC_MODEL not in DEPRECATED_MODELS

@@ -1,0 +1,236 @@
+"""``anthropic``: Claude through the official SDK, streamed as it is generated.
+
+One ``AsyncAnthropic`` client is built by the lifespan (``ANTHROPIC_API_KEY``,
+``ANTHROPIC_BASE_URL``, ``ANTHROPIC_TIMEOUT_S``, ``ANTHROPIC_MAX_RETRIES``) and closed at
+shutdown. Each run is one ``client.messages.stream(...)``; every text delta is yielded the
+moment it arrives, and the accumulated message gives the model id, the usage (cache tokens
+included) and the stop reason.
+
+**Structured output.** A request with an ``output_schema`` (``feature-suggestion``) asks for
+the API's structured outputs: ``output_config={"format": {"type": "json_schema", ...}}`` with
+the schema made strict by the SDK's own ``transform_schema``. The answer is then one text block
+holding the JSON document, streamed token by token as ``text_delta`` like any text, so the
+client watches the document grow and the runner validates the concatenation with the agent's
+pydantic model. Two alternatives were rejected:
+
+- the SDK's ``output_format=Model`` shortcut parses the text inside the stream, at
+  ``content_block_stop``, and raises before ``message_delta`` arrives: a ``max_tokens``
+  truncation would surface as a bare pydantic error with no stop reason and no usage;
+- a forced tool (``tool_choice`` + ``input_schema``) streams ``input_json_delta`` in coarse
+  chunks (the API buffers tool input unless a beta is enabled) and adds a tool round-trip
+  shape the agent does not need.
+
+Constraints the API's grammar cannot enforce (3-5 items) travel in the schema's descriptions;
+the agent's model still enforces them, so output that slips through ends as ``OUTPUT_INVALID``.
+
+**Failures** become :class:`~jobs.errors.RunError` codes (the SDK retries the initial request
+itself, ``ANTHROPIC_MAX_RETRIES`` times, honouring ``retry-after``):
+
+==============================================  =======================================
+upstream                                        ``error`` event
+==============================================  =======================================
+429 / ``rate_limit_error``                      ``UPSTREAM_RATE_LIMITED``, retryable,
+                                                ``retryAfterMs`` when the API said
+529 / in-stream ``overloaded_error``            ``UPSTREAM_OVERLOADED``, retryable
+5xx / ``api_error``, connection refused,        ``UPSTREAM_UNAVAILABLE``, retryable
+connection lost or read timeout mid-stream,     (deltas already sent are kept)
+a stream that ends before ``message_stop``
+401 / 403                                       ``AGENT_ERROR``: names the configuration
+                                                problem, never the key
+other 4xx (bad request, unknown model...)       ``AGENT_ERROR`` with the API's message
+==============================================  =======================================
+
+**Cancellation.** The stream is read inside ``async with``: closing this generator (the runner
+does on cancellation, timeout and shutdown) closes the HTTP response at once, so the API stops
+generating tokens nobody will read.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import logging
+import time
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic.types import OutputConfigParam, Usage
+from pydantic import BaseModel
+
+from jobs.agents.base import Completion, ModelRequest, TokenUsage
+from jobs.errors import AgentFailed, RunError, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+
+class AnthropicBackend:
+    """Streams Claude's answers with the official SDK (see the module docstring)."""
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        if not api_key:
+            raise ValueError("the anthropic backend needs an API key (ANTHROPIC_API_KEY)")
+        self._api_key = api_key
+        # base_url=None lets the SDK use its default; the SDK would also read
+        # ANTHROPIC_BASE_URL itself, but Settings already did, once.
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+        sent = 0  # characters yielded, to say how much output a failure left behind
+        stopped = False
+        try:
+            async with self._client.messages.stream(
+                model=request.model,
+                max_tokens=request.max_tokens,
+                system=request.system,
+                messages=[{"role": "user", "content": request.prompt}],
+                output_config=_output_config(request.output_schema),
+            ) as stream:
+                async for event in stream:
+                    if event.type == "text" and event.text:
+                        sent += len(event.text)
+                        yield event.text
+                    elif event.type == "message_stop":
+                        stopped = True
+                if not stopped:
+                    raise self._unavailable("the Anthropic API's stream ended early", sent)
+                message = stream.current_message_snapshot
+                request_id = stream.request_id
+        except anthropic.APIStatusError as exc:
+            raise self._status_error(exc, sent) from exc
+        except anthropic.APIConnectionError as exc:
+            # Raised by the SDK before any byte of the answer (after its retries).
+            timed_out = isinstance(exc, anthropic.APITimeoutError)
+            raise self._unavailable(
+                "the Anthropic API did not answer in time"
+                if timed_out
+                else "the Anthropic API could not be reached",
+                sent,
+            ) from exc
+        except httpx2.TransportError as exc:
+            # Raised mid-stream, once the SDK has handed the body over: lost connection or
+            # a read timeout (ANTHROPIC_TIMEOUT_S without a byte, pings included).
+            timed_out = isinstance(exc, httpx2.TimeoutException)
+            raise self._unavailable(
+                "the Anthropic API stopped sending"
+                if timed_out
+                else "the connection to the Anthropic API was lost",
+                sent,
+            ) from exc
+        yield Completion(
+            model=message.model,
+            usage=_usage(message.usage),
+            stop_reason=message.stop_reason,
+            extra={"requestId": request_id} if request_id else {},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _status_error(self, exc: anthropic.APIStatusError, sent: int) -> RunError:
+        """Map an HTTP error answer, or an in-stream ``error`` event (status 200), to a code."""
+        status, kind = exc.status_code, exc.type or "error"
+        label = f"{status} {kind}" if status != 200 else f"in-stream {kind}"
+        ref = f" (request-id {exc.request_id})" if exc.request_id else ""
+        logger.warning(
+            "anthropic request failed: %s",
+            label,
+            extra={"upstream_status": status, "upstream_type": kind, "request_id": exc.request_id},
+        )
+        if status == 429 or kind == "rate_limit_error":
+            wait_ms = retry_after_ms(exc.response.headers) if status == 429 else None
+            wait = f"; retry after {wait_ms / 1000:g} s" if wait_ms is not None else ""
+            return UpstreamError(
+                f"the Anthropic API rate limit was reached{_after(sent)}{wait}{ref}",
+                code="UPSTREAM_RATE_LIMITED",
+                retryable=True,
+                retry_after_ms=wait_ms,
+            )
+        if status == 529 or kind == "overloaded_error":
+            return UpstreamError(
+                f"the Anthropic API is overloaded{_after(sent)}{ref}",
+                code="UPSTREAM_OVERLOADED",
+                retryable=True,
+            )
+        if status == 401 or kind == "authentication_error":
+            # Never the key, and not the upstream's message either: a proxy might echo it.
+            return AgentFailed(
+                f"the Anthropic API rejected the service's credentials ({label}): "
+                f"ANTHROPIC_API_KEY is missing, invalid or revoked{ref}"
+            )
+        if status == 403 or kind == "permission_error":
+            return AgentFailed(
+                f"the Anthropic API refused this request ({label}): ANTHROPIC_API_KEY is not "
+                f"allowed to use this model or feature{ref}"
+            )
+        if status >= 500 or kind == "api_error":
+            return self._unavailable(f"the Anthropic API failed ({label})", sent, ref)
+        detail = self._redact(exc.api_message or "no detail")
+        hint = ""
+        if status == 404 or kind == "not_found_error":
+            hint = " (check ANTHROPIC_MODEL and ALLOWED_MODELS)"
+        return AgentFailed(f"the Anthropic API refused the request ({label}): {detail}{hint}{ref}")
+
+    def _unavailable(self, what: str, sent: int, ref: str = "") -> UpstreamError:
+        return UpstreamError(f"{what}{_after(sent)}{ref}", code="UPSTREAM_UNAVAILABLE")
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]")
+
+
+def retry_after_ms(headers: Mapping[str, str]) -> int | None:
+    """How long the API asked us to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or
+    an HTTP date), as the SDK reads them; None when it did not say."""
+    for name, scale in (("retry-after-ms", 1.0), ("retry-after", 1000.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            wait_ms = float(value) * scale
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is None:
+                continue
+            wait_ms = (email.utils.mktime_tz(parsed) - time.time()) * 1000
+        return max(0, round(wait_ms))
+    return None
+
+
+def _after(sent: int) -> str:
+    return f" after {sent} characters of output" if sent else ""
+
+
+def _usage(usage: Usage) -> TokenUsage:
+    return TokenUsage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+    )
+
+
+def _output_config(schema: type[BaseModel] | None) -> OutputConfigParam | anthropic.Omit:
+    if schema is None:
+        return anthropic.omit
+    return {"format": {"type": "json_schema", "schema": _strict_schema(schema)}}
+
+
+@functools.cache
+def _strict_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    # by_alias: the API must produce the field names the agent's model validates.
+    return anthropic.transform_schema(schema.model_json_schema(by_alias=True))
