@@ -16,6 +16,7 @@ import redis
 from app import Settings, create_app
 from auth import mint_token
 from jobs.agents import Backend
+from tests.support.idp import IdentityProvider
 from tests.support.live import LiveServer
 from tests.support.redis_server import RedisServer
 
@@ -107,6 +108,23 @@ def live(redis_url: str) -> Iterator[StartLive]:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=httpx.Timeout(20.0)) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def idp_server() -> Iterator[IdentityProvider]:
+    provider = IdentityProvider().start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture
+def idp(idp_server: IdentityProvider) -> IdentityProvider:
+    """A local OpenID Connect provider on a free port (tests/support/idp.py), reset for this
+    test: its first keys, no failures, no hits counted."""
+    idp_server.reset()
+    return idp_server
 
 
 TokenFactory = Callable[..., str]
