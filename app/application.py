@@ -15,15 +15,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from app.middleware import AccessLog, BodyLimit
+from app.middleware import AccessLog, BodyLimit, cors
 from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
 from app.settings import Settings
-from auth import SecretVerifier, TicketSigner, Verifier
+from auth import CombinedVerifier, SecretVerifier, TicketSigner, Verifier
+from auth.jwks import JwksCache, JwksVerifier, provider_client
 from jobs.agents import AgentRegistry, Backend, DemoBackend, default_agents
 from jobs.agents.anthropic import AnthropicBackend
 from jobs.connection import connect, is_cluster_url, plain_url
@@ -59,26 +61,68 @@ def build_backend(settings: Settings) -> Backend:
     )
 
 
-def build_verifier(settings: Settings, dev_secret: str | None) -> Verifier:
+def build_verifier(
+    settings: Settings, dev_secret: str | None, http: httpx2.AsyncClient | None = None
+) -> Verifier:
+    """The verifier for the configured auth: an HS256 secret (or the dev secret), an identity
+    provider's keys (fetched with ``http``), or both, chosen per token by its ``alg``."""
     secret = settings.auth_jwt_secret.get_secret_value() if settings.auth_jwt_secret else None
     secret = secret or dev_secret
-    if secret is None:
-        raise RuntimeError("configure AUTH_JWT_SECRET (OIDC arrives with AUTH_ISSUER)")
-    return SecretVerifier(secret, audience=settings.auth_audience)
+    by_secret = SecretVerifier(secret, audience=settings.auth_audience) if secret else None
+    by_provider = None
+    if settings.oidc:
+        if http is None:
+            raise RuntimeError("AUTH_ISSUER/AUTH_JWKS_URL need an HTTP client for the keys")
+        keys = JwksCache(http, issuer=settings.auth_issuer, jwks_url=settings.auth_jwks_url)
+        by_provider = JwksVerifier(
+            keys,
+            algorithms=settings.auth_algorithms,
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+        )
+    if by_secret is not None and by_provider is not None:
+        return CombinedVerifier(by_secret, by_provider)
+    verifier = by_secret or by_provider
+    if verifier is None:
+        raise RuntimeError("configure AUTH_JWT_SECRET, AUTH_ISSUER or AUTH_JWKS_URL")
+    return verifier
+
+
+def log_auth(settings: Settings) -> None:
+    """Say at start-up which credentials this instance accepts (never the secrets)."""
+    if settings.dev_auth:
+        logger.warning(
+            "no authentication configured: DEV MODE, tokens use a per-process key; set "
+            "AUTH_JWT_SECRET or AUTH_ISSUER/AUTH_JWKS_URL before exposing this service"
+        )
+        return
+    accepted = []
+    if settings.auth_jwt_secret is not None:
+        accepted.append("HS256 (AUTH_JWT_SECRET)")
+    if settings.oidc:
+        source = settings.auth_jwks_url or f"discovery at {settings.auth_issuer}"
+        accepted.append(f"{','.join(settings.auth_algorithms)} from {source}")
+    logger.info("auth: accepting %s", "; ".join(accepted))
+    if settings.oidc and not settings.auth_audience:
+        logger.warning(
+            "AUTH_AUDIENCE is not set: any token the identity provider signs, for any "
+            "application, is accepted"
+        )
+    if settings.auth_jwks_url and not settings.auth_issuer:
+        logger.warning("AUTH_ISSUER is not set: the 'iss' of provider tokens is not checked")
 
 
 def ticket_secret(settings: Settings, dev_secret: str | None) -> str:
     """Tickets must verify on every instance, so they are keyed by a shared secret when there
-    is one. With none configured, a per-process secret makes tickets work on this instance
-    only (fine for one instance; the log says so)."""
+    is one. With none configured (dev mode, or OIDC with the embedded store: one instance by
+    construction; Settings refuses OIDC with a shared Redis and no AUTH_TICKET_SECRET), a
+    per-process secret is right."""
     for configured in (settings.auth_ticket_secret, settings.auth_jwt_secret):
         if configured is not None:
             return configured.get_secret_value()
     if dev_secret is not None:
         return dev_secret
-    logger.warning(
-        "no AUTH_TICKET_SECRET or AUTH_JWT_SECRET: stream tickets work on this instance only"
-    )
+    logger.info("stream tickets use a per-process key (no AUTH_TICKET_SECRET; one instance)")
     return secrets.token_urlsafe(32)
 
 
@@ -94,8 +138,8 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         if settings.redis_url is None:
             logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
-        if dev_secret is not None:
-            logger.warning("no authentication configured: DEV MODE, tokens use a per-process key")
+        log_auth(settings)
+        http = provider_client() if settings.oidc else None
         url = settings.redis_url
         cluster = settings.redis_cluster or is_cluster_url(url)
         redis = connect(plain_url(url) if url else None, cluster=cluster)
@@ -144,7 +188,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             agents=agents,
             runner=runner,
             jobs=JobService(store, events, runner, agents, leases, limits),
-            verifier=build_verifier(settings, dev_secret),
+            verifier=build_verifier(settings, dev_secret, http),
             tickets=TicketSigner(
                 ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
             ),
@@ -162,11 +206,14 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             await runner.aclose()
             await model_backend.aclose()
             await redis.aclose()
+            if http is not None:
+                await http.aclose()
 
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(AccessLog),
+            *cors(settings.cors_allow_origins),
             Middleware(BodyLimit, max_body_bytes=settings.max_body_bytes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -3,6 +3,8 @@
 - :class:`AccessLog`: uvicorn's own access log prints the query string, which would put stream
   tickets in the logs; this one logs the method, the path without its query, the status and
   the duration instead.
+- :func:`cors`: Starlette's ``CORSMiddleware`` (pure ASGI) for ``CORS_ALLOW_ORIGINS``, or
+  nothing at all when no origin is configured.
 - :class:`BodyLimit`: ``MAX_BODY_BYTES``. A declared ``Content-Length`` over the limit is
   refused before the app runs; a chunked body is counted as it is read. Both answer with a
   problem document (Starlette's own limit answers in plain text).
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.problems import problem
@@ -56,6 +61,29 @@ class AccessLog:
                     "duration_ms": round(duration_ms, 1),
                 },
             )
+
+
+def cors(origins: Sequence[str]) -> list[Middleware]:
+    """CORS for browser frontends on ``origins`` (``["*"]`` for any).
+
+    Credentials are bearer tokens and tickets, never cookies, so ``allow_credentials`` stays
+    off. A preflight may ask for ``Authorization`` and ``Content-Type`` (``POST /jobs``) and
+    ``Last-Event-ID`` (an ``EventSource`` reconnect); responses expose the headers a client
+    acts on: ``Location`` (the new job), ``WWW-Authenticate`` (why a token was refused) and
+    ``Retry-After`` (429/503).
+    """
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["Location", "WWW-Authenticate", "Retry-After"],
+            max_age=600,
+        )
+    ]
 
 
 class BodyLimit:

@@ -8,13 +8,14 @@ build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from auth.verifier import MIN_SECRET_LENGTH
+from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
 
 #: The current Sonnet in the anthropic SDK's model list.
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
@@ -86,10 +87,54 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
         return value
 
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _public_key_algorithms(cls, value: list[str]) -> list[str]:
+        # 'none' never; HS* never: HS256 tokens are checked with AUTH_JWT_SECRET, and a JWKS
+        # is only ever used for public keys (no key confusion).
+        if any(alg.lower() == "none" for alg in value):
+            raise ValueError("must not contain 'none'")
+        unknown = [alg for alg in value if alg not in PUBLIC_KEY_ALGORITHMS]
+        if unknown or not value:
+            raise ValueError(
+                f"lists the public-key algorithms accepted from the identity provider, one or "
+                f"more of {', '.join(sorted(PUBLIC_KEY_ALGORITHMS))} (HS256 tokens are "
+                f"verified with AUTH_JWT_SECRET); not {', '.join(unknown) or 'nothing'}"
+            )
+        return value
+
+    @field_validator("auth_issuer", "auth_jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # A browser's Origin is scheme://host[:port], never with a path or a trailing slash;
+        # an entry with one would silently match nothing.
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], or *)")
+        return value
+
     @model_validator(mode="after")
-    def _no_none_algorithm(self) -> Settings:
-        if any(alg.lower() == "none" for alg in self.auth_algorithms):
-            raise ValueError("AUTH_ALGORITHMS must not contain 'none'")
+    def _shared_ticket_secret(self) -> Settings:
+        # With only OIDC configured there is no shared secret to key stream tickets with; a
+        # per-process key would make a ticket from one instance fail on the others. A shared
+        # Redis means several instances may serve one job, so a ticket secret is required.
+        if (
+            self.oidc
+            and self.redis_url is not None
+            and self.auth_jwt_secret is None
+            and self.auth_ticket_secret is None
+        ):
+            raise ValueError(
+                "AUTH_TICKET_SECRET is required with AUTH_ISSUER/AUTH_JWKS_URL and REDIS_URL "
+                "(the same value on every instance, so a stream ticket works on any of them)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -109,6 +154,11 @@ class Settings(BaseSettings):
     def models(self) -> list[str]:
         """The models a caller may ask for (``ALLOWED_MODELS``, default: the default model)."""
         return self.allowed_models or [self.anthropic_model]
+
+    @property
+    def oidc(self) -> bool:
+        """Tokens are checked against an identity provider's keys (JWKS)."""
+        return bool(self.auth_issuer or self.auth_jwks_url)
 
     @property
     def dev_auth(self) -> bool:

@@ -2,11 +2,12 @@
 
 from auth.errors import AuthError, AuthUnavailable, InvalidToken, MissingCredentials
 from auth.tickets import TicketSigner
-from auth.verifier import Principal, SecretVerifier, Verifier, mint_token
+from auth.verifier import CombinedVerifier, Principal, SecretVerifier, Verifier, mint_token
 
 __all__ = [
     "AuthError",
     "AuthUnavailable",
+    "CombinedVerifier",
     "InvalidToken",
     "MissingCredentials",
     "Principal",

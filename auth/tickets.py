@@ -4,6 +4,11 @@ an ``Authorization`` header (a browser's ``EventSource``).
 A ticket is an HS256 JWT with header ``typ: stream-ticket+jwt`` and claims ``sub`` (the owner),
 ``job`` (the job id) and ``exp``. Its key is derived from the ticket secret with a distinct
 label, so a ticket never verifies as a bearer token, and a bearer token never as a ticket.
+
+Tickets get a leeway of :data:`TICKET_LEEWAY_S`, not the bearer tokens' 30 s: instances of
+this service issue and check them, so there is little clock skew to absorb, and 30 s would
+stretch a 60 s ticket by half. A ticket travels in a URL, so the access log never writes
+query strings (``app.middleware.AccessLog``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from joserfc import jwt
 
 from auth.errors import InvalidToken
 from auth.verifier import TICKET_TYPE, Principal, decode, secret_key
+
+TICKET_LEEWAY_S = 5
 
 
 def derive_ticket_secret(secret: str) -> str:
@@ -36,7 +43,13 @@ class TicketSigner:
     def verify(self, ticket: str, job_id: str) -> Principal:
         """The owner named by ``ticket``, if it is valid and was issued for ``job_id``."""
         try:
-            decoded = decode(ticket, self._key, algorithms=["HS256"], required=("exp", "sub"))
+            decoded = decode(
+                ticket,
+                self._key,
+                algorithms=["HS256"],
+                required=("exp", "sub"),
+                leeway_s=TICKET_LEEWAY_S,
+            )
         except InvalidToken as exc:
             raise InvalidToken(exc.description.replace("token", "stream ticket", 1)) from None
         if decoded.header.get("typ") != TICKET_TYPE:

@@ -1,27 +1,37 @@
 """Bearer JWT verification with Authlib's JOSE engine, joserfc.
 
 The algorithms are an allow-list (``none`` is never on it); ``exp`` and ``sub`` are required;
-``iss`` and ``aud`` are checked when configured; a small leeway absorbs clock skew. Failures
-raise :class:`~auth.errors.InvalidToken` with a description fit for ``WWW-Authenticate``.
+``iss`` and ``aud`` are checked when configured; ``nbf`` and ``iat`` when present; a small
+leeway absorbs clock skew. Failures raise :class:`~auth.errors.InvalidToken` with a
+description fit for ``WWW-Authenticate`` that never quotes the token (nor its header values,
+which the sender chose).
+
+Three verifiers share :func:`decode`: :class:`SecretVerifier` (HS256, ``AUTH_JWT_SECRET``),
+:class:`~auth.jwks.JwksVerifier` (an identity provider's public keys) and
+:class:`CombinedVerifier`, which routes a token to one of them by its ``alg`` so that a key
+of one kind is never used to check a token meant for the other.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
     InvalidClaimError,
+    InvalidKeyCurveError,
     JoseError,
+    KeyParameterError,
     MissingClaimError,
     UnsupportedAlgorithmError,
 )
-from joserfc.jwk import OctKey
+from joserfc.jwk import Key, OctKey
 
 from auth.errors import InvalidToken
 
@@ -29,6 +39,15 @@ from auth.errors import InvalidToken
 TICKET_TYPE = "stream-ticket+jwt"
 LEEWAY_S = 30
 MIN_SECRET_LENGTH = 32
+
+#: Signature algorithms whose keys are public: the only ones an identity provider's JWKS is
+#: used for (``AUTH_ALGORITHMS`` must be a subset). HS256 is checked with AUTH_JWT_SECRET only.
+PUBLIC_KEY_ALGORITHMS = frozenset(
+    {
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+        "ES256", "ES384", "ES512", "ES256K", "EdDSA", "Ed25519", "Ed448",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,30 +69,63 @@ def secret_key(secret: str) -> OctKey:
     return OctKey.import_key(secret)
 
 
+def signature_registry(algorithms: Collection[str]) -> jws.JWSRegistry:
+    """joserfc's JWS registry restricted to ``algorithms``.
+
+    joserfc warns on every ``EdDSA`` verification because RFC 9864 deprecates that *name*
+    (in favour of ``Ed25519``/``Ed448``), not the algorithm. Under ``AUTH_ALGORITHMS`` the
+    operator chose it, so this registry's copy of EdDSA stays quiet; the global registry is
+    left alone.
+    """
+    registry = jws.JWSRegistry(algorithms=list(algorithms))
+    if "EdDSA" in algorithms:
+        quiet = copy.copy(jws.JWSRegistry.algorithms["EdDSA"])
+        quiet.security_warning = None
+        registry.algorithms = {**jws.JWSRegistry.algorithms, "EdDSA": quiet}
+    return registry
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header of ``token``, before any check: only to choose how to verify it."""
+    if not token or token.count(".") != 2:
+        raise InvalidToken("the token is not a JWT")
+    try:
+        header = dict(jws.extract_compact(token.encode()).headers())
+    except (JoseError, ValueError, TypeError):
+        raise InvalidToken("the token is malformed") from None
+    if not isinstance(header.get("alg"), str):
+        raise InvalidToken("the token is malformed")
+    return header
+
+
 def decode(
     token: str,
-    key: OctKey,
+    key: Key,
     *,
     algorithms: Collection[str],
     required: Collection[str] = ("exp", "sub"),
     expected: dict[str, str] | None = None,
+    leeway_s: int = LEEWAY_S,
 ) -> jwt.Token:
     """Decode and validate ``token``; every failure is an :class:`InvalidToken` saying why."""
     if not token or token.count(".") != 2:
         raise InvalidToken("the token is not a JWT")
     try:
-        decoded = jwt.decode(token, key, algorithms=list(algorithms))
+        decoded = jwt.decode(token, key, registry=signature_registry(algorithms))
     except UnsupportedAlgorithmError:
         raise InvalidToken("the token's signing algorithm is not allowed") from None
     except BadSignatureError:
         raise InvalidToken("the token's signature is invalid") from None
+    except (KeyParameterError, InvalidKeyCurveError):
+        # e.g. an HS256 header on a token whose kid names an RSA key: key confusion.
+        raise InvalidToken("the token's algorithm does not match its signing key") from None
     except (JoseError, ValueError, TypeError):
         raise InvalidToken("the token is malformed") from None
     options: dict[str, Any] = {name: {"essential": True} for name in required}
     for name, value in (expected or {}).items():
         options[name] = {"essential": True, "value": value}
     try:
-        jwt.JWTClaimsRegistry(leeway=LEEWAY_S, **options).validate(decoded.claims)
+        jwt.JWTClaimsRegistry(leeway=leeway_s, **options).validate(decoded.claims)
     except ExpiredTokenError:
         raise InvalidToken("the token has expired") from None
     except MissingClaimError as exc:
@@ -89,8 +141,10 @@ def decode(
 
 
 def _claim_problem(exc: InvalidClaimError) -> str:
-    if "not yet valid" in exc.description:
+    if exc.claim == "nbf" and "not yet valid" in exc.description:
         return "the token is not valid yet (nbf)"
+    if exc.claim == "iat" and "future" in exc.description:
+        return "the token was issued in the future (iat)"
     if exc.claim == "iss":
         return "the token's issuer is not accepted"
     if exc.claim == "aud":
@@ -114,6 +168,22 @@ class SecretVerifier:
         if decoded.header.get("typ") == TICKET_TYPE:
             raise InvalidToken("a stream ticket is not a bearer token")
         return Principal(decoded.claims["sub"], decoded.claims)
+
+
+class CombinedVerifier:
+    """Both a shared secret and an identity provider: an HS256 token goes to the secret, any
+    other to the provider's keys (which accept only ``AUTH_ALGORITHMS``). Routing by ``alg``
+    means an HS256 token is never checked against a provider's key, nor an RS256 token
+    against the secret."""
+
+    def __init__(self, secret: Verifier, provider: Verifier) -> None:
+        self._secret = secret
+        self._provider = provider
+
+    async def verify(self, token: str) -> Principal:
+        if unverified_header(token)["alg"] == "HS256":
+            return await self._secret.verify(token)
+        return await self._provider.verify(token)
 
 
 def mint_token(secret: str, sub: str, *, ttl_s: int = 3600, **claims: Any) -> str:

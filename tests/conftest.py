@@ -17,6 +17,7 @@ from app import Settings, create_app
 from auth import mint_token
 from jobs.agents import Backend
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.idp import IdentityProvider
 from tests.support.live import LiveServer
 from tests.support.redis_server import RedisServer
 
@@ -124,6 +125,23 @@ def fake_anthropic(fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=httpx.Timeout(20.0)) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def idp_server() -> Iterator[IdentityProvider]:
+    provider = IdentityProvider().start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture
+def idp(idp_server: IdentityProvider) -> IdentityProvider:
+    """A local OpenID Connect provider on a free port (tests/support/idp.py), reset for this
+    test: its first keys, no failures, no hits counted."""
+    idp_server.reset()
+    return idp_server
 
 
 TokenFactory = Callable[..., str]

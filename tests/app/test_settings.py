@@ -58,6 +58,12 @@ def test_environment_names_and_comma_lists(monkeypatch: pytest.MonkeyPatch) -> N
     [
         ("AUTH_JWT_SECRET", "too-short"),
         ("AUTH_ALGORITHMS", "none"),
+        ("AUTH_ALGORITHMS", "RS256,HS256"),
+        ("AUTH_ALGORITHMS", "RS265"),
+        ("CORS_ALLOW_ORIGINS", "https://app.example/"),
+        ("CORS_ALLOW_ORIGINS", "app.example"),
+        ("AUTH_ISSUER", "idp.example"),
+        ("AUTH_JWKS_URL", "file:///etc/jwks.json"),
         ("JOB_TTL_S", "0"),
         ("JOBS_REDIS_PREFIX", "has space"),
         ("AGENT_BACKEND", "gpt"),
@@ -69,6 +75,18 @@ def test_bad_configuration_is_refused(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.lower()):
         Settings()
+
+
+def test_oidc_with_a_shared_redis_needs_a_shared_ticket_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTH_ISSUER", "https://idp.example")
+    assert Settings().oidc, "with the embedded store (one instance) a per-process key does"
+    monkeypatch.setenv("REDIS_URL", "redis://redis.internal:6379/0")
+    with pytest.raises(ValidationError, match="AUTH_TICKET_SECRET is required"):
+        Settings()
+    monkeypatch.setenv("AUTH_TICKET_SECRET", "t" * 32)
+    assert not Settings().dev_auth
 
 
 def test_secrets_do_not_show_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
