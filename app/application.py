@@ -7,6 +7,7 @@ reverse order. Nothing is built at import time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -24,7 +25,7 @@ from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
 from app.settings import Settings
-from auth import CombinedVerifier, SecretVerifier, TicketSigner, Verifier
+from auth import CachingVerifier, CombinedVerifier, SecretVerifier, TicketSigner, Verifier
 from auth.jwks import JwksCache, JwksVerifier, provider_client
 from jobs.agents import AgentRegistry, Backend, DemoBackend, default_agents
 from jobs.agents.anthropic import AnthropicBackend
@@ -36,6 +37,7 @@ from jobs.limits import Limits
 from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
+from jobs.streams import OpenStreams
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +82,12 @@ def build_verifier(
             issuer=settings.auth_issuer,
             audience=settings.auth_audience,
         )
+    verifier: Verifier | None = by_secret or by_provider
     if by_secret is not None and by_provider is not None:
-        return CombinedVerifier(by_secret, by_provider)
-    verifier = by_secret or by_provider
+        verifier = CombinedVerifier(by_secret, by_provider)
     if verifier is None:
         raise RuntimeError("configure AUTH_JWT_SECRET, AUTH_ISSUER or AUTH_JWKS_URL")
-    return verifier
+    return CachingVerifier(verifier)
 
 
 def log_auth(settings: Settings) -> None:
@@ -169,6 +171,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             max_streams=settings.max_streams_per_user,
             stream_ttl_s=settings.lease_ttl_s,
         )
+        streams = OpenStreams(redis, leases, limits)
         runner = Runner(
             store,
             events,
@@ -187,7 +190,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             redis=redis,
             agents=agents,
             runner=runner,
-            jobs=JobService(store, events, runner, agents, leases, limits),
+            jobs=JobService(store, events, runner, agents, leases, limits, streams),
             verifier=build_verifier(settings, dev_secret, http),
             tickets=TicketSigner(
                 ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
@@ -200,10 +203,14 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             extra={"backend": model_backend.name, "instance": instance_id},
         )
         await runner.open()
+        streams.open()
+        closing = asyncio.create_task(_wake_streams_at_shutdown(services), name="shutdown-watch")
         try:
             yield {"services": services}
         finally:
+            closing.cancel()
             await runner.aclose()
+            await streams.aclose()
             await model_backend.aclose()
             await redis.aclose()
             if http is not None:
@@ -222,3 +229,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
     app.state.settings = settings
     app.state.dev_secret = dev_secret
     return app
+
+
+async def _wake_streams_at_shutdown(services: Services) -> None:
+    """When the server starts shutting down (sse-starlette notices first), wake every stream
+    waiting on a local run so that it ends cleanly at once (see ``app.sse``)."""
+    await services.shutdown.wait()
+    services.jobs.wake_all()

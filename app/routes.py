@@ -140,6 +140,7 @@ async def stream_job(request: Request) -> Response:
         attachment,
         ping_s=svc.settings.stream_ping_s,
         send_timeout_s=svc.settings.stream_send_timeout_s,
+        shutdown=svc.shutdown,
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import anyio
 
 from app.settings import Settings
 from auth import TicketSigner, Verifier
@@ -21,3 +23,5 @@ class Services:
     jobs: JobService
     verifier: Verifier
     tickets: TicketSigner
+    #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
+    shutdown: anyio.Event = field(default_factory=anyio.Event)

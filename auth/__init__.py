@@ -2,11 +2,19 @@
 
 from auth.errors import AuthError, AuthUnavailable, InvalidToken, MissingCredentials
 from auth.tickets import TicketSigner
-from auth.verifier import CombinedVerifier, Principal, SecretVerifier, Verifier, mint_token
+from auth.verifier import (
+    CachingVerifier,
+    CombinedVerifier,
+    Principal,
+    SecretVerifier,
+    Verifier,
+    mint_token,
+)
 
 __all__ = [
     "AuthError",
     "AuthUnavailable",
+    "CachingVerifier",
     "CombinedVerifier",
     "InvalidToken",
     "MissingCredentials",

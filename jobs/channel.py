@@ -41,21 +41,29 @@ class RunChannel:
         wakeup, self._wakeup = self._wakeup, asyncio.Event()
         wakeup.set()
 
-    async def follow(self, after_id: str, *, idle_s: float) -> AsyncIterator[StoredEvent | None]:
-        """Yield the events after ``after_id``, live, through the terminal one.
+    def wake(self) -> None:
+        """Wake every reader without an event: each gets a None (time to check on shutdown)."""
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
 
-        Yields None after ``idle_s`` without an event, so the reader can send a keepalive.
+    async def follow(self, after_id: str) -> AsyncIterator[StoredEvent | None]:
+        """Yield the events after ``after_id``, live, through the terminal one; a None when
+        :meth:`wake` woke the reader with nothing new.
+
+        Waiting costs nothing per event: no timer, no task (readers of a quiet run are kept
+        alive by pings, which sse-starlette sends on its own).
         """
         index = bisect_right(self._keys, event_id_key(after_id))
+        woken = False
         while True:
+            news = index < len(self._events)
             while index < len(self._events):
                 event = self._events[index]
                 index += 1
                 yield event
                 if event.terminal:
                     return
-            wakeup = self._wakeup
-            try:
-                await asyncio.wait_for(wakeup.wait(), idle_s)
-            except TimeoutError:
+            if woken and not news:
                 yield None
+            await self._wakeup.wait()
+            woken = True

@@ -13,13 +13,13 @@ Hence: the concatenation of the flushes equals the concatenation of the input; f
 at least one window apart, except the final drain; no delta waits longer than one window.
 
 :class:`Coalescer` is the pure state machine, driven by explicit timestamps (tests feed it a
-simulated clock); :func:`coalesce` drives it over an async source with the event loop's clock.
+simulated clock); :class:`Throttle` drives it on the event loop's clock with a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import Callable
 
 
 class Coalescer:
@@ -72,54 +72,54 @@ class Coalescer:
         return text
 
 
-async def coalesce(
-    source: AsyncIterator[str],
-    window_s: float,
-    *,
-    clock: Callable[[], float] | None = None,
-) -> AsyncGenerator[str, None]:
-    """Yield ``source``'s text coalesced into windows of ``window_s``.
+class Throttle:
+    """Drives a :class:`Coalescer` on the event loop's clock.
 
-    If ``source`` raises, the buffered text is yielded first and the error is raised after it,
-    so a client keeps every character produced before a failure. ``clock`` defaults to the
-    running loop's clock, which is also what the window timer sleeps on.
+    ``add`` takes each delta as the backend produces it; flushes go to ``emit`` (a plain
+    function: the caller queues them for storage), either at once or from a timer at the end
+    of the window. ``close`` flushes whatever is left — call it on every exit path, failures
+    included, so that a client keeps every character produced before an error.
+
+    No task or future is created per delta: one timer per window at most.
     """
-    loop = asyncio.get_running_loop()
-    now = clock or loop.time
-    state = Coalescer(window_s)
-    pending: asyncio.Future[str] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(source))
-            deadline = state.deadline
-            if deadline is None:
-                await asyncio.wait((pending,))
-            else:
-                timeout = deadline - now()
-                if timeout > 0:
-                    await asyncio.wait((pending,), timeout=timeout)
-            if pending.done():
-                future, pending = pending, None
-                try:
-                    text = future.result()
-                except StopAsyncIteration:
-                    break
-                except BaseException:
-                    rest = state.drain()
-                    if rest:
-                        yield rest
-                    raise
-                out = state.add(text, now())
-            else:
-                out = state.due(now())
-            if out:
-                yield out
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            # Let the cancelled step unwind inside the source before the caller closes it.
-            await asyncio.wait((pending,))
-    rest = state.drain()
-    if rest:
-        yield rest
+
+    __slots__ = ("_emit", "_loop", "_state", "_timer")
+
+    def __init__(
+        self,
+        window_s: float,
+        emit: Callable[[str], None],
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._state = Coalescer(window_s)
+        self._emit = emit
+        self._loop = loop or asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, text: str) -> None:
+        out = self._state.add(text, self._loop.time())
+        if out is not None:
+            self._emit(out)
+        elif self._timer is None:
+            self._arm()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        rest = self._state.drain()
+        if rest is not None:
+            self._emit(rest)
+
+    def _arm(self) -> None:
+        deadline = self._state.deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        out = self._state.due(self._loop.time())
+        if out is not None:
+            self._emit(out)
+        self._arm()

@@ -37,6 +37,8 @@ from jobs.errors import StoreUnavailable
 Redis = aioredis.Redis
 #: What a Lua script takes as an argument.
 ScriptArg = str | int | float
+#: A pipeline (of either client kind) that callers queue commands on.
+Pipeline = aioredis.client.Pipeline
 
 SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 2.0

@@ -11,13 +11,15 @@ whose stream a late resume is reading.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.connection import BLOCK_MS, Redis, unavailable_as_domain_error
+import orjson
+from redis.asyncio.cluster import RedisCluster
+
+from jobs.connection import BLOCK_MS, Redis, ScriptArg, unavailable_as_domain_error
 from jobs.errors import InvalidEventId
 from jobs.keys import Keys
 from jobs.model import now_ms
@@ -48,8 +50,10 @@ def event_id_key(event_id: str) -> tuple[int, int]:
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """Compact JSON, UTF-8 kept as is (the SSE frame is UTF-8)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, UTF-8 kept as is (the SSE frame is UTF-8). orjson: this runs for every
+    event, and it is ~20x faster than the standard library here. Its output never contains a
+    raw newline (they are escaped in strings), which SSE framing relies on."""
+    return orjson.dumps(data).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ class StoredEvent:
         return self.event in TERMINAL
 
     def payload(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self.data)
+        value: dict[str, Any] = orjson.loads(self.data)
         return value
 
 
@@ -97,6 +101,21 @@ return id
 """
 
 
+# KEYS: one events stream per event (repeats allowed). ARGV: maxlen, ttl_s, then per event:
+# first ('1' gives the stream its TTL), event, data. Returns the ids, in order.
+_APPEND_MANY = """
+local ids = {}
+local a = 3
+for i = 1, #KEYS do
+  ids[i] = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*',
+                      'event', ARGV[a + 1], 'data', ARGV[a + 2])
+  if ARGV[a] == '1' then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+  a = a + 3
+end
+return ids
+"""
+
+
 class EventLog:
     """A job's events in its Redis Stream.
 
@@ -111,6 +130,8 @@ class EventLog:
         self.maxlen = maxlen
         self.live_ttl_s = live_ttl_s
         self._append_first = redis.register_script(_APPEND_FIRST)
+        self._append_many = redis.register_script(_APPEND_MANY)
+        self.cluster = isinstance(redis, RedisCluster)
 
     async def append(
         self, job_id: str, event: str, data: dict[str, Any], *, first: bool = False
@@ -127,6 +148,36 @@ class EventLog:
                 fields = {"event": event, "data": encoded}
                 entry_id = await self.redis.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
         return StoredEvent(str(entry_id), event, encoded)
+
+    async def append_many(self, items: list[tuple[str, str, str, bool]]) -> list[str]:
+        """Store many events, of many jobs, in one round trip; return their ids in order.
+
+        ``items`` are ``(job_id, event, encoded data, first)``; ``first`` gives a new stream its
+        TTL atomically with its first entry. On a standalone Redis the whole batch is one
+        script call (one command to encode and parse, however many events); a cluster spreads
+        the streams over nodes, so there it is a pipeline of one command per event (EVAL, not
+        EVALSHA, for a first event: a node that never saw the script still runs it).
+        """
+        if not self.cluster:
+            keys = [self.keys.events(job_id) for job_id, _, _, _ in items]
+            args: list[ScriptArg] = [self.maxlen, self.live_ttl_s]
+            for _, event, encoded, first in items:
+                args += ("1" if first else "0", event, encoded)
+            with unavailable_as_domain_error():
+                ids: list[Any] = await self._append_many(keys=keys, args=args)
+            return ids
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id, event, encoded, first in items:
+                    key = self.keys.events(job_id)
+                    if first:
+                        pipe.eval(
+                            _APPEND_FIRST, 1, key, self.maxlen, self.live_ttl_s, event, encoded
+                        )
+                    else:
+                        pipe.xadd(key, {"event": event, "data": encoded}, maxlen=self.maxlen)
+                replies: list[Any] = await pipe.execute()
+        return [str(entry_id) for entry_id in replies]
 
     async def after(self, job_id: str, after_id: str, *, count: int = 1_000) -> list[StoredEvent]:
         """Up to ``count`` stored events after ``after_id`` (exclusive), oldest first."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from jobs.connection import Redis, unavailable_as_domain_error
+from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.keys import Keys
 
 # KEYS: lease, job, readers. ARGV: runner, lease_ms.
@@ -59,7 +59,6 @@ class Leases:
         self.keys = keys
         self.lease_ttl_s = lease_ttl_s
         self._renew = redis.register_script(_RENEW)
-        self._present = redis.register_script(_PRESENT)
 
     @property
     def renew_every_s(self) -> float:
@@ -90,11 +89,18 @@ class Leases:
             replies: list[Any] = await pipe.execute()
         return replies
 
+    def queue_present(self, pipe: Pipeline, job_id: str, stream_id: str) -> None:
+        """Queue marking stream ``stream_id`` as attached to the job for one lease TTL (EVAL:
+        it shares pipelines with other keys' commands)."""
+        ttl_ms = int(self.lease_ttl_s * 1000)
+        pipe.eval(_PRESENT, 1, self.keys.readers(job_id), stream_id, ttl_ms)
+
     async def present(self, job_id: str, stream_id: str) -> None:
         """Mark stream ``stream_id`` as attached to the job for one lease TTL."""
-        ttl_ms = int(self.lease_ttl_s * 1000)
         with unavailable_as_domain_error():
-            await self._present(keys=[self.keys.readers(job_id)], args=[stream_id, ttl_ms])
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.queue_present(pipe, job_id, stream_id)
+                await pipe.execute()
 
     async def absent(self, job_id: str, stream_id: str) -> None:
         with unavailable_as_domain_error():

@@ -8,7 +8,9 @@
   removes it when it ends, however it ends; a crashed instance's entries simply expire.
 
 A limit of 0 turns that limit off. Scores use the Redis server's clock (``TIME``), so
-instances with skewed clocks still agree.
+instances with skewed clocks still agree. Scripts go as EVAL, not EVALSHA: they ride in other
+operations' pipelines, where a server that lacks a script (a cluster node, a restarted Redis)
+could not be told to load it without replaying the whole pipeline.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 import secrets
 
-from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
+from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.errors import RateLimited, TooManyStreams
 from jobs.keys import Keys
 
@@ -59,6 +61,10 @@ WINDOW_MS = 60_000
 
 
 class Limits:
+    """The per-user limits. The ``queue_*`` methods add a check to a caller's pipeline, so that
+    it travels in the same round trip as the work it guards; the matching ``*_verdict`` reads
+    the answer."""
+
     def __init__(
         self,
         redis: Redis,
@@ -73,30 +79,51 @@ class Limits:
         self.creates_per_min = creates_per_min
         self.max_streams = max_streams
         self.stream_ttl_s = stream_ttl_s
-        self._create = redis.register_script(_CREATE)
-        self._acquire = redis.register_script(_ACQUIRE)
 
-    async def count_creation(self, owner: str) -> None:
-        """Count one job creation for ``owner``, or raise :class:`RateLimited`."""
+    def queue_creation(self, pipe: Pipeline, owner: str) -> bool:
+        """Queue the count of one creation; False (nothing queued) when the limit is off."""
         if self.creates_per_min <= 0:
-            return
-        args: list[ScriptArg] = [WINDOW_MS, self.creates_per_min, secrets.token_hex(8)]
-        with unavailable_as_domain_error():
-            wait_ms = await self._create(keys=[self.keys.user_creates(owner)], args=args)
+            return False
+        key = self.keys.user_creates(owner)
+        pipe.eval(_CREATE, 1, key, WINDOW_MS, self.creates_per_min, secrets.token_hex(8))
+        return True
+
+    def creation_verdict(self, wait_ms: int) -> None:
+        """Raise :class:`RateLimited` if the queued count was refused."""
         if wait_ms:
             raise RateLimited(self.creates_per_min, retry_after_s=math.ceil(wait_ms / 1000))
 
-    async def open_stream(self, owner: str, stream_id: str) -> None:
-        """Take (or refresh) a stream slot for ``owner``, or raise :class:`TooManyStreams`."""
+    def queue_open_stream(self, pipe: Pipeline, owner: str, stream_id: str) -> bool:
+        """Queue taking (or refreshing) a stream slot; False when the limit is off."""
         if self.max_streams <= 0:
-            return
+            return False
         ttl_ms = int(self.stream_ttl_s * 1000)
-        with unavailable_as_domain_error():
-            held = await self._acquire(
-                keys=[self.keys.user_streams(owner)], args=[ttl_ms, self.max_streams, stream_id]
-            )
+        key = self.keys.user_streams(owner)
+        pipe.eval(_ACQUIRE, 1, key, ttl_ms, self.max_streams, stream_id)
+        return True
+
+    def stream_verdict(self, held: int) -> None:
+        """Raise :class:`TooManyStreams` if the queued slot was refused."""
         if not held:
             raise TooManyStreams(self.max_streams, retry_after_s=math.ceil(self.stream_ttl_s / 3))
+
+    async def count_creation(self, owner: str) -> None:
+        """Count one job creation for ``owner``, or raise :class:`RateLimited`."""
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if not self.queue_creation(pipe, owner):
+                    return
+                (wait_ms,) = await pipe.execute()
+        self.creation_verdict(wait_ms)
+
+    async def open_stream(self, owner: str, stream_id: str) -> None:
+        """Take (or refresh) a stream slot for ``owner``, or raise :class:`TooManyStreams`."""
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if not self.queue_open_stream(pipe, owner, stream_id):
+                    return
+                (held,) = await pipe.execute()
+        self.stream_verdict(held)
 
     async def close_stream(self, owner: str, stream_id: str) -> None:
         if self.max_streams <= 0:

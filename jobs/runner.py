@@ -3,8 +3,9 @@
 A run outlives the connection that started it: clients may drop and resume (here or on another
 instance) while the task keeps writing events to the job's stream. Each run:
 
-1. streams the backend's output through the lossless :func:`~jobs.coalescer.coalesce`,
-   storing each flush as a ``delta`` event and publishing it to this process's readers;
+1. streams the backend's output through the lossless :class:`~jobs.coalescer.Throttle`,
+   queueing each flush as a ``delta`` event with the :class:`~jobs.writer.EventWriter`, which
+   stores it and then publishes it to this process's readers;
 2. turns the full output into the agent's result, and stores ``complete`` (with the stop
    reason: a ``max_tokens`` stop is reported, not hidden); or, on any failure, stores
    ``error`` with a code (``RUN_TIMEOUT_S`` → ``TIMEOUT``, bad output → ``OUTPUT_INVALID``,
@@ -25,20 +26,21 @@ stream is closed on every exit path, and every local reader is told how the run 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from jobs.agents import AgentRegistry, Completion
 from jobs.channel import RunChannel
-from jobs.coalescer import coalesce
+from jobs.coalescer import Throttle
 from jobs.errors import AgentFailed, OutputInvalid, RunError, RunTimeout, StoreUnavailable
 from jobs.events import COMPLETE, DELTA, ERROR, EventLog, StoredEvent, delta_payload, dumps
 from jobs.events import error_payload as make_error
 from jobs.lease import Leases
 from jobs.model import Job, JobStatus, now_ms
 from jobs.store import JobStore
+from jobs.writer import EventWriter
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ class Runner:
         *,
         instance_id: str,
     ) -> None:
+        self.writer = EventWriter(events)
+        self._writes: dict[str, asyncio.Future[None]] = {}
         self.store = store
         self.events = events
         self.agents = agents
@@ -112,8 +116,14 @@ class Runner:
     def active(self) -> int:
         return len(self._tasks)
 
+    def wake_channels(self) -> None:
+        """Wake every local reader (each gets an idle tick and may check on shutdown)."""
+        for channel in self._channels.values():
+            channel.wake()
+
     async def open(self) -> None:
-        """Start renewing leases and reading this instance's inbox."""
+        """Start storing events, renewing leases and reading this instance's inbox."""
+        self.writer.open()
         self._loops = [
             asyncio.create_task(self._keep_leases(), name="runner-leases"),
             asyncio.create_task(self._read_inbox(), name="runner-inbox"),
@@ -154,9 +164,18 @@ class Runner:
             loop.cancel()
         if self._loops:
             await asyncio.wait(self._loops, timeout=5)
+        await self.writer.aclose()
 
     def _forget(self, job_id: str) -> None:
-        for registry in (self._tasks, self._channels, self._jobs, self._endings, self._watched_at):
+        registries = (
+            self._tasks,
+            self._channels,
+            self._jobs,
+            self._endings,
+            self._watched_at,
+            self._writes,
+        )
+        for registry in registries:
             registry.pop(job_id, None)
 
     async def _keep_leases(self) -> None:
@@ -249,7 +268,8 @@ class Runner:
         return event or await self._ending_stored_elsewhere(job)
 
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Completion]:
-        """Run the backend, publishing coalesced deltas; return the full output and ending."""
+        """Run the backend, queueing coalesced deltas; return the full output and ending once
+        every delta is stored."""
         agent = self.agents.get(job.agent)
         agent_input = self.agents.restore(job.agent, job.input)
         request = agent.request(agent_input, default_model=self.agents.default_model)
@@ -257,20 +277,32 @@ class Runner:
         ending: list[Completion] = []
         parts: list[str] = []
         total = 0
+
+        def emit(text: str) -> None:
+            nonlocal total
+            parts.append(text)
+            total += len(text)
+            data = dumps(delta_payload(text, total))
+            self._writes[job.id] = self.writer.submit(
+                job.id, DELTA, data, first=len(parts) == 1, channel=channel
+            )
+
+        throttle = Throttle(self.limits.throttle_ms / 1000, emit)
         deadline = asyncio.timeout(self.limits.run_timeout_s)
         try:
             async with deadline:
-                flushes = coalesce(_texts(source, ending), self.limits.throttle_ms / 1000)
                 try:
-                    async for text in flushes:
-                        parts.append(text)
-                        total += len(text)
-                        event = await self.events.append(
-                            job.id, DELTA, delta_payload(text, total), first=len(parts) == 1
-                        )
-                        channel.publish(event)
+                    async for item in source:
+                        if isinstance(item, str):
+                            throttle.add(item)
+                            written = self._writes.get(job.id)
+                            if written is not None and written.done():
+                                written.result()  # raises if Redis refused the last batch
+                        else:
+                            ending.append(item)
                 finally:
-                    await flushes.aclose()
+                    throttle.close()  # what is buffered goes out, failure or not
+                await self._stored(job.id)
         except TimeoutError as exc:
             if deadline.expired():
                 raise RunTimeout(
@@ -283,6 +315,12 @@ class Runner:
             raise AgentFailed("the backend ended without a completion")
         return "".join(parts), ending[0]
 
+    async def _stored(self, job_id: str) -> None:
+        """Wait until every event the run queued is stored; raises if the batch failed."""
+        written = self._writes.get(job_id)
+        if written is not None:
+            await asyncio.shield(written)
+
     async def _fail(self, job: Job, channel: RunChannel, error: RunError) -> None:
         """Store the terminal ``error`` and settle the job; publish the ending here regardless."""
         data = make_error(
@@ -294,6 +332,9 @@ class Runner:
         status = (
             JobStatus.CANCELLED if error.code in ("CANCELLED", "ABANDONED") else JobStatus.FAILED
         )
+        # The terminal event goes after every delta the run queued (or failed to store).
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(self._stored(job.id), 5)
         try:
             stored = await asyncio.shield(
                 self.store.finish(job, self.instance_id, ERROR, data, status)
@@ -312,14 +353,3 @@ class Runner:
             return tail[0]
         ended = make_error("RUNNER_LOST", "the run was ended elsewhere", retryable=True)
         return StoredEvent(None, ERROR, dumps(ended))
-
-
-async def _texts(
-    source: AsyncIterator[str | Completion], ending: list[Completion]
-) -> AsyncGenerator[str, None]:
-    """The text items of a backend stream; its final :class:`Completion` goes into ``ending``."""
-    async for item in source:
-        if isinstance(item, str):
-            yield item
-        else:
-            ending.append(item)

@@ -11,23 +11,28 @@ This is what the HTTP routes call; it speaks in domain terms (owners, jobs, even
 - otherwise 404 (no such job) or 403 (not yours).
 
 An open stream holds one of its owner's stream slots and a presence entry on the job (which
-keeps the run from being abandoned), refreshes both while open and gives both back when it
-ends. A stream that tails Redis (the run is on another instance) checks the runner's lease
-whenever it waits a second without news: a dead runner's job ends as ``RUNNER_LOST``.
+keeps the run from being abandoned); :class:`~jobs.streams.OpenStreams` refreshes both while it
+is open and gives both back when it ends. A stream that tails Redis (the run is on another
+instance) checks the runner's lease whenever it waits a second without news: a dead runner's
+job ends as ``RUNNER_LOST``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from jobs.agents import AgentRegistry
-from jobs.connection import BLOCK_MS
-from jobs.errors import JobFinished, JobNotFound, NotOwner, StoreUnavailable
+from jobs.connection import unavailable_as_domain_error
+from jobs.errors import (
+    JobFinished,
+    JobNotFound,
+    NotOwner,
+    RateLimited,
+    TooManyStreams,
+)
 from jobs.events import (
     ERROR,
     START,
@@ -44,11 +49,7 @@ from jobs.limits import Limits
 from jobs.model import Job, JobStatus
 from jobs.runner import Runner, cancelled
 from jobs.store import JobStore
-
-#: How long cleanup after a stream may take before it is left to the TTLs.
-CLEANUP_TIMEOUT_S = 2.0
-#: A stream waiting for news wakes at least this often (to notice shutdown, refresh presence).
-IDLE_TICK_S = BLOCK_MS / 1000
+from jobs.streams import OpenStreams
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class JobService:
         agents: AgentRegistry,
         leases: Leases,
         limits: Limits,
+        streams: OpenStreams,
     ) -> None:
         self.store = store
         self.events = events
@@ -77,20 +79,40 @@ class JobService:
         self.agents = agents
         self.leases = leases
         self.limits = limits
-        self.open_streams = 0
-        self._cleanups: set[asyncio.Task[Any]] = set()
+        self.streams = streams
+
+    @property
+    def open_streams(self) -> int:
+        return len(self.streams)
+
+    def wake_all(self) -> None:
+        """Wake every stream waiting on a run here (at shutdown, so each can end cleanly)."""
+        self.runner.wake_channels()
 
     async def create(self, owner: str, agent: str, raw_input: Any) -> Job:
-        """Validate ``raw_input`` for ``agent`` and store a pending job for ``owner``."""
+        """Validate ``raw_input`` for ``agent`` and store a pending job for ``owner``.
+
+        The rate limit and the new record travel in one round trip; a refused creation's
+        record is removed again (the rare path pays the second round trip).
+        """
         agent_input = self.agents.validate(agent, raw_input)
-        await self.limits.count_creation(owner)
         job = Job(
             id=new_job_id(),
             owner=owner,
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
-        await self.store.create(job)
+        with unavailable_as_domain_error():
+            async with self.store.redis.pipeline(transaction=False) as pipe:
+                limited = self.limits.queue_creation(pipe, owner)
+                self.store.queue_create(pipe, job)
+                replies = await pipe.execute()
+        if limited:
+            try:
+                self.limits.creation_verdict(replies[0])
+            except RateLimited:
+                await self.store.discard(job.id)
+                raise
         return job
 
     async def status(self, owner: str, job_id: str) -> Job:
@@ -118,45 +140,59 @@ class JobService:
             await self.leases.request_cancel(runner, job_id)
 
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
-        """Attach ``owner`` to the job's stream; None means "you have seen it all" (204)."""
+        """Attach ``owner`` to the job's stream; None means "you have seen it all" (204).
+
+        Taking the owner's stream slot, claiming the job and marking this stream present on it
+        travel in one round trip; whatever was taken is given back if the attach then fails.
+        """
         check_job_id(job_id)
         if last_event_id is not None:
             check_event_id(last_event_id)
         stream_id = secrets.token_hex(8)
-        await self.limits.open_stream(owner, stream_id)
+        with unavailable_as_domain_error():
+            async with self.store.redis.pipeline(transaction=False) as pipe:
+                limited = self.limits.queue_open_stream(pipe, owner, stream_id)
+                self.store.queue_claim(pipe, job_id, owner, self.runner.instance_id, stream_id)
+                replies = await pipe.execute()
+        claim = self.store.claim_result(replies[-1])
         try:
-            attachment = await self._attach(owner, job_id, last_event_id, stream_id)
+            if limited:
+                self.limits.stream_verdict(replies[0])
+        except TooManyStreams:
+            if claim is not None and claim[1]:  # claimed for a stream that may not open
+                await self.store.unclaim(job_id, self.runner.instance_id)
+            await self._release(owner, job_id, stream_id)
+            raise
+        if claim is not None and claim[1]:
+            self.runner.start(claim[0])
+        try:
+            attachment = await self._attach(owner, job_id, last_event_id, stream_id, claim)
         except BaseException:
-            await self._quietly(self.limits.close_stream(owner, stream_id))
+            await self._release(owner, job_id, stream_id)
             raise
         if attachment is None:
-            await self._quietly(self.limits.close_stream(owner, stream_id))
+            await self._release(owner, job_id, stream_id)
         return attachment
 
-    async def _quietly(self, cleanup: Coroutine[Any, Any, None]) -> None:
-        """Run ``cleanup`` even while the caller is being cancelled (it is shielded and kept
-        referenced until done); leave it to the TTLs if Redis is unavailable or slow."""
-        task = asyncio.ensure_future(cleanup)
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
-        with contextlib.suppress(StoreUnavailable, TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(task), CLEANUP_TIMEOUT_S)
+    async def _release(self, owner: str, job_id: str, stream_id: str) -> None:
+        await self.streams.release(stream_id, job_id, owner)
 
     async def _attach(
-        self, owner: str, job_id: str, last_event_id: str | None, stream_id: str
+        self,
+        owner: str,
+        job_id: str,
+        last_event_id: str | None,
+        stream_id: str,
+        claim: tuple[Job, bool] | None,
     ) -> Attachment | None:
-        claim = await self.store.claim(job_id, owner, self.runner.instance_id)
         if claim is None:
             job = await self._completed(owner, job_id)
             return await self._replay(job, last_event_id, owner, stream_id)
-        job, claimed = claim
+        job, _ = claim
         if job.owner != owner:
             raise NotOwner(job_id)
-        if claimed:
-            self.runner.start(job)
-        elif job.status.finished:
+        if job.status.finished:
             return await self._replay(job, last_event_id, owner, stream_id)
-        await self.leases.present(job_id, stream_id)
         events = self._follow(job_id, last_event_id or START, owner, stream_id)
         return Attachment(job_id, job.status, resumed=last_event_id is not None, events=events)
 
@@ -189,30 +225,22 @@ class JobService:
     async def _follow(
         self, job_id: str, after_id: str, owner: str, stream_id: str
     ) -> AsyncGenerator[StoredEvent | None, None]:
-        """The job's events after ``after_id`` through the terminal one, keeping the stream's
-        slot and presence fresh, and releasing both however the stream ends."""
-        loop = asyncio.get_running_loop()
-        refresh_every_s = self.leases.renew_every_s
-        refreshed_at = loop.time()
-        self.open_streams += 1
+        """The job's events after ``after_id`` through the terminal one; the stream's slot and
+        presence are kept fresh by :class:`~jobs.streams.OpenStreams` and given back however
+        the stream ends."""
+        self.streams.add(stream_id, job_id, owner)
         try:
             async for event in self._events(job_id, after_id):
-                if loop.time() - refreshed_at >= refresh_every_s:
-                    refreshed_at = loop.time()
-                    await self.leases.present(job_id, stream_id)
-                    await self.limits.open_stream(owner, stream_id)
                 yield event
         finally:
-            self.open_streams -= 1
-            await self._quietly(self.leases.absent(job_id, stream_id))
-            await self._quietly(self.limits.close_stream(owner, stream_id))
+            await self.streams.release(stream_id, job_id, owner)
 
     async def _events(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
         """From memory when the run is on this process; otherwise from the Redis Stream,
         checking on each idle tick that a runner still holds the job's lease."""
         channel = self.runner.channel(job_id)
         if channel is not None:
-            async for event in channel.follow(after_id, idle_s=IDLE_TICK_S):
+            async for event in channel.follow(after_id):
                 yield event
             return
         last_id = after_id

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
+from jobs.connection import Pipeline, Redis, ScriptArg, unavailable_as_domain_error
 from jobs.events import EventLog, StoredEvent, dumps
 from jobs.keys import Keys
 from jobs.model import Job, JobStatus, now_ms
@@ -95,8 +95,9 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 """
 
-# KEYS: job, lease. ARGV: owner, startedAt, runner, ttl_ms, lease_ms.
-# Returns nil (no job), or {claimed (0|1), field, value, ...}.
+# KEYS: job, lease, readers. ARGV: owner, startedAt, runner, ttl_ms, lease_ms, reader ('' for
+# none), presence_ms. Returns nil (no job), or {claimed (0|1), field, value, ...}. A reader
+# joining a job it may watch (its owner's, pending or running) is marked present at once.
 _CLAIM = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
@@ -105,16 +106,33 @@ for i = 1, #fields, 2 do
   if fields[i] == 'owner' then owner = fields[i + 1] end
   if fields[i] == 'status' then status = fields[i + 1] end
 end
-if owner ~= ARGV[1] or status ~= 'pending' then
-  table.insert(fields, 1, 0)
-  return fields
+local claimed = 0
+if owner == ARGV[1] and status == 'pending' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[2], 'runner', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
+  fields = redis.call('HGETALL', KEYS[1])
+  claimed = 1
 end
-redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[2], 'runner', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
-local claimed = redis.call('HGETALL', KEYS[1])
-table.insert(claimed, 1, 1)
-return claimed
+if owner == ARGV[1] and ARGV[6] ~= '' and (claimed == 1 or status == 'running') then
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  redis.call('ZADD', KEYS[3], now + ARGV[7], ARGV[6])
+  redis.call('PEXPIRE', KEYS[3], ARGV[7] * 2)
+end
+table.insert(fields, 1, claimed)
+return fields
+"""
+
+# KEYS: job, lease. ARGV: runner, pending_s. Undoes a claim whose stream was refused.
+_UNCLAIM = """
+local f = redis.call('HMGET', KEYS[1], 'status', 'runner')
+if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'pending')
+redis.call('HDEL', KEYS[1], 'startedAt', 'runner')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
 """
 
 CancelOutcome = Literal["missing", "forbidden", "cancelled", "requested", "finished"]
@@ -139,8 +157,7 @@ class JobStore:
         self.keys = keys
         self.events = events
         self.lifetimes = lifetimes
-        self._create = redis.register_script(_CREATE)
-        self._claim = redis.register_script(_CLAIM)
+        self._unclaim = redis.register_script(_UNCLAIM)
         self._finish = redis.register_script(_FINISH)
         self._cancel = redis.register_script(_CANCEL)
         self._declare_lost = redis.register_script(_DECLARE_LOST)
@@ -149,11 +166,23 @@ class JobStore:
         with unavailable_as_domain_error():
             await self.redis.ping()
 
+    def queue_create(self, pipe: Pipeline, job: Job) -> None:
+        """Queue storing a new pending job with its ``JOB_TTL_S`` lifetime on ``pipe`` (EVAL:
+        see :mod:`jobs.limits` for why scripts in shared pipelines are not EVALSHA)."""
+        flat = [part for item in job.to_hash().items() for part in item]
+        pipe.eval(_CREATE, 1, self.keys.job(job.id), self.lifetimes.pending_s, *flat)
+
     async def create(self, job: Job) -> None:
         """Store a new pending job with its ``JOB_TTL_S`` lifetime."""
-        flat = [part for item in job.to_hash().items() for part in item]
         with unavailable_as_domain_error():
-            await self._create(keys=[self.keys.job(job.id)], args=[self.lifetimes.pending_s, *flat])
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.queue_create(pipe, job)
+                await pipe.execute()
+
+    async def discard(self, job_id: str) -> None:
+        """Remove a job that was created but must not exist (its creation was refused)."""
+        with unavailable_as_domain_error():
+            await self.redis.delete(self.keys.job(job_id))
 
     async def get(self, job_id: str) -> Job | None:
         with unavailable_as_domain_error():
@@ -166,25 +195,54 @@ class JobStore:
             ttl = await self.redis.ttl(self.keys.job(job_id))
         return ttl if ttl >= 0 else None
 
-    async def claim(self, job_id: str, owner: str, runner: str) -> tuple[Job, bool] | None:
-        """Load the job and, if ``owner``'s and pending, mark it running under ``runner``'s
-        lease in the same step. Returns None for no job, else the job as it now is and whether
-        this call claimed it."""
-        keys = [self.keys.job(job_id), self.keys.lease(job_id)]
-        args: list[ScriptArg] = [
+    def queue_claim(
+        self, pipe: Pipeline, job_id: str, owner: str, runner: str, reader: str = ""
+    ) -> None:
+        """Queue the claim (see :meth:`claim`) on ``pipe``."""
+        keys = self.keys
+        pipe.eval(
+            _CLAIM,
+            3,
+            keys.job(job_id),
+            keys.lease(job_id),
+            keys.readers(job_id),
             owner,
             now_ms(),
             runner,
             self.lifetimes.running_s * 1000,
             int(self.lifetimes.lease_s * 1000),
-        ]
-        with unavailable_as_domain_error():
-            reply: list[Any] | None = await self._claim(keys=keys, args=args)
+            reader,
+            int(self.lifetimes.lease_s * 1000),
+        )
+
+    @staticmethod
+    def claim_result(reply: list[Any] | None) -> tuple[Job, bool] | None:
+        """The answer to a queued claim: None for no job, else the job as it now is and whether
+        this call claimed it."""
         if reply is None:
             return None
         claimed, *flat = reply
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         return Job.from_hash(fields), bool(claimed)
+
+    async def claim(
+        self, job_id: str, owner: str, runner: str, reader: str = ""
+    ) -> tuple[Job, bool] | None:
+        """Load the job and, if ``owner``'s and pending, mark it running under ``runner``'s
+        lease in the same step; ``reader`` (a stream id) is marked present on the job if the
+        owner may watch it. Returns None for no job, else the job as it now is and whether
+        this call claimed it."""
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.queue_claim(pipe, job_id, owner, runner, reader)
+                (reply,) = await pipe.execute()
+        return self.claim_result(reply)
+
+    async def unclaim(self, job_id: str, runner: str) -> None:
+        """Put a job ``runner`` just claimed back to pending (its stream was refused)."""
+        keys = [self.keys.job(job_id), self.keys.lease(job_id)]
+        with unavailable_as_domain_error():
+            await self._unclaim(keys=keys, args=[runner, self.lifetimes.pending_s])
 
     async def finish(
         self, job: Job, runner: str, event: str, data: dict[str, Any], status: JobStatus

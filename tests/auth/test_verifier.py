@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from auth import InvalidToken, SecretVerifier, TicketSigner, mint_token
+from auth import CachingVerifier, InvalidToken, Principal, SecretVerifier, TicketSigner, mint_token
 from tests.conftest import SECRET
 
 pytestmark = pytest.mark.anyio
@@ -117,3 +118,56 @@ def test_the_token_command_explains_a_missing_secret() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "AUTH_JWT_SECRET" in result.stderr
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def verify(self, token: str) -> Principal:
+        self.calls += 1
+        if token == "bad":
+            raise InvalidToken("bad")
+        exp = int(time.time()) + (1 if token == "short" else 600)
+        return Principal(token, {"sub": token, "exp": exp})
+
+
+async def test_the_cache_verifies_a_token_once_and_never_caches_failures() -> None:
+    inner = Counting()
+    cached = CachingVerifier(inner, ttl_s=60)
+    assert (await cached.verify("alice")).sub == "alice"
+    assert (await cached.verify("alice")).sub == "alice"
+    assert inner.calls == 1
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            await cached.verify("bad")
+    assert inner.calls == 3, "a failure is checked again every time"
+
+
+async def test_the_cache_forgets_a_token_at_its_exp_and_stays_bounded() -> None:
+    inner = Counting()
+    cached = CachingVerifier(inner, ttl_s=60, max_entries=16)
+    await cached.verify("short")
+    await asyncio.sleep(1.1)
+    await cached.verify("short")
+    assert inner.calls == 2, "an expired entry is verified again (and fails if expired)"
+    for n in range(100):
+        await cached.verify(f"user-{n}")
+    assert len(cached._cache) <= 16
+
+
+def test_tickets_that_were_tampered_with_or_forged_are_refused() -> None:
+    signer = TicketSigner(SECRET)
+    ticket = signer.issue("a" * 32, "alice")
+    prefix, payload, signature = ticket.split(".")
+    forged_payload = b64({"sub": "mallory", "job": "a" * 32, "exp": future()})
+    for bad in (
+        f"{prefix}.{forged_payload}.{signature}",
+        f"{prefix}.{payload}.{signature[:-2]}AA",
+        TicketSigner("another-secret-" + "x" * 32).issue("a" * 32, "alice"),
+        "st1.",
+        "",
+        mint_token(SECRET, "alice"),
+    ):
+        with pytest.raises(InvalidToken):
+            signer.verify(bad, "a" * 32)

@@ -16,6 +16,7 @@ from jobs.limits import Limits
 from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
+from jobs.streams import OpenStreams
 from tests.support.backends import ScriptedBackend
 
 LIFETIMES = Lifetimes(
@@ -64,7 +65,8 @@ async def domain(aredis: Redis, backend: ScriptedBackend) -> AsyncIterator[Domai
     limits = Limits(aredis, keys, creates_per_min=0, max_streams=0, stream_ttl_s=3)
     run_limits = RunLimits(throttle_ms=10, run_timeout_s=5.0, shutdown_grace_s=0)
     runner = Runner(store, events, agents, leases, run_limits, instance_id=RUNNER)
-    service = JobService(store, events, runner, agents, leases, limits)
+    streams = OpenStreams(aredis, leases, limits)
+    service = JobService(store, events, runner, agents, leases, limits, streams)
     await runner.open()
     try:
         yield Domain(aredis, keys, events, store, backend, agents, leases, limits, runner, service)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.coalescer import Coalescer, coalesce
+from jobs.coalescer import Coalescer, Throttle
 
 
 @dataclass(frozen=True)
@@ -114,58 +113,34 @@ def test_negative_window_is_refused() -> None:
         Coalescer(-1)
 
 
-async def _source(
-    items: list[tuple[float, str]], fail: Exception | None = None
-) -> AsyncIterator[str]:
-    for delay, text in items:
-        await asyncio.sleep(delay)
-        yield text
-    if fail is not None:
-        raise fail
+@pytest.mark.anyio
+async def test_throttle_merges_within_a_window_and_flushes_on_close() -> None:
+    flushes: list[tuple[float, str]] = []
+    loop = asyncio.get_running_loop()
+    throttle = Throttle(0.05, lambda text: flushes.append((loop.time(), text)))
+    started = loop.time()
+    throttle.add("a")  # after a quiet period: at once
+    assert [text for _, text in flushes] == ["a"]
+    throttle.add("b")
+    throttle.add("c")  # inside the window: held for its end
+    assert len(flushes) == 1
+    await asyncio.sleep(0.12)
+    assert [text for _, text in flushes] == ["a", "bc"]
+    assert flushes[1][0] - started >= 0.05, "held until the window ended"
+    throttle.add("d")  # a window has passed since the last flush: at once
+    throttle.add("e")
+    throttle.close()  # the rest goes out now, window or not
+    assert "".join(text for _, text in flushes) == "abcde"
+    assert flushes[-1][1] == "e"
+    await asyncio.sleep(0.08)
+    assert "".join(text for _, text in flushes) == "abcde", "no timer fires after close"
 
 
 @pytest.mark.anyio
-async def test_driver_preserves_text_across_windows() -> None:
-    items = [(0.0, "a"), (0.001, "b"), (0.001, "c"), (0.06, "d"), (0.0, "e"), (0.03, "f")]
-    out = [text async for text in coalesce(_source(items), 0.02)]
-    assert "".join(out) == "abcdef"
-    assert out[0] == "a", "the first delta is not held back"
-    assert len(out) < len(items), "deltas inside a window were merged"
-
-
-@pytest.mark.anyio
-async def test_driver_flushes_buffered_text_before_raising() -> None:
-    out: list[str] = []
-    items = [(0.0, "a"), (0.0, "b"), (0.0, "c")]
-
-    async def drain() -> None:
-        async for text in coalesce(_source(items, RuntimeError("boom")), 10.0):
-            out.append(text)
-
-    with pytest.raises(RuntimeError, match="boom"):
-        await drain()
-    assert "".join(out) == "abc"
-    assert out == ["a", "bc"]
-
-
-@pytest.mark.anyio
-async def test_closing_the_driver_stops_the_source() -> None:
-    stopped = asyncio.Event()
-
-    async def endless() -> AsyncIterator[str]:
-        try:
-            yield "x"
-            await asyncio.Event().wait()
-            yield "never"
-        finally:
-            stopped.set()
-
-    flushes = coalesce(endless(), 0.01)
-    assert await anext(flushes) == "x"
-    waiting = asyncio.ensure_future(anext(flushes))
-    await asyncio.sleep(0.02)
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    await flushes.aclose()
-    assert stopped.is_set()
+async def test_throttle_with_a_zero_window_flushes_every_delta() -> None:
+    flushes: list[str] = []
+    throttle = Throttle(0, flushes.append)
+    for text in "hello":
+        throttle.add(text)
+    throttle.close()
+    assert flushes == list("hello")

@@ -33,7 +33,7 @@ async def finished(domain: Domain, job_id: str) -> list[StoredEvent]:
     """The run's events, once its task is done."""
     channel = domain.runner.channel(job_id)
     assert channel is not None
-    events = [e async for e in channel.follow(START, idle_s=5) if e is not None]
+    events = [e async for e in channel.follow(START) if e is not None]
     while domain.runner.active:
         await asyncio.sleep(0.001)
     return events

@@ -45,8 +45,10 @@ def require(binary: str) -> str:
 
 
 class RedisServer:
-    def __init__(self, *extra_args: str, port: int | None = None) -> None:
-        self.binary = require("redis-server")
+    def __init__(
+        self, *extra_args: str, port: int | None = None, binary: str | None = None
+    ) -> None:
+        self.binary = binary or require("redis-server")
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self.extra_args = extra_args
