@@ -245,7 +245,7 @@ class Bench:
                 p99 <= 10 if spacing_ms else None,
             )
 
-    def streams(self, count: int) -> None:
+    def streams(self, count: int, *, priority: str = "critical") -> None:
         """``count`` jobs streaming at once, each at 50 tokens/s through the 100 ms window."""
         time.sleep(1)
         idle_rss = self.proc.rss_kib()
@@ -257,7 +257,7 @@ class Bench:
             "port": self.service.port,
             "count": count,
             "tokens": self.tokens(count),
-            "priority": "critical",
+            "priority": priority,
         }
         with PeakRss(self.proc) as rss:
             ours = load(spec)
@@ -380,7 +380,7 @@ def main() -> int:
             bench.first_delta(args.attaches)
         if "streams" in parts:
             for count in (int(n) for n in args.streams.split(",") if n):
-                bench.streams(count)
+                bench.streams(count, priority="low" if args.quick else "critical")
     finally:
         baseline.terminate()
         baseline.wait(10)
