@@ -14,13 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app import logs
 from app.problems import BadRequest, problem
 from app.services import Services
 from app.sse import event_stream
 from auth import InvalidToken, MissingCredentials, Principal
+from jobs import metrics
 from jobs.agents import field_errors
 from jobs.errors import InputInvalid, StoreUnavailable
-from jobs.keys import check_job_id
+from jobs.keys import JOB_ID_RE, check_job_id
 from jobs.model import Job
 
 
@@ -36,6 +38,14 @@ class CreateJob(BaseModel):
 def services(request: Request) -> Services:
     svc: Services = request.state.services
     return svc
+
+
+def path_job_id(request: Request) -> str:
+    """The ``{job_id}`` of the path, put in the logging context when it is well formed."""
+    job_id: str = request.path_params["job_id"]
+    if JOB_ID_RE.fullmatch(job_id):
+        logs.job_id.set(job_id)
+    return job_id
 
 
 async def bearer(request: Request) -> Principal:
@@ -91,6 +101,7 @@ async def create_job(request: Request) -> Response:
     except ValidationError as exc:
         raise InputInvalid(field_errors(exc)) from None
     job = await svc.jobs.create(principal.sub, body.agent, body.input)
+    logs.job_id.set(job.id)
     location, stream_url = job_links(request, job.id)
     content = {
         "jobId": job.id,
@@ -106,8 +117,9 @@ async def create_job(request: Request) -> Response:
 
 async def get_job(request: Request) -> Response:
     svc = services(request)
+    job_id = path_job_id(request)
     principal = await bearer(request)
-    job = await svc.jobs.status(principal.sub, request.path_params["job_id"])
+    job = await svc.jobs.status(principal.sub, job_id)
     ttl_s = await svc.jobs.store.ttl_s(job.id) if job.agent else None
     return JSONResponse(job_status(job, ttl_s=ttl_s))
 
@@ -115,15 +127,16 @@ async def get_job(request: Request) -> Response:
 async def issue_ticket(request: Request) -> Response:
     """A fresh stream ticket for a job the caller owns (for an EventSource reconnect)."""
     svc = services(request)
+    job_id = path_job_id(request)
     principal = await bearer(request)
-    job = await svc.jobs.status(principal.sub, request.path_params["job_id"])
+    job = await svc.jobs.status(principal.sub, job_id)
     ticket = svc.tickets.issue(job.id, principal.sub)
     return JSONResponse({"streamTicket": ticket, "expiresIn": svc.tickets.ttl_s})
 
 
 async def stream_job(request: Request) -> Response:
     svc = services(request)
-    job_id = check_job_id(request.path_params["job_id"])
+    job_id = check_job_id(path_job_id(request))
     ticket = request.query_params.get("ticket")
     if ticket is not None and "authorization" not in request.headers:
         principal = svc.tickets.verify(ticket, job_id)
@@ -146,13 +159,20 @@ async def stream_job(request: Request) -> Response:
 async def cancel_job(request: Request) -> Response:
     """Cancel a pending or running job (owner only); idempotent."""
     svc = services(request)
+    job_id = path_job_id(request)
     principal = await bearer(request)
-    await svc.jobs.cancel(principal.sub, request.path_params["job_id"])
+    await svc.jobs.cancel(principal.sub, job_id)
     return Response(status_code=204)
 
 
 async def list_agents(request: Request) -> Response:
     return JSONResponse({"agents": services(request).agents.schemas()})
+
+
+async def metrics_text(request: Request) -> Response:
+    """Prometheus metrics; unauthenticated, like every scrape target (see the README)."""
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 async def healthz(request: Request) -> Response:
@@ -187,4 +207,5 @@ routes = [
     Route("/agents", list_agents, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics_text, methods=["GET"]),
 ]

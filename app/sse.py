@@ -10,13 +10,15 @@ last event it really has and a reconnect resumes from there.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from jobs import metrics
 from jobs.errors import StoreUnavailable
-from jobs.events import CONNECTED, ERROR, connected_payload, dumps, error_payload
+from jobs.events import CONNECTED, DELTA, ERROR, connected_payload, dumps, error_payload
 from jobs.service import Attachment
 
 logger = logging.getLogger(__name__)
@@ -38,10 +40,17 @@ async def _frames(attachment: Attachment, shutdown: anyio.Event) -> AsyncIterato
         attachment.job_id, attachment.status.value, resumed=attachment.resumed
     )
     yield ServerSentEvent(dumps(connected), event=CONNECTED, retry=RETRY_MS, sep=SEP)
+    metrics.event_sent(CONNECTED)
+    # Time to first delta is measured for fresh streams only: a resume replays at once.
+    started = None if attachment.resumed else time.monotonic()
     try:
         async for event in attachment.events:
             if event is not None:
                 yield ServerSentEvent(event.data, event=event.event, id=event.id, sep=SEP)
+                metrics.event_sent(event.event)
+                if started is not None and event.event == DELTA:
+                    metrics.first_delta(time.monotonic() - started)
+                    started = None
             if shutdown.is_set():
                 # End cleanly (not with a reset connection): the client reconnects with its
                 # Last-Event-ID, to another instance, and resumes. Idle ticks (at most a
@@ -51,6 +60,7 @@ async def _frames(attachment: Attachment, shutdown: anyio.Event) -> AsyncIterato
         logger.warning("stream ended: %s", exc, extra={"job_id": attachment.job_id})
         lost = error_payload("STORE_UNAVAILABLE", str(exc), retryable=True)
         yield ServerSentEvent(dumps(lost), event=ERROR, sep=SEP)
+        metrics.event_sent(ERROR)
 
 
 def event_stream(

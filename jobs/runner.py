@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
+from jobs import metrics
 from jobs.agents import AgentRegistry, Completion
 from jobs.channel import RunChannel
 from jobs.coalescer import coalesce
@@ -130,6 +131,8 @@ class Runner:
         task = asyncio.create_task(self._run(job, channel), name=f"run-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._forget(job.id))
+        metrics.run_started()
+        logger.info("run started", extra={"job_id": job.id, "agent": job.agent})
         return channel
 
     def cancel(self, job_id: str, ending: RunError) -> bool:
@@ -156,6 +159,7 @@ class Runner:
             await asyncio.wait(self._loops, timeout=5)
 
     def _forget(self, job_id: str) -> None:
+        metrics.run_stopped()
         for registry in (self._tasks, self._channels, self._jobs, self._endings, self._watched_at):
             registry.pop(job_id, None)
 
@@ -220,12 +224,15 @@ class Runner:
             logger.exception("run failed", extra={"job_id": job.id})
             await self._fail(job, channel, AgentFailed("the agent failed unexpectedly"))
         else:
+            logger.info("run completed", extra={"job_id": job.id})
             channel.publish(event)
 
     async def _complete(self, job: Job, channel: RunChannel) -> StoredEvent:
         """Stream the run, build the result, store ``complete``; raise on any failure."""
         started = time.monotonic()
         output, completion = await self._stream(job, channel)
+        usage = completion.usage
+        metrics.tokens(completion.model, usage.input_tokens, usage.output_tokens)
         try:
             result = self.agents.get(job.agent).result(output)
         except OutputInvalid as exc:
@@ -246,6 +253,7 @@ class Runner:
             "timestamp": now_ms(),
         }
         event = await self.store.finish(job, self.instance_id, COMPLETE, data, JobStatus.COMPLETED)
+        metrics.run_ended(job, JobStatus.COMPLETED, None, stored=event is not None)
         return event or await self._ending_stored_elsewhere(job)
 
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Completion]:
@@ -294,6 +302,7 @@ class Runner:
         status = (
             JobStatus.CANCELLED if error.code in ("CANCELLED", "ABANDONED") else JobStatus.FAILED
         )
+        stored = None
         try:
             stored = await asyncio.shield(
                 self.store.finish(job, self.instance_id, ERROR, data, status)
@@ -302,6 +311,7 @@ class Runner:
         except (StoreUnavailable, asyncio.CancelledError):
             # Redis is gone (or we are torn down): readers here still learn how it ended.
             event = StoredEvent(None, ERROR, dumps(data))
+        metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
         channel.publish(event)
 

@@ -25,6 +25,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from jobs import metrics
 from jobs.agents import AgentRegistry
 from jobs.connection import BLOCK_MS
 from jobs.errors import JobFinished, JobNotFound, NotOwner, StoreUnavailable
@@ -91,6 +92,7 @@ class JobService:
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
         await self.store.create(job)
+        metrics.job_created(agent)
         return job
 
     async def status(self, owner: str, job_id: str) -> Job:
@@ -112,6 +114,8 @@ class JobService:
             await self._completed(owner, job_id)  # 404/403 unless a success of the caller's
         elif outcome == "forbidden":
             raise NotOwner(job_id)
+        elif outcome == "cancelled":
+            metrics.job_finished(JobStatus.CANCELLED, "CANCELLED")
         elif outcome == "requested" and not (
             runner == self.runner.instance_id and self.runner.cancel(job_id, cancelled())
         ):
@@ -195,6 +199,7 @@ class JobService:
         refresh_every_s = self.leases.renew_every_s
         refreshed_at = loop.time()
         self.open_streams += 1
+        metrics.stream_opened()
         try:
             async for event in self._events(job_id, after_id):
                 if loop.time() - refreshed_at >= refresh_every_s:
@@ -204,6 +209,7 @@ class JobService:
                 yield event
         finally:
             self.open_streams -= 1
+            metrics.stream_closed()
             await self._quietly(self.leases.absent(job_id, stream_id))
             await self._quietly(self.limits.close_stream(owner, stream_id))
 
@@ -219,6 +225,8 @@ class JobService:
         async for event in self.events.follow(job_id, after_id):
             if event is None:
                 verdict = await self.store.declare_lost(job_id, _lost())
+                if verdict == "lost":
+                    metrics.job_finished(JobStatus.FAILED, "RUNNER_LOST")
                 if verdict != "not-running":
                     yield None  # alive: keep waiting; lost: its terminal event comes next
                     continue
