@@ -18,9 +18,11 @@ from typing import Any
 import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
 from app.logs import configure
 from app.middleware import AccessLog, BodyLimit, RequestId, cors
+from app.openapi import openapi_json
 from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
@@ -214,7 +216,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             metrics.worker_stopped()
 
     app = Starlette(
-        routes=routes,
+        routes=[*routes, Route("/openapi.json", openapi_json, methods=["GET"])],
         middleware=[
             Middleware(RequestId),
             Middleware(AccessLog),

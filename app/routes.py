@@ -22,6 +22,7 @@ from auth import InvalidToken, MissingCredentials, Principal
 from jobs import metrics
 from jobs.agents import field_errors
 from jobs.errors import InputInvalid, StoreUnavailable
+from jobs.events import check_event_id
 from jobs.keys import JOB_ID_RE, check_job_id
 from jobs.model import Job
 
@@ -142,7 +143,10 @@ async def stream_job(request: Request) -> Response:
         principal = svc.tickets.verify(ticket, job_id)
     else:
         principal = await bearer(request)
-    last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    from_query = request.query_params.get("lastEventId")
+    if from_query:  # checked even when the header (which wins) is there too
+        check_event_id(from_query)
+    last_event_id = request.headers.get("last-event-id") or from_query
     if request.method == "HEAD":  # never start a run for a HEAD
         await svc.jobs.status(principal.sub, job_id)
         return Response(media_type="text/event-stream")
@@ -163,6 +167,11 @@ async def cancel_job(request: Request) -> Response:
     principal = await bearer(request)
     await svc.jobs.cancel(principal.sub, job_id)
     return Response(status_code=204)
+
+
+async def job_resource(request: Request) -> Response:
+    """``/jobs/{id}``: one route for both methods, so that a 405 names both in ``Allow``."""
+    return await (cancel_job(request) if request.method == "DELETE" else get_job(request))
 
 
 async def list_agents(request: Request) -> Response:
@@ -200,8 +209,7 @@ async def readyz(request: Request) -> Response:
 
 routes = [
     Route("/jobs", create_job, methods=["POST"]),
-    Route("/jobs/{job_id}", get_job, methods=["GET"]),
-    Route("/jobs/{job_id}", cancel_job, methods=["DELETE"]),
+    Route("/jobs/{job_id}", job_resource, methods=["GET", "DELETE"]),
     Route("/jobs/{job_id}/stream", stream_job, methods=["GET"]),
     Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"]),
     Route("/agents", list_agents, methods=["GET"]),
