@@ -177,15 +177,16 @@ def _explain(error: ClientError) -> str:
 
 async def follow(
     client: JobsClient, job_id: str, console: Console, *, last_event_id: str | None
-) -> Complete:
-    """Write the job's text to stdout as it arrives; return its ``complete`` event."""
+) -> tuple[Complete, str]:
+    """Write the job's text to stdout as it arrives; return its ``complete`` event and the
+    text written."""
     progress = Progress(
         console.err,
         enabled=console.interactive and not console.as_json,
         shares_terminal=console.out.isatty(),
     )
     ticker = asyncio.create_task(progress.tick())
-    last_char = "\n"
+    written: list[str] = []
     try:
         async for event in client.events(job_id, last_event_id=last_event_id):
             if isinstance(event, Connected):
@@ -201,25 +202,29 @@ async def follow(
                 progress.texting = True
                 console.out.write(event.text)
                 console.out.flush()
-                last_char = event.text[-1:] or last_char
+                written.append(event.text)
             elif isinstance(event, Failure):
                 raise job_failed(event)
             elif isinstance(event, Complete):
-                return event
+                return event, "".join(written)
         raise StreamEnded("the stream ended without a result")  # pragma: no cover
     finally:
         ticker.cancel()
         progress.clear()
-        if progress.texting and last_char != "\n" and console.out.isatty():
+        ends_line = not written or "".join(written[-1:]).endswith("\n")
+        if not ends_line and console.out.isatty():
             console.out.write("\n")  # give the prompt its own line; pipes get exact text
 
 
-def show_result(job_id: str, complete: Complete, console: Console) -> None:
+def show_result(job_id: str, complete: Complete, text: str, console: Console) -> None:
     if console.as_json:
         console.json({"jobId": job_id, **complete.model_dump(mode="json", by_alias=True)})
         return
-    if console.out.isatty() and set(complete.result) != {"text"}:
-        console.out.write(json.dumps(complete.result, indent=2, ensure_ascii=False) + "\n")
+    pretty = json.dumps(complete.result, indent=2, ensure_ascii=False)
+    structured = set(complete.result) != {"text"}
+    if console.out.isatty() and structured and text.strip() != pretty:
+        # The model streamed a compact document: show it readable too (terminals only).
+        console.out.write(pretty + "\n")
     if console.interactive:
         usage = complete.token_usage
         console.note(
@@ -240,11 +245,13 @@ async def cmd_start(client: JobsClient, args: argparse.Namespace, console: Conso
 
 async def cmd_attach(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
     try:
-        complete = await follow(client, args.job_id, console, last_event_id=args.last_event_id)
+        complete, text = await follow(
+            client, args.job_id, console, last_event_id=args.last_event_id
+        )
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.note(f"detached; the job goes on: python -m jobs attach {args.job_id}")
         raise
-    show_result(args.job_id, complete, console)
+    show_result(args.job_id, complete, text, console)
     return Exit.OK
 
 
@@ -253,7 +260,7 @@ async def cmd_run(client: JobsClient, args: argparse.Namespace, console: Console
     if console.interactive:
         console.note(f"job {job.job_id}")
     try:
-        complete = await follow(client, job.job_id, console, last_event_id=None)
+        complete, text = await follow(client, job.job_id, console, last_event_id=None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         # Nobody will read this run any more: stop it rather than pay for its tokens.
         try:
@@ -262,7 +269,7 @@ async def cmd_run(client: JobsClient, args: argparse.Namespace, console: Console
         except (ClientError, TimeoutError):
             console.note(f"could not cancel job {job.job_id}")
         raise
-    show_result(job.job_id, complete, console)
+    show_result(job.job_id, complete, text, console)
     return Exit.OK
 
 

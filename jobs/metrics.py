@@ -32,6 +32,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -40,6 +41,10 @@ from jobs.model import now_ms
 
 if TYPE_CHECKING:
     from jobs.model import Job
+
+# A `_created` timestamp series per counter and histogram doubles the output for nothing a
+# dashboard uses (and multiprocess mode does not export them anyway).
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _RUN_BUCKETS_S = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 _FIRST_DELTA_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30)

@@ -4,9 +4,6 @@ Instruments are process-wide, so each test compares a scrape before with a scrap
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import anyio
@@ -14,11 +11,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.__main__ import serve_workers
+from app.settings import Settings
 from jobs.errors import UpstreamError
-from tests.conftest import SECRET, StartLive, token
+from tests.conftest import SECRET, StartLive, make_settings, token
 from tests.support.backends import GatedBackend, ScriptedBackend
-from tests.support.process import ROOT, ServiceProcess
-from tests.support.redis_server import RedisServer
+from tests.support.process import ServiceProcess
+from tests.support.redis_server import RedisServer, free_port
 from tests.support.sse import read_stream
 
 pytestmark = pytest.mark.anyio
@@ -170,11 +169,8 @@ def test_several_workers_add_up(redis_url: str, tmp_path: Path) -> None:
         service.close()
 
 
-def test_workers_need_a_shared_redis_and_auth() -> None:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "--workers", "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "--workers needs REDIS_URL" in done.stderr
+def test_workers_need_a_shared_redis_and_auth(capsys: pytest.CaptureFixture[str]) -> None:
+    # Each worker would have its own embedded store and its own dev-mode signing key.
+    for settings in (make_settings(None), Settings(redis_url="redis://r:6379")):
+        assert serve_workers(settings, "127.0.0.1", free_port(), workers=2) == 2
+        assert "--workers needs REDIS_URL and configured auth" in capsys.readouterr().err
