@@ -19,14 +19,16 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jobs.cli import Exit
-from jobs.connection import Redis, connect, is_cluster_url, plain_url
 from jobs.errors import StoreUnavailable
-from jobs.inspection import Inspector, JobDetail, JobSummary, Stats
 from jobs.keys import JOB_ID_RE, Keys
 from jobs.model import JobStatus, now_ms
+
+if TYPE_CHECKING:  # loaded by run_command only: the client commands need no Redis client
+    from jobs.connection import Redis
+    from jobs.inspection import Inspector, JobDetail, JobSummary, Stats
 
 PURGEABLE = [s.value for s in JobStatus if s is not JobStatus.RUNNING]
 
@@ -234,7 +236,7 @@ async def cmd_stats(
     return Exit.OK
 
 
-Command = Callable[[Inspector, argparse.Namespace, TextIO, TextIO], Awaitable[int]]
+Command = Callable[["Inspector", argparse.Namespace, TextIO, TextIO], Awaitable[int]]
 
 
 def job_id(value: str) -> str:
@@ -283,6 +285,8 @@ def add_commands(commands: Any) -> None:
 
 
 def connect_redis(url: str) -> Redis:
+    from jobs.connection import connect, is_cluster_url, plain_url
+
     cluster = os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
     return connect(plain_url(url), cluster=cluster or is_cluster_url(url))
 
@@ -292,6 +296,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write("python -m jobs ops: set REDIS_URL (or --redis-url) to the service's Redis\n")
         return Exit.USAGE
     handler: Command = args.ops_handler
+    from jobs.inspection import Inspector
 
     async def main() -> int:
         redis = connect_redis(args.redis_url)
