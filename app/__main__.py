@@ -1,13 +1,22 @@
-"""``python -m app [--host 127.0.0.1] [--port 8000]``: serve the job service.
+"""``python -m app [--host 127.0.0.1] [--port 8000] [--workers 1]``: serve the job service.
 
 With nothing configured it runs self-contained: an embedded Redis (fakeredis), the offline
 ``demo`` backend, and dev auth, printing a token and the curl commands to try it.
+
+``--workers N`` starts N uvicorn worker processes on one port. They share nothing but Redis,
+so they need a real one (``REDIS_URL``) and configured auth (each dev-mode worker would sign
+with its own key). Their metrics are summed through ``PROMETHEUS_MULTIPROC_DIR``: a fresh
+temporary directory unless one is given, emptied at start either way (see ``jobs.metrics``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
@@ -22,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
 
     try:
         settings = Settings()
@@ -30,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m app: invalid configuration\n{exc}", file=sys.stderr)
         return 2
     configure(settings.log_level, json_lines=settings.json_logs)
+    if args.workers > 1:
+        return serve_workers(settings, args.host, args.port, args.workers)
     app = create_app(settings)
     if app.state.dev_secret is not None:
         print(
@@ -44,6 +58,38 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    return 0
+
+
+def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
+    if settings.redis_url is None or settings.dev_auth:
+        print(
+            "python -m app: --workers needs REDIS_URL and configured auth (AUTH_JWT_SECRET or "
+            "AUTH_ISSUER/AUTH_JWKS_URL): workers share nothing else",
+            file=sys.stderr,
+        )
+        return 2
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = Path(given) if given else Path(tempfile.mkdtemp(prefix="jobs-metrics-"))
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):  # a previous run's values must not count
+        stale.unlink()
+    # Set before the workers start: each one picks its metrics mode when it imports them.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    try:
+        uvicorn.run(
+            "app.application:from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

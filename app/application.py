@@ -19,14 +19,18 @@ from typing import Any
 import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
-from app.middleware import AccessLog, BodyLimit, cors
+from app.logs import configure
+from app.middleware import AccessLog, BodyLimit, RequestId, cors
+from app.openapi import openapi_json
 from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
 from app.settings import Settings
 from auth import CachingVerifier, CombinedVerifier, SecretVerifier, TicketSigner, Verifier
 from auth.jwks import JwksCache, JwksVerifier, provider_client
+from jobs import metrics
 from jobs.agents import AgentRegistry, Backend, DemoBackend, default_agents
 from jobs.agents.anthropic import AnthropicBackend
 from jobs.connection import connect, is_cluster_url, plain_url
@@ -202,6 +206,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             instance_id,
             extra={"backend": model_backend.name, "instance": instance_id},
         )
+        metrics.forget_dead_workers()
         await runner.open()
         streams.open()
         closing = asyncio.create_task(_wake_streams_at_shutdown(services), name="shutdown-watch")
@@ -215,10 +220,12 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             await redis.aclose()
             if http is not None:
                 await http.aclose()
+            metrics.worker_stopped()
 
     app = Starlette(
-        routes=routes,
+        routes=[*routes, Route("/openapi.json", openapi_json, methods=["GET"])],
         middleware=[
+            Middleware(RequestId),
             Middleware(AccessLog),
             *cors(settings.cors_allow_origins),
             Middleware(BodyLimit, max_body_bytes=settings.max_body_bytes),
@@ -236,3 +243,11 @@ async def _wake_streams_at_shutdown(services: Services) -> None:
     waiting on a local run so that it ends cleanly at once (see ``app.sse``)."""
     await services.shutdown.wait()
     services.jobs.wake_all()
+
+
+def from_environment() -> Starlette:
+    """The service as configured by the environment, with logging set up: the factory each
+    uvicorn worker calls (``python -m app --workers N``)."""
+    settings = Settings()
+    configure(settings.log_level, json_lines=settings.json_logs)
+    return create_app(settings)

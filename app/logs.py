@@ -1,16 +1,39 @@
 """Logging set-up for ``python -m app``: human-readable text on a terminal, JSON lines otherwise.
 
 Structured fields travel as ``extra=`` on the log call (``job_id``, ``status``...); the JSON
-formatter writes them as top-level keys. Nothing logged anywhere in this service carries a
-token, a ticket, a secret or a job's input text.
+formatter writes them as top-level keys. Two more come from the context: ``request_id`` (set
+by ``app.middleware.RequestId`` for each request) and ``job_id`` (set by the routes as soon as
+they know the job). A job's run is a task created while its first attach is handled, so it
+inherits both: every line of a job's life carries its id and the id of the request that
+started it. Nothing logged anywhere in this service carries a token, a ticket, a secret or a
+job's input text.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+#: The request being handled (``X-Request-ID``), for every log line written while it is.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+#: The job a request (or a run) is about.
+job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
+
+
+class ContextFilter(logging.Filter):
+    """Adds ``request_id`` and ``job_id`` from the context to each record (an explicit
+    ``extra=`` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, var in (("request_id", request_id), ("job_id", job_id)):
+            value = var.get()
+            if value is not None and not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
@@ -30,19 +53,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One readable line: time, level, logger, message, then the job and request ids."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        ids = [
+            f"{label}={value}"
+            for label, value in (
+                ("job", getattr(record, "job_id", None)),
+                ("req", getattr(record, "request_id", None)),
+            )
+            if value
+        ]
+        return f"{line} [{' '.join(ids)}]" if ids else line
+
+
 def configure(level: str, *, json_lines: bool) -> None:
     handler = logging.StreamHandler()
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        )
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The anthropic SDK logs whole request bodies (the job's input) at debug level.
-    logging.getLogger("anthropic").setLevel(max(root.level, logging.INFO))
+    # At debug level the anthropic SDK logs whole request bodies (the job's input), and
+    # sse-starlette every chunk it sends (the output, which may quote the input).
+    for chatty in ("anthropic", "sse_starlette"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))
     # uvicorn's loggers propagate to ours; its access log is replaced by app.access.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()

@@ -1,8 +1,12 @@
 """Pure ASGI middleware (never ``BaseHTTPMiddleware``, which buffers streaming responses).
 
+- :class:`RequestId`: every request gets an id — the caller's ``X-Request-ID`` when it is a
+  plausible one (up to 128 characters of ``A-Z a-z 0-9 . _ : / + = -``; anything else could
+  forge log lines), else a fresh one — echoed in the response's ``X-Request-ID`` and put in
+  the logging context (``app.logs``) for every line written while the request is handled.
 - :class:`AccessLog`: uvicorn's own access log prints the query string, which would put stream
   tickets in the logs; this one logs the method, the path without its query, the status and
-  the duration instead.
+  the duration instead, and counts the request (by route template) for ``/metrics``.
 - :func:`cors`: Starlette's ``CORSMiddleware`` (pure ASGI) for ``CORS_ALLOW_ORIGINS``, or
   nothing at all when no origin is configured.
 - :class:`BodyLimit`: ``MAX_BODY_BYTES``. A declared ``Content-Length`` over the limit is
@@ -13,18 +17,50 @@
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 import time
 from collections.abc import Sequence
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import logs
 from app.problems import problem
+from jobs import metrics
 
 logger = logging.getLogger("app.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        request_id = given if _REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(8)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        request_token = logs.request_id.set(request_id)
+        job_token = logs.job_id.set(None)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logs.job_id.reset(job_token)
+            logs.request_id.reset(request_token)
 
 
 class AccessLog:
@@ -48,6 +84,8 @@ class AccessLog:
             await self.app(scope, receive, send_with_status)
         finally:
             duration_ms = (time.perf_counter() - started) * 1000
+            route = scope.get("route")
+            metrics.http_request(scope["method"], getattr(route, "path", "unmatched"), status)
             logger.info(
                 "%s %s %d %.1fms",
                 scope["method"],
@@ -69,8 +107,8 @@ def cors(origins: Sequence[str]) -> list[Middleware]:
     Credentials are bearer tokens and tickets, never cookies, so ``allow_credentials`` stays
     off. A preflight may ask for ``Authorization`` and ``Content-Type`` (``POST /jobs``) and
     ``Last-Event-ID`` (an ``EventSource`` reconnect); responses expose the headers a client
-    acts on: ``Location`` (the new job), ``WWW-Authenticate`` (why a token was refused) and
-    ``Retry-After`` (429/503).
+    acts on: ``Location`` (the new job), ``WWW-Authenticate`` (why a token was refused),
+    ``Retry-After`` (429/503) and ``X-Request-ID`` (to quote in a support request).
     """
     if not origins:
         return []
@@ -80,7 +118,7 @@ def cors(origins: Sequence[str]) -> list[Middleware]:
             allow_origins=list(origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=["Location", "WWW-Authenticate", "Retry-After"],
+            expose_headers=["Location", "WWW-Authenticate", "Retry-After", REQUEST_ID_HEADER],
             max_age=600,
         )
     ]

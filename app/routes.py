@@ -14,13 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app import logs
 from app.problems import BadRequest, problem
 from app.services import Services
 from app.sse import event_stream
 from auth import InvalidToken, MissingCredentials, Principal
+from jobs import metrics
 from jobs.agents import field_errors
 from jobs.errors import InputInvalid, StoreUnavailable
-from jobs.keys import check_job_id
+from jobs.events import check_event_id
+from jobs.keys import JOB_ID_RE, check_job_id
 from jobs.model import Job
 
 
@@ -36,6 +39,14 @@ class CreateJob(BaseModel):
 def services(request: Request) -> Services:
     svc: Services = request.state.services
     return svc
+
+
+def path_job_id(request: Request) -> str:
+    """The ``{job_id}`` of the path, put in the logging context when it is well formed."""
+    job_id: str = request.path_params["job_id"]
+    if JOB_ID_RE.fullmatch(job_id):
+        logs.job_id.set(job_id)
+    return job_id
 
 
 async def bearer(request: Request) -> Principal:
@@ -91,6 +102,7 @@ async def create_job(request: Request) -> Response:
     except ValidationError as exc:
         raise InputInvalid(field_errors(exc)) from None
     job = await svc.jobs.create(principal.sub, body.agent, body.input)
+    logs.job_id.set(job.id)
     location, stream_url = job_links(request, job.id)
     content = {
         "jobId": job.id,
@@ -106,8 +118,9 @@ async def create_job(request: Request) -> Response:
 
 async def get_job(request: Request) -> Response:
     svc = services(request)
+    job_id = path_job_id(request)
     principal = await bearer(request)
-    job = await svc.jobs.status(principal.sub, request.path_params["job_id"])
+    job = await svc.jobs.status(principal.sub, job_id)
     ttl_s = await svc.jobs.store.ttl_s(job.id) if job.agent else None
     return JSONResponse(job_status(job, ttl_s=ttl_s))
 
@@ -115,21 +128,25 @@ async def get_job(request: Request) -> Response:
 async def issue_ticket(request: Request) -> Response:
     """A fresh stream ticket for a job the caller owns (for an EventSource reconnect)."""
     svc = services(request)
+    job_id = path_job_id(request)
     principal = await bearer(request)
-    job = await svc.jobs.status(principal.sub, request.path_params["job_id"])
+    job = await svc.jobs.status(principal.sub, job_id)
     ticket = svc.tickets.issue(job.id, principal.sub)
     return JSONResponse({"streamTicket": ticket, "expiresIn": svc.tickets.ttl_s})
 
 
 async def stream_job(request: Request) -> Response:
     svc = services(request)
-    job_id = check_job_id(request.path_params["job_id"])
+    job_id = check_job_id(path_job_id(request))
     ticket = request.query_params.get("ticket")
     if ticket is not None and "authorization" not in request.headers:
         principal = svc.tickets.verify(ticket, job_id)
     else:
         principal = await bearer(request)
-    last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    from_query = request.query_params.get("lastEventId")
+    if from_query:  # checked even when the header (which wins) is there too
+        check_event_id(from_query)
+    last_event_id = request.headers.get("last-event-id") or from_query
     if request.method == "HEAD":  # never start a run for a HEAD
         await svc.jobs.status(principal.sub, job_id)
         return Response(media_type="text/event-stream")
@@ -147,13 +164,25 @@ async def stream_job(request: Request) -> Response:
 async def cancel_job(request: Request) -> Response:
     """Cancel a pending or running job (owner only); idempotent."""
     svc = services(request)
+    job_id = path_job_id(request)
     principal = await bearer(request)
-    await svc.jobs.cancel(principal.sub, request.path_params["job_id"])
+    await svc.jobs.cancel(principal.sub, job_id)
     return Response(status_code=204)
+
+
+async def job_resource(request: Request) -> Response:
+    """``/jobs/{id}``: one route for both methods, so that a 405 names both in ``Allow``."""
+    return await (cancel_job(request) if request.method == "DELETE" else get_job(request))
 
 
 async def list_agents(request: Request) -> Response:
     return JSONResponse({"agents": services(request).agents.schemas()})
+
+
+async def metrics_text(request: Request) -> Response:
+    """Prometheus metrics; unauthenticated, like every scrape target (see the README)."""
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 async def healthz(request: Request) -> Response:
@@ -181,11 +210,11 @@ async def readyz(request: Request) -> Response:
 
 routes = [
     Route("/jobs", create_job, methods=["POST"]),
-    Route("/jobs/{job_id}", get_job, methods=["GET"]),
-    Route("/jobs/{job_id}", cancel_job, methods=["DELETE"]),
+    Route("/jobs/{job_id}", job_resource, methods=["GET", "DELETE"]),
     Route("/jobs/{job_id}/stream", stream_job, methods=["GET"]),
     Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"]),
     Route("/agents", list_agents, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics_text, methods=["GET"]),
 ]

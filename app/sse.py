@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -18,8 +19,17 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message, Send
 
+from jobs import metrics
 from jobs.errors import StoreUnavailable
-from jobs.events import CONNECTED, ERROR, StoredEvent, connected_payload, dumps, error_payload
+from jobs.events import (
+    CONNECTED,
+    DELTA,
+    ERROR,
+    StoredEvent,
+    connected_payload,
+    dumps,
+    error_payload,
+)
 from jobs.service import Attachment
 
 logger = logging.getLogger(__name__)
@@ -53,10 +63,17 @@ async def _frames(
         attachment.job_id, attachment.status.value, resumed=attachment.resumed
     )
     yield ServerSentEvent(dumps(connected), event=CONNECTED, retry=RETRY_MS, sep=SEP)
+    metrics.event_sent(CONNECTED)
+    # Time to first delta is measured for fresh streams only: a resume replays at once.
+    started = None if attachment.resumed else time.monotonic()
     try:
         async for event in attachment.events:
             if event is not None:
                 yield frame(event)
+                metrics.event_sent(event.event)
+                if started is not None and event.event == DELTA:
+                    metrics.first_delta(time.monotonic() - started)
+                    started = None
             if shutdown.is_set():
                 # End cleanly (not with a reset connection): the client reconnects with its
                 # Last-Event-ID, to another instance, and resumes. Quiet streams notice too:
@@ -66,6 +83,7 @@ async def _frames(
         logger.warning("stream ended: %s", exc, extra={"job_id": attachment.job_id})
         lost = error_payload("STORE_UNAVAILABLE", str(exc), retryable=True)
         yield ServerSentEvent(dumps(lost), event=ERROR, sep=SEP)
+        metrics.event_sent(ERROR)
 
 
 class JobEventStream(EventSourceResponse):

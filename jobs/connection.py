@@ -31,6 +31,7 @@ from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from jobs import metrics
 from jobs.errors import StoreUnavailable
 
 #: The client type the rest of the code is written against (a cluster client behaves alike).
@@ -100,4 +101,5 @@ def unavailable_as_domain_error() -> Iterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:
+        metrics.redis_error()
         raise StoreUnavailable() from exc

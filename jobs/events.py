@@ -36,9 +36,13 @@ START = "0-0"
 _EVENT_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
 
 
+#: Both parts of a stream id are unsigned 64-bit integers; Redis refuses anything larger.
+_MAX_PART = 2**64 - 1
+
+
 def check_event_id(value: str) -> str:
     """Return ``value`` if it is a Redis Stream id, else raise :class:`InvalidEventId`."""
-    if _EVENT_ID_RE.fullmatch(value) is None:
+    if _EVENT_ID_RE.fullmatch(value) is None or max(event_id_key(value)) > _MAX_PART:
         raise InvalidEventId()
     return value
 

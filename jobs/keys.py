@@ -13,7 +13,9 @@ script may touch several of them::
 
 Per-user and per-instance keys are only ever used one at a time, so they need no hash tag.
 Operators can rely on the layout documented in the README; ``job_pattern`` is what a SCAN for
-job records should match.
+job records should match, ``job_keys_pattern`` what a SCAN for every per-job key should match
+(``python -m jobs ops`` groups them by ``job_id_of``), and ``job_keys`` lists one job's keys
+so that they can be deleted together.
 """
 
 from __future__ import annotations
@@ -78,6 +80,20 @@ class Keys:
     def job_pattern(self) -> str:
         """A SCAN MATCH pattern for job records (not their event streams)."""
         return f"{self.prefix}:{{*}}"
+
+    @property
+    def job_keys_pattern(self) -> str:
+        """A SCAN MATCH pattern for every per-job key: records, streams, leases, readers."""
+        return f"{self.prefix}:{{*}}*"
+
+    @property
+    def all_pattern(self) -> str:
+        """A SCAN MATCH pattern for every key under the prefix (per-job, per-user, ...)."""
+        return f"{self.prefix}:*"
+
+    def job_keys(self, job_id: str) -> list[str]:
+        """All of one job's keys (one hash slot), in the order record, events, lease, readers."""
+        return [self.job(job_id), self.events(job_id), self.lease(job_id), self.readers(job_id)]
 
     def job_id_of(self, key: str) -> str | None:
         """The job id inside a job or events key, or None for a foreign key."""

@@ -31,6 +31,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from jobs import metrics
 from jobs.agents import AgentRegistry, Completion
 from jobs.channel import RunChannel
 from jobs.coalescer import Throttle
@@ -140,6 +141,8 @@ class Runner:
         task = asyncio.create_task(self._run(job, channel), name=f"run-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._forget(job.id))
+        metrics.run_started()
+        logger.info("run started", extra={"job_id": job.id, "agent": job.agent})
         return channel
 
     def cancel(self, job_id: str, ending: RunError) -> bool:
@@ -167,6 +170,7 @@ class Runner:
         await self.writer.aclose()
 
     def _forget(self, job_id: str) -> None:
+        metrics.run_stopped()
         registries = (
             self._tasks,
             self._channels,
@@ -239,12 +243,15 @@ class Runner:
             logger.exception("run failed", extra={"job_id": job.id})
             await self._fail(job, channel, AgentFailed("the agent failed unexpectedly"))
         else:
+            logger.info("run completed", extra={"job_id": job.id})
             channel.publish(event)
 
     async def _complete(self, job: Job, channel: RunChannel) -> StoredEvent:
         """Stream the run, build the result, store ``complete``; raise on any failure."""
         started = time.monotonic()
         output, completion = await self._stream(job, channel)
+        usage = completion.usage
+        metrics.tokens(completion.model, usage.input_tokens, usage.output_tokens)
         try:
             result = self.agents.get(job.agent).result(output)
         except OutputInvalid as exc:
@@ -265,6 +272,7 @@ class Runner:
             "timestamp": now_ms(),
         }
         event = await self.store.finish(job, self.instance_id, COMPLETE, data, JobStatus.COMPLETED)
+        metrics.run_ended(job, JobStatus.COMPLETED, None, stored=event is not None)
         return event or await self._ending_stored_elsewhere(job)
 
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Completion]:
@@ -335,6 +343,7 @@ class Runner:
         # The terminal event goes after every delta the run queued (or failed to store).
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(self._stored(job.id), 5)
+        stored = None
         try:
             stored = await asyncio.shield(
                 self.store.finish(job, self.instance_id, ERROR, data, status)
@@ -343,6 +352,7 @@ class Runner:
         except (StoreUnavailable, asyncio.CancelledError):
             # Redis is gone (or we are torn down): readers here still learn how it ended.
             event = StoredEvent(None, ERROR, dumps(data))
+        metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
         channel.publish(event)
 

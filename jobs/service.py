@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from jobs import metrics
 from jobs.agents import AgentRegistry
 from jobs.connection import unavailable_as_domain_error
 from jobs.errors import (
@@ -113,6 +114,7 @@ class JobService:
             except RateLimited:
                 await self.store.discard(job.id)
                 raise
+        metrics.job_created(agent)
         return job
 
     async def status(self, owner: str, job_id: str) -> Job:
@@ -134,6 +136,8 @@ class JobService:
             await self._completed(owner, job_id)  # 404/403 unless a success of the caller's
         elif outcome == "forbidden":
             raise NotOwner(job_id)
+        elif outcome == "cancelled":
+            metrics.job_finished(JobStatus.CANCELLED, "CANCELLED")
         elif outcome == "requested" and not (
             runner == self.runner.instance_id and self.runner.cancel(job_id, cancelled())
         ):
@@ -229,10 +233,12 @@ class JobService:
         presence are kept fresh by :class:`~jobs.streams.OpenStreams` and given back however
         the stream ends."""
         self.streams.add(stream_id, job_id, owner)
+        metrics.stream_opened()
         try:
             async for event in self._events(job_id, after_id):
                 yield event
         finally:
+            metrics.stream_closed()
             await self.streams.release(stream_id, job_id, owner)
 
     async def _events(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
@@ -247,6 +253,8 @@ class JobService:
         async for event in self.events.follow(job_id, after_id):
             if event is None:
                 verdict = await self.store.declare_lost(job_id, _lost())
+                if verdict == "lost":
+                    metrics.job_finished(JobStatus.FAILED, "RUNNER_LOST")
                 if verdict != "not-running":
                     yield None  # alive: keep waiting; lost: its terminal event comes next
                     continue

@@ -6,7 +6,10 @@ claim, cancel and resume all work when the job's keys live on any of the three m
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +19,8 @@ import pytest
 import redis
 
 from tests.conftest import StartLive, token
+from tests.support.backends import ScriptedBackend
+from tests.support.process import ROOT
 from tests.support.redis_server import RedisServer, free_port, require
 from tests.support.sse import read_stream
 
@@ -98,13 +103,14 @@ async def test_the_core_flow_on_a_cluster(
         assert (await client.get(b.url + pending["streamUrl"], headers=AUTH)).status_code == 410
     assert len(masters) > 1, "the jobs were spread over several masters"
 
-    # Cancel a running job from the instance that does not run it.
+    # Cancel a running job from the instance that does not run it (C, whose run never ends).
+    c = live(redis_url=url, redis_cluster=True, backend=ScriptedBackend(hang=True), **unlimited)
     running = (
         await client.post(
             f"{a.url}/jobs", json={"agent": "chat", "input": {"prompt": "y"}}, headers=AUTH
         )
     ).json()
-    head = await read_stream(client, b.url + running["streamUrl"], token=token(), stop_after=1)
+    head = await read_stream(client, c.url + running["streamUrl"], token=token(), stop_after=1)
     assert (
         await client.delete(f"{a.url}/jobs/{running['jobId']}", headers=AUTH)
     ).status_code == 204
@@ -112,5 +118,31 @@ async def test_the_core_flow_on_a_cluster(
         client, a.url + running["streamUrl"], token=token(), headers={"Last-Event-ID": head.last_id}
     )
     assert tail.events[-1].data["code"] == "CANCELLED"
-    for server in (a, b):
+    for server in (a, b, c):
         assert (await client.get(f"{server.url}/readyz")).status_code == 200
+
+
+def test_ops_commands_scan_every_master(cluster: list[RedisServer], live: StartLive) -> None:
+    url = f"redis+cluster://127.0.0.1:{cluster[0].port}/0"
+    server = live(redis_url=url, rate_limit_create_per_min=0)
+    created = {
+        httpx.post(
+            f"{server.url}/jobs",
+            json={"agent": "chat", "input": {"prompt": f"ops {n}"}},
+            headers={"Authorization": f"Bearer {token('ops-user')}"},
+        ).json()["jobId"]
+        for n in range(6)
+    }
+    slots = {redis.Redis(port=cluster[0].port).cluster("keyslot", f"jobs:{{{j}}}") for j in created}
+    assert len({int(slot) * 3 // 16384 for slot in slots}) > 1, "on several masters"
+    env = {"PATH": os.environ["PATH"], "REDIS_URL": url}
+    listed = subprocess.run(
+        [sys.executable, "-m", "jobs", "ops", "list", "--owner", "ops-user", "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert {job["jobId"] for job in json.loads(listed.stdout)} == created
+    stats = subprocess.run(
+        [sys.executable, "-m", "jobs", "ops", "stats", "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert json.loads(stats.stdout)["byStatus"]["pending"] >= len(created)

@@ -186,7 +186,8 @@ async def test_a_killed_runner_is_noticed_by_readers_elsewhere(
 async def test_sigterm_closes_streams_and_clients_resume_elsewhere(
     instances: StartInstance, http: httpx.AsyncClient, redis_client: redis.Redis
 ) -> None:
-    a, b = instances(), instances()
+    # Slow enough that the run is still going when the grace period ends, even on a busy box.
+    a, b = instances(DEMO_TOKENS_PER_SECOND="10"), instances()
     job_id = await create(http, a.url)
     path = f"/jobs/{job_id}/stream"
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
 import pytest
 from starlette.applications import Starlette
@@ -40,7 +41,7 @@ def test_percentile_and_table() -> None:
 
 def sse_app(frames: list[bytes]) -> Starlette:
     async def stream(request: Request) -> Response:
-        async def body() -> object:
+        async def body() -> AsyncIterator[bytes]:
             for frame in frames:
                 yield frame
                 await asyncio.sleep(0.01)
@@ -50,12 +51,16 @@ def sse_app(frames: list[bytes]) -> Starlette:
     return Starlette(routes=[Route("/s", stream)])
 
 
-def delta(text: str, total: int, ts: int = 0) -> bytes:
-    return f"event: delta\ndata: {json.dumps({'text': text, 'totalLength': total, 'timestamp': ts})}\n\n".encode()
+def sse(event: str, data: dict[str, object]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def delta(text: str, total: int) -> bytes:
+    return sse("delta", {"text": text, "totalLength": total, "timestamp": 0})
 
 
 def complete(result: dict[str, object], total: int) -> bytes:
-    return f"event: complete\ndata: {json.dumps({'result': result, 'totalLength': total})}\n\n".encode()
+    return sse("complete", {"result": result, "totalLength": total})
 
 
 @pytest.mark.parametrize(

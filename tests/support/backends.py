@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +50,38 @@ class ScriptedBackend:
             )
         finally:
             self.closed += 1
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class GatedBackend:
+    """Streams ``before``, waits until the test sets ``release`` (a ``threading.Event``: the
+    live server runs in another thread), then streams ``after`` and completes. A test can so
+    act at a known point of a run: mid-stream, with part of the text delivered."""
+
+    before: Sequence[str] = ("Once ", "upon ", "a ", "time, ")
+    after: Sequence[str] = ("there ", "was ", "a ", "stream.")
+    release: threading.Event = field(default_factory=threading.Event)
+    name: str = "gated"
+
+    @property
+    def text(self) -> str:
+        return "".join([*self.before, *self.after])
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+        for chunk in self.before:
+            yield chunk
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
+        for chunk in self.after:
+            yield chunk
+        yield Completion(
+            model="gated-model",
+            usage=TokenUsage(input_tokens=3, output_tokens=len(self.before) + len(self.after)),
+            stop_reason="end_turn",
+        )
 
     async def aclose(self) -> None:
         return None

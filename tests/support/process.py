@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServiceProcess:
-    def __init__(self, **environment: str) -> None:
+    def __init__(self, *args: str, **environment: str) -> None:
         self.port = free_port()
+        self.args = args
         self.environment = environment
         self.process: subprocess.Popen[str] | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"jobs-service-{self.port}.log"
@@ -34,7 +35,7 @@ class ServiceProcess:
         env |= {"LOG_FORMAT": "json", **self.environment}
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(self.port)],
+            [sys.executable, "-m", "app", "--port", str(self.port), *self.args],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
         )  # fmt: skip
         log.close()

@@ -1,0 +1,190 @@
+"""Prometheus metrics: every instrument, and the small hooks the code calls, in this module.
+
+A metric is process-wide state by nature — the process is what Prometheus scrapes — so the
+instruments are module-level, the one deliberate exception to "no module-level clients"
+(prometheus-client's multiprocess mode keys them by process id anyway). Call sites use the
+hook functions below, never the instruments, and no hook sits in a per-token loop: the
+runner reports once per run, streams once per event sent.
+
+Several uvicorn workers (``python -m app --workers N``) share one port, so a scrape reaches
+one worker at random. They therefore run in prometheus-client's **multiprocess mode**: with
+``PROMETHEUS_MULTIPROC_DIR`` set (``python -m app`` sets a fresh one when it starts workers)
+each worker writes its values to files there and ``/metrics`` on any worker sums them all.
+Gauges count only live workers (``livesum``); counters keep dead workers' counts, so totals
+never go backwards when a worker is replaced.
+
+Labels are bounded: agents, outcomes, error codes, event names, route templates and models —
+never a job id or a user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+from jobs.model import now_ms
+
+if TYPE_CHECKING:
+    from jobs.model import Job
+
+# A `_created` timestamp series per counter and histogram doubles the output for nothing a
+# dashboard uses (and multiprocess mode does not export them anyway).
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+_RUN_BUCKETS_S = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
+_FIRST_DELTA_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30)
+
+JOBS_CREATED = Counter("jobs_created", "Jobs created (POST /jobs)", ["agent"])
+JOBS_FINISHED = Counter(
+    "jobs_finished",
+    "Jobs that ended, by outcome and error code (code 'none' for completed); counted once, "
+    "by whoever stored the terminal event",
+    ["outcome", "code"],
+)
+ACTIVE_RUNS = Gauge(
+    "jobs_active_runs", "Runs in progress on this instance", multiprocess_mode="livesum"
+)
+ACTIVE_STREAMS = Gauge(
+    "jobs_active_streams", "Event streams open on this instance", multiprocess_mode="livesum"
+)
+EVENTS_SENT = Counter("jobs_events_sent", "Events sent to clients, by event", ["event"])
+FIRST_DELTA = Histogram(
+    "jobs_first_delta_seconds",
+    "From the start of a fresh (not resumed) stream to its first delta",
+    buckets=_FIRST_DELTA_BUCKETS_S,
+)
+RUN_DURATION = Histogram(
+    "jobs_run_duration_seconds",
+    "Agent runs on this instance, from claim to end, by outcome",
+    ["outcome"],
+    buckets=_RUN_BUCKETS_S,
+)
+UPSTREAM_TOKENS = Counter(
+    "jobs_upstream_tokens", "Tokens reported by the model backend", ["model", "direction"]
+)
+REDIS_ERRORS = Counter(
+    "jobs_redis_errors", "Redis commands that failed as unavailable (connection, timeout)"
+)
+HTTP_REQUESTS = Counter(
+    "jobs_http_requests", "HTTP requests answered, by route template", ["method", "route", "status"]
+)
+
+# Pre-bound children for the per-event hook.
+_EVENTS = {name: EVENTS_SENT.labels(name) for name in ("connected", "delta", "complete", "error")}
+
+
+def job_created(agent: str) -> None:
+    JOBS_CREATED.labels(agent).inc()
+
+
+def job_finished(outcome: str, code: str | None) -> None:
+    JOBS_FINISHED.labels(outcome, code or "none").inc()
+
+
+def run_started() -> None:
+    ACTIVE_RUNS.inc()
+
+
+def run_stopped() -> None:
+    ACTIVE_RUNS.dec()
+
+
+def run_ended(job: Job, outcome: str, code: str | None, *, stored: bool) -> None:
+    """A run here ended with ``outcome``; ``stored``: its own terminal event was stored (else
+    a cancel or a RUNNER_LOST verdict elsewhere ended the job, and counted it there)."""
+    if job.started_at_ms is not None:
+        RUN_DURATION.labels(outcome).observe(max(now_ms() - job.started_at_ms, 0) / 1000)
+    if stored:
+        job_finished(outcome, code)
+
+
+def tokens(model: str, input_tokens: int, output_tokens: int) -> None:
+    UPSTREAM_TOKENS.labels(model, "input").inc(input_tokens)
+    UPSTREAM_TOKENS.labels(model, "output").inc(output_tokens)
+
+
+def stream_opened() -> None:
+    ACTIVE_STREAMS.inc()
+
+
+def stream_closed() -> None:
+    ACTIVE_STREAMS.dec()
+
+
+def event_sent(event: str) -> None:
+    child = _EVENTS.get(event)
+    (child or EVENTS_SENT.labels(event)).inc()
+
+
+def first_delta(after_s: float) -> None:
+    FIRST_DELTA.observe(after_s)
+
+
+def redis_error() -> None:
+    REDIS_ERRORS.inc()
+
+
+def http_request(method: str, route: str, status: int) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+
+
+# -- exposition and multiprocess bookkeeping --------------------------------------------------
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, and its content type: this process's, or every
+    worker's summed in multiprocess mode."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
+
+
+def forget_dead_workers() -> None:
+    """Drop the live gauges of workers that died without saying so (a crash, kill -9), so
+    their open runs and streams stop counting; called as a worker starts."""
+    path = multiprocess_dir()
+    if path is None:
+        return
+    for name in glob.glob(os.path.join(path, "gauge_live*.db")):
+        found = _LIVE_FILE.search(name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            pass  # alive, under another user
+
+
+def worker_stopped() -> None:
+    """A worker's clean exit: its live gauges stop counting."""
+    path = multiprocess_dir()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]

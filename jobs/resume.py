@@ -1,0 +1,221 @@
+"""The client side of a job's event stream: its typed events, the client's errors, and the
+decisions of a resumable attach (:class:`Resume`), shared by the async and the sync client.
+
+Errors, all carrying a machine-readable ``code``::
+
+    ClientError
+    ├── ProblemError        the service answered 4xx/5xx (``status``, ``code``, ``detail``)
+    ├── JobFailed           the run ended with an ``error`` event (``code``, ``retryable``)
+    │   └── JobCancelled    ... because it was cancelled (``CANCELLED``) or abandoned
+    ├── StreamEnded         nothing after the given Last-Event-ID (the service said 204)
+    └── ConnectionFailed    the service could not be reached, or reconnecting gave up
+
+Reconnecting starts only once a stream was open: a wrong URL or a refused first attach fails
+at once. While reconnecting, 429 (``TOO_MANY_STREAMS``: the dropped stream's slot is not yet
+released) and 502-504 are retried too, after their ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx2
+from pydantic import Field, ValidationError
+
+from jobs.schemas import (
+    COMPLETE,
+    CONNECTED,
+    DELTA,
+    ERROR,
+    CompleteEvent,
+    ConnectedEvent,
+    DeltaEvent,
+    ErrorEvent,
+    Problem,
+)
+
+#: Resume from the very start: what a reconnect sends when no stored event was seen yet.
+START = "0-0"
+#: Error codes that mean the job was stopped on purpose, not that it failed.
+CANCEL_CODES = frozenset({"CANCELLED", "ABANDONED"})
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+class Connected(ConnectedEvent):
+    """A connection opened (``resumed`` on a reconnect). Never stored: it has no id."""
+
+
+class Delta(DeltaEvent):
+    """The next piece of the output. ``id`` is its stream id (what a resume sends)."""
+
+    id: str = Field(default="", exclude=True)
+
+
+class Complete(CompleteEvent):
+    """The run finished; ``result`` is the agent's result."""
+
+    id: str = Field(default="", exclude=True)
+
+
+class Failure(ErrorEvent):
+    """The run ended with an ``error`` event."""
+
+    id: str = Field(default="", exclude=True)
+
+
+Event = Connected | Delta | Complete | Failure
+_TYPES: dict[str, type[Event]] = {
+    CONNECTED: Connected,
+    DELTA: Delta,
+    COMPLETE: Complete,
+    ERROR: Failure,
+}
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class ClientError(Exception):
+    """Base of the client's errors; ``code`` is machine-readable."""
+
+    code: str = "CLIENT_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ProblemError(ClientError):
+    """The service answered with a problem document (or, from a proxy, another error)."""
+
+    def __init__(self, status: int, code: str, detail: str, problem: Problem | None = None):
+        super().__init__(f"{status} {code}: {detail}", code=code)
+        self.status = status
+        self.detail = detail
+        self.problem = problem
+        self.retry_after_s: float | None = None
+
+
+class JobFailed(ClientError):
+    """The run ended with an ``error`` event; ``event`` is that event."""
+
+    def __init__(self, event: Failure) -> None:
+        super().__init__(f"{event.code}: {event.message}", code=event.code)
+        self.event = event
+        self.retryable = event.retryable
+
+
+class JobCancelled(JobFailed):
+    """The run was cancelled by its owner (``CANCELLED``) or nobody watched it (``ABANDONED``)."""
+
+
+class StreamEnded(ClientError):
+    code = "STREAM_ENDED"
+
+
+class ConnectionFailed(ClientError):
+    code = "CONNECTION_FAILED"
+
+
+def job_failed(event: Failure) -> JobFailed:
+    return JobCancelled(event) if event.code in CANCEL_CODES else JobFailed(event)
+
+
+def problem_error(response: httpx2.Response) -> ProblemError:
+    """The error for a 4xx/5xx ``response`` (whose body has been read)."""
+    problem = None
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            problem = Problem.model_validate_json(response.content)
+        except ValidationError:
+            problem = None
+    if problem is not None:
+        error = ProblemError(response.status_code, problem.code, problem.detail, problem)
+    else:
+        text = response.text.strip()[:200] or response.reason_phrase
+        error = ProblemError(response.status_code, f"HTTP_{response.status_code}", text)
+    retry_after = response.headers.get("retry-after", "")
+    if retry_after.isdigit():
+        error.retry_after_s = float(retry_after)
+    return error
+
+
+# -- resuming --------------------------------------------------------------------------------
+
+
+class Resume:
+    """The decisions of one resumable attach, shared by the async and sync clients: what to
+    send, what each event means, and whether (and after how long) to reconnect."""
+
+    def __init__(self, last_event_id: str | None, attempts: int) -> None:
+        self.last_id = last_event_id
+        self.opened = False
+        self.failures = 0
+        self.attempts = attempts
+        self.wait_s = 0.0
+        #: Why the last connection ended early (None: it ended without saying).
+        self.cause: Exception | None = None
+        self._previous_id = ""
+
+    def headers(self) -> dict[str, str]:
+        last = self.last_id or (START if self.opened else None)
+        return {"Last-Event-ID": last} if last else {}
+
+    def on_response(self, response: httpx2.Response) -> None:
+        """Called on a non-200 answer, after its body has been read: raise, or return to retry."""
+        if response.status_code == 204:
+            raise StreamEnded(f"the stream has no events after {self.last_id}")
+        error = problem_error(response)
+        if not self.opened or response.status_code not in (429, 502, 503, 504):
+            raise error
+        self._failed(error, error.retry_after_s)
+
+    def on_connect(self) -> None:
+        self.opened = True
+        self.cause = None
+        self._previous_id = ""
+
+    def on_event(self, event: str, data: str, sse_id: str) -> tuple[Event | None, str]:
+        """The typed event (None to skip it) and what follows: ``"more"`` events, the
+        ``"end"`` (a terminal event), or ``"resume"`` (the stream broke; reconnect)."""
+        kind = _TYPES.get(event)
+        if kind is None:  # an event this client does not know: skip it
+            return None, "more"
+        # The SSE parser keeps the last id for events that send none (as the SSE spec says);
+        # an event without its own id is one the service could not store.
+        own_id = sse_id if sse_id and sse_id != self._previous_id else ""
+        self._previous_id = sse_id
+        payload = json.loads(data)
+        if kind is not Connected:
+            payload["id"] = own_id
+        typed = kind.model_validate(payload)
+        if own_id:
+            self.last_id = own_id
+            self.failures = 0
+        if isinstance(typed, Failure):
+            if not own_id and typed.code == "STORE_UNAVAILABLE":
+                # Redis failed under this stream, not necessarily under the run: resume.
+                self.cause = job_failed(typed)
+                return None, "resume"
+            return typed, "end"
+        return typed, "end" if isinstance(typed, Complete) else "more"
+
+    def on_interrupted(self, cause: Exception | None) -> None:
+        """The connection dropped, or ended without a terminal event: retry, or raise."""
+        if not self.opened:
+            raise ConnectionFailed(f"could not reach the service: {cause}") from cause
+        self._failed(cause, None)
+
+    def _failed(self, cause: Exception | None, wait_s: float | None) -> None:
+        self.failures += 1
+        if self.failures > self.attempts:
+            if isinstance(cause, ClientError):
+                raise cause
+            raise ConnectionFailed(
+                f"the stream was interrupted and {self.attempts} reconnects failed"
+            ) from cause
+        self.wait_s = wait_s if wait_s is not None else min(0.1 * 2 ** (self.failures - 1), 2.0)

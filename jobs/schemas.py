@@ -1,0 +1,178 @@
+"""The service's public payloads as pydantic models: responses, problem documents, events.
+
+One description of the wire contract, used three ways: ``app.openapi`` generates the OpenAPI
+document's schemas from these models, ``jobs.client`` parses what the service sends with
+them, and the tests check that what the service really sends validates against them (with no
+field the models do not name). Requests are validated by their own models where they are
+handled (``app.routes.CreateJob`` and each agent's input model); the OpenAPI document uses
+those directly.
+
+The service builds its responses and events as plain dicts on its hot path; these models cost
+nothing there. Fields are snake_case in Python and camelCase on the wire. Models accept fields
+they do not know, so a client keeps working when the service adds one.
+
+This module imports only pydantic: the client and the CLI load it without Redis or Starlette.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+#: The job statuses as the API reports them (``jobs.model.JobStatus`` values).
+Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+
+CONNECTED = "connected"
+DELTA = "delta"
+COMPLETE = "complete"
+ERROR = "error"
+
+
+class Wire(BaseModel):
+    """Base of the payload models: camelCase on the wire, unknown fields tolerated."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+# -- responses -------------------------------------------------------------------------------
+
+
+class JobCreated(Wire):
+    """``201`` from ``POST /jobs``."""
+
+    job_id: str = Field(description="32 lowercase hex characters")
+    status: Status
+    agent: str
+    created_at: int = Field(description="Unix ms")
+    expires_at: int = Field(description="Unix ms: a job nobody attaches to is gone after it")
+    stream_url: str = Field(description="the path of the job's event stream")
+    stream_ticket: str = Field(
+        description="a short-lived credential for this job's stream only (?ticket=...)"
+    )
+
+
+class JobState(Wire):
+    """``200`` from ``GET /jobs/{id}``. A recent success reports ``completed`` with only
+    ``jobId`` and ``status`` (its record is gone; its events remain for ``RESUME_GRACE_S``)."""
+
+    job_id: str
+    status: Status
+    agent: str | None = None
+    created_at: int | None = Field(default=None, description="Unix ms")
+    started_at: int | None = Field(default=None, description="Unix ms")
+    ttl_s: int | None = Field(default=None, description="seconds the record has left")
+    error: ErrorEvent | None = Field(default=None, description="the terminal error event")
+
+
+class StreamTicket(Wire):
+    """``200`` from ``POST /jobs/{id}/ticket``."""
+
+    stream_ticket: str
+    expires_in: int = Field(description="seconds")
+
+
+class AgentInfo(Wire):
+    name: str
+    description: str
+    input_schema: dict[str, Any] = Field(description="the agent's input JSON Schema")
+
+
+class AgentList(Wire):
+    """``200`` from ``GET /agents``."""
+
+    agents: list[AgentInfo]
+
+
+class Health(Wire):
+    status: Literal["ok"]
+
+
+class Readiness(Wire):
+    """``200`` from ``GET /readyz``: this instance's identity and load."""
+
+    status: Literal["ready"]
+    instance: str
+    active_runs: int
+    open_streams: int
+
+
+class FieldError(Wire):
+    loc: list[str]
+    field: str
+    message: str
+    type: str
+
+
+class Problem(Wire):
+    """Every 4xx/5xx (RFC 9457, ``application/problem+json``), with a machine-readable code."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | None = Field(default=None, description="with 422 only")
+
+
+# -- events (the data: of each Server-Sent Event) -------------------------------------------
+
+
+class ConnectedEvent(Wire):
+    """``connected``: first on every connection; never stored, so it has no ``id:``."""
+
+    job_id: str
+    status: Status
+    resumed: bool
+    timestamp: int
+
+
+class DeltaEvent(Wire):
+    """``delta``: the next piece of the output; ``totalLength`` counts all text so far."""
+
+    text: str
+    total_length: int
+    timestamp: int
+
+
+class TokenUsage(Wire):
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+
+
+class CompleteEvent(Wire):
+    """``complete`` (terminal): the agent's result; ``totalLength`` equals the delta total."""
+
+    result: dict[str, Any]
+    total_length: int
+    token_usage: TokenUsage
+    execution_time_ms: int
+    model: str
+    stop_reason: str | None = None
+    timestamp: int
+
+
+class ErrorEvent(Wire):
+    """``error`` (terminal, unless sent without ``id:``: then the stream broke, not the run)."""
+
+    code: str
+    message: str
+    retryable: bool
+    retry_after_ms: int | None = Field(default=None, description="when the cause said so")
+    timestamp: int
+
+
+#: Event name → the model of its data.
+EVENTS: dict[str, type[Wire]] = {
+    CONNECTED: ConnectedEvent,
+    DELTA: DeltaEvent,
+    COMPLETE: CompleteEvent,
+    ERROR: ErrorEvent,
+}
+
+JobState.model_rebuild()
