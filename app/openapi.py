@@ -149,22 +149,15 @@ def _create_job_schema(agents: AgentRegistry) -> tuple[dict[str, Any], dict[str,
 
 
 def _as_validated(served: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    """The input schema ``GET /agents`` serves, made as exact as the model's validation:
-
-    - it lists the allowed models as a plain ``enum``, but the model also accepts ``null``
-      there (no model asked for);
-    - the model strips surrounding whitespace before checking lengths, so a required text
-      must hold a character that is not whitespace (``\\S``; pydantic strips what Unicode
-      calls White_Space, as ``\\s`` means in JSON Schema's regex dialects).
+    """The input schema ``GET /agents`` serves, made as exact as the model's validation: the
+    model strips surrounding whitespace before checking lengths, so a required text must hold
+    a character that is not whitespace (``\\S``; pydantic strips what Unicode calls
+    White_Space, as ``\\s`` means in JSON Schema's regex dialects).
     """
-    modelled = model.model_json_schema(by_alias=True)
     properties = served.get("properties", {})
     strips = bool(model.model_config.get("str_strip_whitespace"))
-    for name, prop in modelled.get("properties", {}).items():
+    for name in model.model_json_schema(by_alias=True).get("properties", {}):
         shown = properties.get(name, {})
-        if {"type": "null"} in prop.get("anyOf", []) and None not in shown.get("enum", [None]):
-            shown["type"] = [shown.get("type", "string"), "null"]
-            shown["enum"] = [*shown["enum"], None]
         if strips and shown.get("type") == "string" and shown.get("minLength", 0) >= 1:
             shown["pattern"] = r"\S"
     return served

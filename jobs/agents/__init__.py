@@ -118,6 +118,6 @@ def _with_model_enum(schema: dict[str, Any], allowed: list[str]) -> dict[str, An
     for name in _MODEL_FIELDS:
         prop = schema.get("properties", {}).get(name)
         if prop is not None:
-            prop.pop("anyOf", None)
-            prop.update({"type": "string", "enum": list(allowed)})
+            # Optional and nullable, as the model accepts: one of the allowed models, or null.
+            prop["anyOf"] = [{"type": "string", "enum": list(allowed)}, {"type": "null"}]
     return schema

@@ -184,8 +184,10 @@ async def test_allowed_models_are_accepted_and_listed(
     schema = by_name["feature-suggestion"]["inputSchema"]
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"pageOrComponent", "featureType", "priorityLevel"}
-    assert schema["properties"]["customModel"]["enum"] == ["model-a", "model-b"]
-    assert by_name["chat"]["inputSchema"]["properties"]["model"]["enum"] == ["model-a", "model-b"]
+    for agent, field in (("feature-suggestion", "customModel"), ("chat", "model")):
+        choices = by_name[agent]["inputSchema"]["properties"][field]["anyOf"]
+        assert {"type": "string", "enum": ["model-a", "model-b"]} in choices
+        assert {"type": "null"} in choices
 
 
 async def test_health_and_readiness(live: StartLive, client: httpx.AsyncClient) -> None:
