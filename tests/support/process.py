@@ -3,6 +3,7 @@ Redis, killed or stopped the way production kills and stops them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,9 +35,11 @@ class ServiceProcess:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
         env |= {"LOG_FORMAT": "json", **self.environment}
         log = self.log_path.open("w")
+        # Its own process group, so that close() also reaches the workers of --workers.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(self.port), *self.args],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
+            start_new_session=True,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + 20
@@ -66,7 +69,9 @@ class ServiceProcess:
         return self.process.wait(timeout_s)
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        """Stop the process and everything it started (no orphaned workers)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         self.log_path.unlink(missing_ok=True)
