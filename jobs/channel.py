@@ -19,13 +19,14 @@ from jobs.events import StoredEvent, event_id_key
 class RunChannel:
     """The events of one run on this process, in order; many readers, one writer."""
 
-    __slots__ = ("_events", "_keys", "_wakeup", "job_id")
+    __slots__ = ("_events", "_wakeup", "job_id")
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self._events: list[StoredEvent] = []
-        self._keys: list[tuple[int, int]] = []
-        self._wakeup = asyncio.Event()
+        # One future per publish, awaited by every waiting reader: cheaper than an Event,
+        # whose wait() makes a future per reader.
+        self._wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
     def finished(self) -> bool:
@@ -36,15 +37,12 @@ class RunChannel:
         if self.finished:
             raise RuntimeError("a channel takes nothing after its terminal event")
         self._events.append(event)
-        if event.id is not None:
-            self._keys.append(event_id_key(event.id))
-        wakeup, self._wakeup = self._wakeup, asyncio.Event()
-        wakeup.set()
+        self.wake()
 
     def wake(self) -> None:
         """Wake every reader without an event: each gets a None (time to check on shutdown)."""
-        wakeup, self._wakeup = self._wakeup, asyncio.Event()
-        wakeup.set()
+        wakeup, self._wakeup = self._wakeup, asyncio.get_running_loop().create_future()
+        wakeup.set_result(None)
 
     async def follow(self, after_id: str) -> AsyncIterator[StoredEvent | None]:
         """Yield the events after ``after_id``, live, through the terminal one; a None when
@@ -53,7 +51,7 @@ class RunChannel:
         Waiting costs nothing per event: no timer, no task (readers of a quiet run are kept
         alive by pings, which sse-starlette sends on its own).
         """
-        index = bisect_right(self._keys, event_id_key(after_id))
+        index = bisect_right(self._events, event_id_key(after_id), key=_position)
         woken = False
         while True:
             news = index < len(self._events)
@@ -65,5 +63,16 @@ class RunChannel:
                     return
             if woken and not news:
                 yield None
-            await self._wakeup.wait()
+            # Shielded: a reader that is cancelled while waiting must not cancel the future
+            # every other reader waits on.
+            await asyncio.shield(self._wakeup)
             woken = True
+
+
+#: Only a terminal event can lack an id (it could not be stored); it comes last, so it sorts
+#: after every stored one.
+_UNSTORED = (2**64, 0)
+
+
+def _position(event: StoredEvent) -> tuple[int, int]:
+    return event_id_key(event.id) if event.id is not None else _UNSTORED

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 
 from jobs.agents.base import Completion, ModelRequest, TokenUsage
 
@@ -22,6 +22,12 @@ def split_tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
+def iter_tokens(text: str) -> Iterator[str]:
+    """:func:`split_tokens`, one at a time (a run holds no list of all its tokens)."""
+    for match in _TOKEN_RE.finditer(text):
+        yield match.group()
+
+
 class DemoBackend:
     name = "demo"
 
@@ -32,12 +38,12 @@ class DemoBackend:
         self.first_token_delay_s = first_token_delay_s
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
-        tokens = split_tokens(request.offline_reply)
         loop = asyncio.get_running_loop()
         # Pace against a schedule, not with fixed sleeps, so the rate holds under load.
         started = loop.time() + self.first_token_delay_s
-        for index, token in enumerate(tokens):
-            delay = started + index * self.interval_s - loop.time()
+        count = 0
+        for count, token in enumerate(iter_tokens(request.offline_reply), start=1):
+            delay = started + (count - 1) * self.interval_s - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             yield token
@@ -45,7 +51,7 @@ class DemoBackend:
             model="demo",
             usage=TokenUsage(
                 input_tokens=(len(request.system) + len(request.prompt)) // 4 + 1,
-                output_tokens=len(tokens),
+                output_tokens=count,
             ),
             stop_reason="end_turn",
         )
