@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from app.middleware import AccessLog, BodyLimit, cors
+from app.page import page_routes
 from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
@@ -92,8 +93,9 @@ def log_auth(settings: Settings) -> None:
     """Say at start-up which credentials this instance accepts (never the secrets)."""
     if settings.dev_auth:
         logger.warning(
-            "no authentication configured: DEV MODE, tokens use a per-process key; set "
-            "AUTH_JWT_SECRET or AUTH_ISSUER/AUTH_JWKS_URL before exposing this service"
+            "no authentication configured: DEV MODE, tokens use a per-process key and "
+            "POST /dev/token gives one to any local caller; set AUTH_JWT_SECRET or "
+            "AUTH_ISSUER/AUTH_JWKS_URL before exposing this service"
         )
         return
     accepted = []
@@ -210,7 +212,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
                 await http.aclose()
 
     app = Starlette(
-        routes=routes,
+        routes=[*routes, *page_routes(dev_secret)],
         middleware=[
             Middleware(AccessLog),
             *cors(settings.cors_allow_origins),
