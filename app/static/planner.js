@@ -2,8 +2,8 @@
  * planner.js: the feature planner page. Form → POST /jobs → EventSource → cards.
  *
  * States of a run (`#run[data-state]`): creating → connecting → streaming → complete | error.
- * All talking to the service goes through jobs-client.js; this module only draws. Model output
- * is written with textContent, never parsed as HTML.
+ * The API calls go through jobs-client.js (only the dev-mode token is fetched here); this module
+ * draws. Model output is written with textContent, never parsed as HTML.
  *
  * The bearer token stays in this module's memory: never in localStorage or sessionStorage,
  * where it would outlive the tab's need for it and be one more place for a script to find it.
@@ -125,7 +125,7 @@ function showFieldErrors(errors) {
   }
 }
 
-/** Move focus to the first control with an error, so keyboard and screen-reader users land on it. */
+/** Focus the first control with an error: keyboard and screen-reader users land on it. */
 function focusFirstError() {
   const invalid = document.querySelector('[aria-invalid="true"]');
   if (invalid instanceof HTMLElement) invalid.focus();
@@ -336,7 +336,15 @@ function showError(code, detail, retryable) {
   $("progress-wrap").hidden = streamText.data === "";
 }
 
-/** @param {{title: string, rationale: string, description: string, implementationConsiderations: string[]}[]} suggestions */
+/**
+ * @typedef {object} Suggestion  one card of a feature-suggestion result
+ * @property {string} title
+ * @property {string} rationale
+ * @property {string} description
+ * @property {string[]} implementationConsiderations
+ */
+
+/** @param {Suggestion[]} suggestions */
 function renderCards(suggestions) {
   const cards = suggestions.map((suggestion) => {
     const item = document.createElement("li");
