@@ -269,6 +269,11 @@ class Runner:
                             job.id, DELTA, delta_payload(text, total), first=len(parts) == 1
                         )
                         channel.publish(event)
+                        if job.id in self._endings:
+                            # Asked to end, yet still here: the cancel was lost inside that
+                            # Redis call (redis-py sends through asyncio.wait_for, which on
+                            # Python 3.11 drops a cancel that lands as its inner step ends).
+                            raise asyncio.CancelledError
                 finally:
                     await flushes.aclose()
         except TimeoutError as exc:

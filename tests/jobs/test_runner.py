@@ -166,6 +166,42 @@ async def test_cancel_through_the_inbox_of_the_running_instance(domain: Domain) 
     assert domain.backend.closed == 1, "the upstream stream was closed"
 
 
+async def test_a_cancel_lost_inside_a_redis_call_still_ends_the_run(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11, redis-py's ``asyncio.wait_for`` drops a cancel that arrives just as the
+    command's send finishes: the task goes on as if never cancelled. The run must end anyway."""
+    domain.backend.chunks = [f"tok{n} " for n in range(200)]
+    domain.backend.interval_s = 0.01
+    append = domain.events.append
+    inside = asyncio.Event()
+    swallowed = 0
+
+    async def append_that_loses_a_cancel(*args: object, **kwargs: object) -> StoredEvent:
+        nonlocal swallowed
+        event = await append(*args, **kwargs)  # type: ignore[arg-type]
+        if not swallowed:
+            inside.set()
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                swallowed += 1  # what wait_for does when its inner step has just finished
+        return event
+
+    monkeypatch.setattr(domain.events, "append", append_that_loses_a_cancel)
+    job = await start(domain)
+    await inside.wait()
+    await domain.service.cancel("alice", job.id)
+    events = await finished(domain, job.id)
+    assert swallowed == 1
+    assert events[-1].event == "error"
+    assert events[-1].payload()["code"] == "CANCELLED"
+    assert len([e for e in events if e.event == "delta"]) == 1, "no delta after the cancel"
+    record = await domain.store.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.CANCELLED
+
+
 async def test_a_run_nobody_watches_is_abandoned(domain: Domain) -> None:
     domain.backend.hang = True
     domain.runner.limits = RunLimits(throttle_ms=10, run_timeout_s=30, abandon_after_s=0.5)
