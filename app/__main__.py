@@ -1,7 +1,8 @@
 """``python -m app [--host 127.0.0.1] [--port 8000] [--workers 1]``: serve the job service.
 
 With nothing configured it runs self-contained: an embedded Redis (fakeredis), the offline
-``demo`` backend, and dev auth, printing a token and the curl commands to try it.
+``demo`` backend, and dev auth. It prints the URL of the feature planner page (always), and in
+dev mode a token and the curl commands to try the API.
 
 ``--workers N`` starts N uvicorn worker processes on one port. They share nothing but Redis,
 so they need a real one (``REDIS_URL``) and configured auth (each dev-mode worker would sign
@@ -45,11 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1:
         return serve_workers(settings, args.host, args.port, args.workers)
     app = create_app(settings)
-    if app.state.dev_secret is not None:
-        print(
-            welcome(f"http://{args.host}:{args.port}", mint_token(app.state.dev_secret, "dev")),
-            flush=True,
-        )
+    base = base_url(args.host, args.port)
+    token = mint_token(app.state.dev_secret, "dev") if app.state.dev_secret is not None else None
+    print(welcome(base, token), flush=True)
     uvicorn.run(
         app,
         host=args.host,
@@ -93,13 +92,30 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int
     return 0
 
 
-def welcome(base: str, token: str) -> str:
+def base_url(host: str, port: int) -> str:
+    """The URL to open: a wildcard bind address is reachable, locally, as ``localhost``."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def welcome(base: str, token: str | None) -> str:
+    page = f"""
+Job service at {base}
+
+  Open {base}/ in a browser: the feature planner page streams suggestions into cards.
+"""
+    if token is None:
+        return page + "  (It asks for a bearer token this service accepts.)\n"
     body = (
         '{"agent": "feature-suggestion", "input": {"pageOrComponent": "checkout page", '
         '"featureType": "enhancement", "priorityLevel": "high"}}'
     )
-    return f"""
-Job service (dev mode: embedded store and dev auth unless configured) at {base}
+    return (
+        page
+        + f"""  (Dev mode: the page gets a token from POST /dev/token by itself.)
 
 A bearer token for user "dev", valid for an hour with this process:
 
@@ -111,6 +127,7 @@ Start a job, then stream it:
        -d '{body}'
   curl -N {base}/jobs/<jobId>/stream -H "Authorization: Bearer $TOKEN"
 """
+    )
 
 
 if __name__ == "__main__":

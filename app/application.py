@@ -24,6 +24,7 @@ from starlette.routing import Route
 from app.logs import configure
 from app.middleware import AccessLog, BodyLimit, RequestId, cors
 from app.openapi import openapi_json
+from app.page import page_routes
 from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
@@ -98,8 +99,9 @@ def log_auth(settings: Settings) -> None:
     """Say at start-up which credentials this instance accepts (never the secrets)."""
     if settings.dev_auth:
         logger.warning(
-            "no authentication configured: DEV MODE, tokens use a per-process key; set "
-            "AUTH_JWT_SECRET or AUTH_ISSUER/AUTH_JWKS_URL before exposing this service"
+            "no authentication configured: DEV MODE, tokens use a per-process key and "
+            "POST /dev/token gives one to any local caller; set AUTH_JWT_SECRET or "
+            "AUTH_ISSUER/AUTH_JWKS_URL before exposing this service"
         )
         return
     accepted = []
@@ -223,7 +225,11 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             metrics.worker_stopped()
 
     app = Starlette(
-        routes=[*routes, Route("/openapi.json", openapi_json, methods=["GET"])],
+        routes=[
+            *routes,
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            *page_routes(dev_secret),
+        ],
         middleware=[
             Middleware(RequestId),
             Middleware(AccessLog),

@@ -308,6 +308,11 @@ class Runner:
                                 written.result()  # raises if Redis refused the last batch
                         else:
                             ending.append(item)
+                        if job.id in self._endings:
+                            # Asked to end, yet still here: the cancel was lost in an await
+                            # below (Python 3.11's asyncio.wait_for, which redis-py and others
+                            # use, drops a cancel that lands as its inner step ends).
+                            raise asyncio.CancelledError
                 finally:
                     throttle.close()  # what is buffered goes out, failure or not
                 await self._stored(job.id)

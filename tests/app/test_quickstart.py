@@ -17,7 +17,7 @@ from tests.support.redis_server import free_port
 
 
 @pytest.fixture
-def quickstart() -> Iterator[tuple[str, str]]:
+def quickstart() -> Iterator[tuple[str, str, str]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     env |= {"DEMO_TOKENS_PER_SECOND": "2000", "LOG_FORMAT": "json"}
@@ -43,7 +43,9 @@ def quickstart() -> Iterator[tuple[str, str]]:
             printed += process.stdout.readline()
         match = re.search(r"export TOKEN=(\S+)", printed)
         assert match is not None
-        yield base, match.group(1)
+        page = re.search(r"Open (\S+) in a browser", printed)
+        assert page is not None, printed
+        yield base, match.group(1), page.group(1)
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=15)
@@ -52,8 +54,13 @@ def quickstart() -> Iterator[tuple[str, str]]:
         assert any("DEV MODE" in entry["message"] for entry in logs)
 
 
-def test_quickstart_runs_a_job_end_to_end(quickstart: tuple[str, str]) -> None:
-    base, token = quickstart
+def test_quickstart_runs_a_job_end_to_end(quickstart: tuple[str, str, str]) -> None:
+    base, token, page_url = quickstart
+    assert page_url == f"{base}/"
+    page = httpx.get(page_url)
+    assert page.status_code == 200
+    assert "Feature planner" in page.text
+    assert httpx.post(f"{base}/dev/token").status_code == 200
     auth = {"Authorization": f"Bearer {token}"}
     body = {
         "agent": "feature-suggestion",

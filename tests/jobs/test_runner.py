@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 
 import pytest
 
+from jobs.agents import Completion, ModelRequest
 from jobs.errors import UpstreamError
 from jobs.events import START, StoredEvent
 from jobs.keys import new_job_id
 from jobs.model import Job, JobStatus
 from jobs.runner import RunLimits
 from tests.jobs.conftest import Domain
+from tests.support.backends import ScriptedBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -164,6 +167,40 @@ async def test_cancel_through_the_inbox_of_the_running_instance(domain: Domain) 
     assert record is not None
     assert record.status is JobStatus.CANCELLED
     assert domain.backend.closed == 1, "the upstream stream was closed"
+
+
+async def test_a_cancel_lost_inside_an_await_still_ends_the_run(domain: Domain) -> None:
+    """On Python 3.11, ``asyncio.wait_for`` (which redis-py and HTTP clients use) drops a cancel
+    that arrives just as its inner step finishes: the task goes on as if never cancelled. The
+    run must end anyway, at its next step."""
+    inside = asyncio.Event()
+    swallowed = 0
+
+    class LosesACancel(ScriptedBackend):
+        async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+            nonlocal swallowed
+            yield "first "
+            inside.set()
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                swallowed += 1  # what wait_for does when its inner step has just finished
+            for n in range(200):
+                await asyncio.sleep(0.01)
+                yield f"tok{n} "
+
+    domain.agents.backend = LosesACancel()
+    job = await start(domain)
+    await inside.wait()
+    await domain.service.cancel("alice", job.id)
+    events = await finished(domain, job.id)
+    assert swallowed == 1
+    assert events[-1].event == "error"
+    assert events[-1].payload()["code"] == "CANCELLED"
+    assert "tok1 " not in "".join(e.payload().get("text", "") for e in events), "stopped at once"
+    record = await domain.store.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.CANCELLED
 
 
 async def test_a_run_nobody_watches_is_abandoned(domain: Domain) -> None:

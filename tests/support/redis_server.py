@@ -33,11 +33,11 @@ def free_port(*, below: int = 65536) -> int:
             return port
 
 
-def require(binary: str) -> str:
+def require(binary: str, *, package: str = "redis-server") -> str:
     """The path of ``binary``; skips the test without it, but fails when ``CI`` is set."""
     path = shutil.which(binary)
     if path is None:
-        message = f"{binary} is not on the PATH (install it: apt-get install redis-server)"
+        message = f"{binary} is not on the PATH (install it: apt-get install {package})"
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

@@ -1,0 +1,372 @@
+"""The feature planner page in a real browser, against the live service (real Redis, demo
+backend): the happy path to cards, validation, cancel, a network drop mid-stream, auth errors.
+
+Expected output comes from the agent's own offline reply (what the demo backend streams), never
+from the page. Waits are conditions on the page (Playwright's auto-waiting), not durations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Page, Request, Route, expect
+
+from jobs.agents.demo import split_tokens
+from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
+from tests.conftest import StartLive, token
+from tests.support.reset_proxy import TcpProxy
+
+pytestmark = pytest.mark.browser
+
+BASE_INPUT = {
+    "pageOrComponent": "checkout page",
+    "featureType": "enhancement",
+    "priorityLevel": "medium",
+}
+
+
+def offline_reply(raw: dict[str, Any]) -> str:
+    """What the demo backend streams for this input: the agent's deterministic reply."""
+    request = FeatureSuggestionAgent().request(
+        FeatureSuggestionInput.model_validate(raw), default_model="m"
+    )
+    return request.offline_reply
+
+
+def fill_form(page: Page, values: dict[str, str]) -> None:
+    page.fill("#pageOrComponent", values["pageOrComponent"])
+    page.select_option("#featureType", values["featureType"])
+    page.select_option("#priorityLevel", values["priorityLevel"])
+    page.fill("#additionalContext", values.get("additionalContext", ""))
+
+
+def open_page(page: Page, url: str, *, bearer: str | None = None) -> None:
+    page.goto(url + "/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    if bearer is not None:
+        page.fill("#token", bearer)
+
+
+def stream_text(page: Page) -> str:
+    return page.text_content("#stream-text") or ""
+
+
+def wait_for_text(page: Page, at_least: int) -> None:
+    """Until the page shows ``at_least`` characters of output (checked in the page's own loop:
+    ``wait_for_function`` would need eval, which the page's CSP forbids)."""
+    deadline = time.monotonic() + 15
+    while len(stream_text(page)) < at_least:
+        assert time.monotonic() < deadline, f"the page showed {len(stream_text(page))} chars"
+        page.wait_for_timeout(20)
+
+
+def record_states(page: Page) -> None:
+    """Record every change of ``#run[data-state]``; ``states(page)`` lists the values."""
+    page.evaluate(
+        """() => {
+          window.previousStates = [];
+          new MutationObserver((changes) => {
+            for (const change of changes) window.previousStates.push(change.oldValue);
+          }).observe(document.getElementById("run"),
+                     {attributeFilter: ["data-state"], attributeOldValue: true});
+        }"""
+    )
+
+
+def states(page: Page) -> list[str]:
+    """Every state ``#run`` has been in since ``record_states``, in order (a state set twice
+    in a row counts twice)."""
+    values: list[str] = page.evaluate(
+        "[...window.previousStates, document.getElementById('run').dataset.state]"
+    )
+    return values
+
+
+@pytest.fixture
+def stream_requests(page: Page) -> list[Request]:
+    """Every request the page makes for a job's event stream, in order."""
+    requests: list[Request] = []
+    page.on("request", lambda r: requests.append(r) if "/stream?" in r.url else None)
+    return requests
+
+
+@pytest.fixture
+def proxied(live: StartLive) -> Iterator[Callable[..., TcpProxy]]:
+    proxies: list[TcpProxy] = []
+
+    def start(**settings: Any) -> TcpProxy:
+        proxy = TcpProxy(live(**settings).port).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
+
+
+def test_happy_path_streams_into_cards_in_dev_mode(live: StartLive, page: Page) -> None:
+    server = live(auth_jwt_secret=None, demo_tokens_per_second=400)  # dev mode: no auth set
+    values = {**BASE_INPUT, "priorityLevel": "high", "additionalContext": "B2B shoppers"}
+    expected_text = offline_reply(values)
+    expected = json.loads(expected_text)["suggestions"]
+
+    open_page(page, server.url)
+    expect(page.locator("#auth-status")).to_contain_text("Dev mode")
+    expect(page.locator("#token-field")).to_be_hidden()
+    fill_form(page, values)
+    record_states(page)
+    page.click("#generate")
+
+    expect(page.locator("#run")).to_have_attribute("data-state", "complete")
+    assert states(page) == ["idle", "creating", "connecting", "streaming", "complete"]
+    assert stream_text(page) == expected_text
+    cards = page.locator("#cards > li")
+    expect(cards).to_have_count(len(expected))
+    expect(cards.locator("h3")).to_have_text([s["title"] for s in expected])
+    for card, suggestion in zip(cards.all(), expected, strict=True):
+        expect(card.locator(".rationale")).to_have_text(suggestion["rationale"])
+        expect(card.locator("p").nth(1)).to_have_text(suggestion["description"])
+        expect(card.locator("ul > li")).to_have_text(suggestion["implementationConsiderations"])
+    expect(page.locator("#progress")).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator("#usage-output")).to_have_text(str(len(split_tokens(expected_text))))
+    expect(page.locator("#usage-model")).to_have_text("demo")
+    expect(page.locator("#usage-reconnects")).to_have_text("0")
+    expect(page.locator("#error-panel")).to_be_hidden()
+    expect(page.locator("#cancel")).to_be_hidden()
+
+
+def test_validation_errors_are_shown_inline_client_side_and_from_the_server(
+    live: StartLive, page: Page
+) -> None:
+    server = live()
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.url.endswith("/jobs") else None)
+    page.set_viewport_size({"width": 375, "height": 800})  # a phone
+    open_page(page, server.url, bearer=token())
+
+    # Keyboard only: type into the fields and submit with Enter.
+    page.focus("#pageOrComponent")
+    page.keyboard.type("   ")  # blank once trimmed, as the server trims
+    page.keyboard.press("Enter")
+    expect(page.locator("#pageOrComponent-error")).to_have_text("This field is required.")
+    expect(page.locator("#pageOrComponent")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#pageOrComponent")).to_be_focused()
+
+    page.fill("#pageOrComponent", "x" * 201)
+    page.fill("#additionalContext", "y" * 1001)
+    page.focus("#additionalContext")
+    page.keyboard.press("Tab")
+    expect(page.locator("#generate")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#pageOrComponent-error")).to_contain_text("at most 200 characters")
+    expect(page.locator("#additionalContext-error")).to_contain_text("at most 1000 characters")
+    assert posts == [], "nothing is sent while the form is invalid"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375, "no sideways scroll"
+
+    # A server that is stricter than the schema the page loaded (say, a newer deployment):
+    # the page passes 250 characters, the server answers 422, shown at the field.
+    def looser_schema(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        (agent,) = (a for a in body["agents"] if a["name"] == "feature-suggestion")
+        agent["inputSchema"]["properties"]["pageOrComponent"]["maxLength"] = 1000
+        route.fulfill(response=response, json=body)
+
+    page.route("**/agents", looser_schema)
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.fill("#token", token())
+    values = {**BASE_INPUT, "pageOrComponent": "z" * 250}
+    fill_form(page, values)
+    page.click("#generate")
+
+    direct = httpx.post(
+        f"{server.url}/jobs",
+        json={"agent": "feature-suggestion", "input": values},
+        headers={"Authorization": f"Bearer {token()}"},
+    )
+    assert direct.status_code == 422
+    (error,) = direct.json()["errors"]
+    assert error["loc"] == ["input", "pageOrComponent"]
+    expect(page.locator("#pageOrComponent-error")).to_have_text(error["message"])
+    expect(page.locator("#pageOrComponent")).to_be_focused()
+    expect(page.locator("#error-code")).to_have_text("INPUT_INVALID")
+    expect(page.locator("#run")).to_have_attribute("data-state", "error")
+
+
+VALIDATION_CASES: list[dict[str, Any]] = [
+    BASE_INPUT,
+    {**BASE_INPUT, "pageOrComponent": ""},
+    {**BASE_INPUT, "pageOrComponent": "   "},
+    {**BASE_INPUT, "pageOrComponent": "x" * 200},
+    {**BASE_INPUT, "pageOrComponent": "x" * 201},
+    {**BASE_INPUT, "pageOrComponent": f"  {'x' * 200}  "},
+    {**BASE_INPUT, "pageOrComponent": "😀" * 200},  # 400 UTF-16 units, 200 characters
+    {**BASE_INPUT, "pageOrComponent": "😀" * 201},
+    {**BASE_INPUT, "featureType": "nope"},
+    {k: v for k, v in BASE_INPUT.items() if k != "priorityLevel"},
+    {**BASE_INPUT, "additionalContext": "y" * 1000},
+    {**BASE_INPUT, "additionalContext": "y" * 1001},
+    {**BASE_INPUT, "customModel": "claude-sonnet-5-5"},
+    {**BASE_INPUT, "customModel": "gpt-whatever"},
+    {**BASE_INPUT, "surprise": "field"},
+]
+
+
+def test_client_side_validation_agrees_with_the_server(live: StartLive, page: Page) -> None:
+    """validation.js, fed the schema from GET /agents, flags exactly the fields the server
+    rejects, case by case."""
+    server = live(rate_limit_create_per_min=0)
+    open_page(page, server.url)
+    client_verdicts: list[list[str]] = page.evaluate(
+        """async (cases) => {
+          const v = await import("/static/validation.js");
+          const { agents } = await (await fetch("/agents")).json();
+          const schema = agents.find((a) => a.name === "feature-suggestion").inputSchema;
+          const rules = v.fieldRules(schema);
+          return cases.map((raw) => Object.keys(v.validate(rules, v.normalize(rules, raw))).sort());
+        }""",
+        VALIDATION_CASES,
+    )
+    server_verdicts = []
+    for raw in VALIDATION_CASES:
+        answer = httpx.post(
+            f"{server.url}/jobs",
+            json={"agent": "feature-suggestion", "input": raw},
+            headers={"Authorization": f"Bearer {token()}"},
+        )
+        assert answer.status_code in (201, 422), answer.text
+        errors = answer.json().get("errors", []) if answer.status_code == 422 else []
+        server_verdicts.append(sorted(error["loc"][1] for error in errors))
+    assert client_verdicts == server_verdicts
+    assert server_verdicts.count([]) == 6, "the cases include valid input, not only errors"
+
+
+def test_cancel_mid_stream(live: StartLive, page: Page) -> None:
+    server = live(demo_tokens_per_second=20)  # about 12 s of output: plenty to cancel in
+    expected_text = offline_reply(BASE_INPUT)
+    open_page(page, server.url, bearer=token())
+    fill_form(page, BASE_INPUT)
+    with page.expect_response("**/jobs") as created:
+        page.click("#generate")
+    job_id = created.value.json()["jobId"]
+    wait_for_text(page, 20)
+    expect(page.locator("#cancel")).to_be_focused()  # the next thing a keyboard user may want
+
+    with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
+        page.keyboard.press("Enter")
+    assert deleted.value.status == 204
+
+    expect(page.locator("#run")).to_have_attribute("data-state", "error")
+    expect(page.locator("#error-title")).to_have_text("Cancelled")
+    expect(page.locator("#error-code")).to_have_text("CANCELLED")
+    expect(page.locator("#cancel")).to_be_hidden()
+    shown = stream_text(page)
+    assert 20 <= len(shown) < len(expected_text)
+    assert expected_text.startswith(shown), "what was shown is the reply's beginning"
+    status = httpx.get(
+        f"{server.url}/jobs/{job_id}", headers={"Authorization": f"Bearer {token()}"}
+    )
+    assert status.json()["status"] == "cancelled"
+
+
+def test_a_network_drop_mid_stream_resumes_with_last_event_id(
+    proxied: Callable[..., TcpProxy], page: Page, stream_requests: list[Request]
+) -> None:
+    proxy = proxied(demo_tokens_per_second=60)  # about 4 s of output
+    expected_text = offline_reply(BASE_INPUT)
+    open_page(page, proxy.url, bearer=token())
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+    wait_for_text(page, 100)
+
+    proxy.offline = True
+    assert proxy.sever() >= 1
+    expect(page.locator("#reconnecting")).to_be_visible()  # and it stays: we are offline
+    shown_while_offline = stream_text(page)
+    assert len(shown_while_offline) < len(expected_text), "the drop came mid-stream"
+    proxy.offline = False
+
+    expect(page.locator("#run")).to_have_attribute("data-state", "complete")
+    assert stream_text(page) == expected_text, "nothing lost, nothing repeated"
+    expect(page.locator("#reconnecting")).to_be_hidden()
+    expect(page.locator("#usage-reconnects")).to_have_text("1")
+    first, *retries = stream_requests
+    resumed = retries[-1]  # the attempts made while offline failed
+    assert first.all_headers().get("last-event-id") is None
+    assert resumed.all_headers()["last-event-id"], "the browser resumed from its last event"
+    assert resumed.url == first.url, "the same URL: the EventSource reconnected by itself"
+
+
+def test_a_refused_reconnect_gets_a_fresh_ticket_and_resumes_by_query(
+    proxied: Callable[..., TcpProxy], page: Page, stream_requests: list[Request]
+) -> None:
+    """When the browser's own reconnect is refused (the ticket expired: 401), the client asks
+    ``POST /jobs/{id}/ticket`` for a new one and reopens with ``lastEventId`` in the query."""
+    proxy = proxied(demo_tokens_per_second=60)  # about 4 s of output
+    expected_text = offline_reply(BASE_INPUT)
+    attempts: list[str] = []
+
+    def expire_reconnect(route: Route) -> None:
+        # The browser's own reconnect is its second request for the stream. (Chromium adds
+        # its Last-Event-ID header below the layer Playwright intercepts at.)
+        attempts.append(route.request.url)
+        if len(attempts) == 2:
+            route.fulfill(
+                status=401,
+                content_type="application/problem+json",
+                body=json.dumps({"status": 401, "code": "UNAUTHORIZED",
+                                 "detail": "the stream ticket has expired"}),
+            )  # fmt: skip
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/jobs/[0-9a-f]+/stream\?"), expire_reconnect)
+    tickets: list[Request] = []
+    page.on("request", lambda r: tickets.append(r) if r.url.endswith("/ticket") else None)
+    open_page(page, proxy.url, bearer=token())
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+    wait_for_text(page, 100)
+    assert proxy.sever() >= 1
+
+    expect(page.locator("#run")).to_have_attribute("data-state", "complete")
+    assert stream_text(page) == expected_text, "nothing lost, nothing repeated"
+    first, reconnect, reopened = stream_requests
+    assert reconnect.url == first.url, "the EventSource's own reconnect was refused"
+    query = parse_qs(urlsplit(reopened.url).query)
+    assert re.fullmatch(r"\d+-\d+", query["lastEventId"][0]), "resumed from its last event id"
+    assert [r.method for r in tickets] == ["POST"]
+    fresh = tickets[0].response()
+    assert fresh is not None
+    assert query["ticket"] == [fresh.json()["streamTicket"]], "the new EventSource uses it"
+    expect(page.locator("#usage-reconnects")).to_have_text("1")
+
+
+def test_an_expired_token_shows_the_auth_error(live: StartLive, page: Page) -> None:
+    server = live()
+    expired = token(exp=int(time.time()) - 3600)
+    answer = httpx.post(
+        f"{server.url}/jobs",
+        json={"agent": "feature-suggestion", "input": BASE_INPUT},
+        headers={"Authorization": f"Bearer {expired}"},
+    )
+    assert answer.status_code == 401
+    open_page(page, server.url, bearer=expired)
+    expect(page.locator("#auth-status")).to_contain_text("bearer token")
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+
+    expect(page.locator("#run")).to_have_attribute("data-state", "error")
+    expect(page.locator("#error-title")).to_have_text("Not signed in")
+    expect(page.locator("#error-detail")).to_have_text(answer.json()["detail"])
+    expect(page.locator("#error-code")).to_have_text("UNAUTHORIZED")
+    expect(page.locator("#token-error")).to_have_text(answer.json()["detail"])
+    expect(page.locator("#token")).to_have_attribute("aria-invalid", "true")
