@@ -246,11 +246,17 @@ class Bench:
                 p99 <= 10 if spacing_ms else None,
             )
 
-    def warm_up(self) -> None:
-        """A few streams first, unmeasured: imports, caches and allocator arenas that any
-        instance has after its first minutes must not count as memory per stream."""
-        spec = {"scenario": "streams", "host": HOST, "port": self.service.port, "count": 20,
-                "tokens": self.tokens(20), "priority": "low"}  # fmt: skip
+    def warm_up(self, count: int, priority: str) -> None:
+        """Streams of the same shape first, unmeasured: the imports, caches and allocator
+        arenas any instance has after its first minutes must not count as memory per stream."""
+        spec = {
+            "scenario": "streams",
+            "host": HOST,
+            "port": self.service.port,
+            "count": count,
+            "tokens": self.tokens(count),
+            "priority": priority,
+        }
         load(spec)
 
     def streams(self, count: int, *, priority: str = "critical") -> None:
@@ -401,9 +407,12 @@ def main() -> int:
         if "ttfd" in parts:
             bench.first_delta(args.attaches)
         if "streams" in parts:
-            bench.warm_up()
-            for count in (int(n) for n in args.streams.split(",") if n):
-                bench.streams(count, priority="low" if args.quick else "critical")
+            counts = [int(n) for n in args.streams.split(",") if n]
+            priority = "low" if args.quick else "critical"
+            if counts:
+                bench.warm_up(min(100, counts[0]), priority)
+            for count in counts:
+                bench.streams(count, priority=priority)
     finally:
         baseline.terminate()
         baseline.wait(10)

@@ -80,12 +80,13 @@ class Limits:
         self.max_streams = max_streams
         self.stream_ttl_s = stream_ttl_s
 
-    def queue_creation(self, pipe: Pipeline, owner: str) -> bool:
-        """Queue the count of one creation; False (nothing queued) when the limit is off."""
+    def queue_creation(self, pipe: Pipeline, owner: str, job_id: str) -> bool:
+        """Queue the count of one creation (of ``job_id``, which names its entry in the log);
+        False (nothing queued) when the limit is off."""
         if self.creates_per_min <= 0:
             return False
         key = self.keys.user_creates(owner)
-        pipe.eval(_CREATE, 1, key, WINDOW_MS, self.creates_per_min, secrets.token_hex(8))
+        pipe.eval(_CREATE, 1, key, WINDOW_MS, self.creates_per_min, job_id)
         return True
 
     def creation_verdict(self, wait_ms: int) -> None:
@@ -111,7 +112,7 @@ class Limits:
         """Count one job creation for ``owner``, or raise :class:`RateLimited`."""
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
-                if not self.queue_creation(pipe, owner):
+                if not self.queue_creation(pipe, owner, secrets.token_hex(8)):
                     return
                 (wait_ms,) = await pipe.execute()
         self.creation_verdict(wait_ms)

@@ -105,7 +105,7 @@ class JobService:
         )
         with unavailable_as_domain_error():
             async with self.store.redis.pipeline(transaction=False) as pipe:
-                limited = self.limits.queue_creation(pipe, owner)
+                limited = self.limits.queue_creation(pipe, owner, job.id)
                 self.store.queue_create(pipe, job)
                 replies = await pipe.execute()
         if limited:
