@@ -236,6 +236,8 @@ async def test_limits_hold_across_instances(
             assert third.status_code == 429
             assert third.json()["code"] == "TOO_MANY_STREAMS"
             assert third.headers["retry-after"]
+            refused = await http.get(f"{a.url}/jobs/{jobs[2]}", headers=AUTH)
+            assert refused.json()["status"] == "pending", "a refused attach starts nothing"
         # The second stream's slot is released when its connection ends.
         deadline = time.monotonic() + 5
         while True:
