@@ -249,7 +249,11 @@ class Bench:
     def warm_up(self, count: int, priority: str) -> None:
         """Streams of the same shape first, unmeasured: the imports, caches and allocator
         arenas any instance has after its first minutes must not count as memory per stream."""
-        spec = {
+        load(self.streams_spec(count, priority))
+
+    def streams_spec(self, count: int, priority: str) -> dict[str, Any]:
+        """``count`` new jobs of ``priority`` (one user each), attached to all at once."""
+        return {
             "scenario": "streams",
             "host": HOST,
             "port": self.service.port,
@@ -257,7 +261,6 @@ class Bench:
             "tokens": self.tokens(count),
             "priority": priority,
         }
-        load(spec)
 
     def streams(self, count: int, *, priority: str = "critical") -> None:
         """``count`` jobs streaming at once, each at 50 tokens/s through the 100 ms window."""
@@ -265,14 +268,7 @@ class Bench:
         idle_rss = self.proc.rss_kib()
         cpu_before = self.proc.cpu_s()
         before = self.cost.snapshot()
-        spec = {
-            "scenario": "streams",
-            "host": HOST,
-            "port": self.service.port,
-            "count": count,
-            "tokens": self.tokens(count),
-            "priority": priority,
-        }
+        spec = self.streams_spec(count, priority)
         with PeakRss(self.proc) as rss:
             ours = load(spec)
         after = self.cost.snapshot()

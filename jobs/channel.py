@@ -24,9 +24,7 @@ class RunChannel:
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self._events: list[StoredEvent] = []
-        # One future per publish, awaited by every waiting reader: cheaper than an Event,
-        # whose wait() makes a future per reader.
-        self._wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wakeup = asyncio.Event()
 
     @property
     def finished(self) -> bool:
@@ -41,8 +39,8 @@ class RunChannel:
 
     def wake(self) -> None:
         """Wake every reader without an event: each gets a None (time to check on shutdown)."""
-        wakeup, self._wakeup = self._wakeup, asyncio.get_running_loop().create_future()
-        wakeup.set_result(None)
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
 
     async def follow(self, after_id: str) -> AsyncIterator[StoredEvent | None]:
         """Yield the events after ``after_id``, live, through the terminal one; a None when
@@ -63,9 +61,7 @@ class RunChannel:
                     return
             if woken and not news:
                 yield None
-            # Shielded: a reader that is cancelled while waiting must not cancel the future
-            # every other reader waits on.
-            await asyncio.shield(self._wakeup)
+            await self._wakeup.wait()
             woken = True
 
 

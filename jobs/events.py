@@ -133,25 +133,17 @@ class EventLog:
         self.keys = keys
         self.maxlen = maxlen
         self.live_ttl_s = live_ttl_s
-        self._append_first = redis.register_script(_APPEND_FIRST)
         self._append_many = redis.register_script(_APPEND_MANY)
         self.cluster = isinstance(redis, RedisCluster)
 
     async def append(
         self, job_id: str, event: str, data: dict[str, Any], *, first: bool = False
     ) -> StoredEvent:
-        """Store one non-terminal event; ``first`` also gives the new stream its TTL."""
-        key = self.keys.events(job_id)
+        """Store one non-terminal event (a batch of one); ``first`` gives a new stream its
+        TTL."""
         encoded = dumps(data)
-        with unavailable_as_domain_error():
-            if first:
-                entry_id = await self._append_first(
-                    keys=[key], args=[self.maxlen, self.live_ttl_s, event, encoded]
-                )
-            else:
-                fields = {"event": event, "data": encoded}
-                entry_id = await self.redis.xadd(key, fields, maxlen=self.maxlen)  # type: ignore[arg-type]
-        return StoredEvent(str(entry_id), event, encoded)
+        (entry_id,) = await self.append_many([(job_id, event, encoded, first)])
+        return StoredEvent(entry_id, event, encoded)
 
     async def append_many(self, items: list[tuple[str, str, str, bool]]) -> list[str]:
         """Store many events, of many jobs, in one round trip; return their ids in order.

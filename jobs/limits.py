@@ -16,7 +16,6 @@ could not be told to load it without replaying the whole pipeline.
 from __future__ import annotations
 
 import math
-import secrets
 
 from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.errors import RateLimited, TooManyStreams
@@ -107,24 +106,6 @@ class Limits:
         """Raise :class:`TooManyStreams` if the queued slot was refused."""
         if not held:
             raise TooManyStreams(self.max_streams, retry_after_s=math.ceil(self.stream_ttl_s / 3))
-
-    async def count_creation(self, owner: str) -> None:
-        """Count one job creation for ``owner``, or raise :class:`RateLimited`."""
-        with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if not self.queue_creation(pipe, owner, secrets.token_hex(8)):
-                    return
-                (wait_ms,) = await pipe.execute()
-        self.creation_verdict(wait_ms)
-
-    async def open_stream(self, owner: str, stream_id: str) -> None:
-        """Take (or refresh) a stream slot for ``owner``, or raise :class:`TooManyStreams`."""
-        with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if not self.queue_open_stream(pipe, owner, stream_id):
-                    return
-                (held,) = await pipe.execute()
-        self.stream_verdict(held)
 
     async def close_stream(self, owner: str, stream_id: str) -> None:
         if self.max_streams <= 0:

@@ -104,7 +104,6 @@ class Runner:
         self.instance_id = instance_id
         self._channels: dict[str, RunChannel] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._jobs: dict[str, Job] = {}
         self._endings: dict[str, RunError] = {}
         self._watched_at: dict[str, float] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -136,7 +135,6 @@ class Runner:
             raise RuntimeError(f"job {job.id} is already running here")
         channel = RunChannel(job.id)
         self._channels[job.id] = channel
-        self._jobs[job.id] = job
         self._watched_at[job.id] = time.monotonic()
         task = asyncio.create_task(self._run(job, channel), name=f"run-{job.id}")
         self._tasks[job.id] = task
@@ -174,7 +172,6 @@ class Runner:
         registries = (
             self._tasks,
             self._channels,
-            self._jobs,
             self._endings,
             self._watched_at,
             self._writes,

@@ -190,8 +190,8 @@ class JobService:
         claim: tuple[Job, bool] | None,
     ) -> Attachment | None:
         if claim is None:
-            job = await self._completed(owner, job_id)
-            return await self._replay(job, last_event_id, owner, stream_id)
+            job, terminal = await self._completed_with_terminal(owner, job_id)
+            return await self._replay(job, last_event_id, owner, stream_id, terminal)
         job, _ = claim
         if job.owner != owner:
             raise NotOwner(job_id)
@@ -202,6 +202,10 @@ class JobService:
 
     async def _completed(self, owner: str, job_id: str) -> Job:
         """A job whose record is gone: completed (its terminal event remains) or unknown."""
+        job, _ = await self._completed_with_terminal(owner, job_id)
+        return job
+
+    async def _completed_with_terminal(self, owner: str, job_id: str) -> tuple[Job, StoredEvent]:
         tail = await self.events.last(job_id)
         if tail is None or not tail[0].terminal:
             raise JobNotFound(job_id)
@@ -209,17 +213,25 @@ class JobService:
         if tail_owner != owner:
             raise NotOwner(job_id)
         status = JobStatus.COMPLETED if event.event != ERROR else JobStatus.FAILED
-        return Job(id=job_id, owner=owner, agent="", input={}, status=status)
+        return Job(id=job_id, owner=owner, agent="", input={}, status=status), event
 
     async def _replay(
-        self, job: Job, last_event_id: str | None, owner: str, stream_id: str
+        self,
+        job: Job,
+        last_event_id: str | None,
+        owner: str,
+        stream_id: str,
+        terminal: StoredEvent | None = None,
     ) -> Attachment | None:
+        """Replay a finished job after ``last_event_id``; ``terminal`` is its last event when
+        the caller already read it."""
         if last_event_id is None:
             raise JobFinished(job.id, job.status.value)
-        tail = await self.events.last(job.id)
-        if tail is None:  # the events outlived their grace period
-            raise JobFinished(job.id, job.status.value)
-        terminal, _ = tail
+        if terminal is None:
+            tail = await self.events.last(job.id)
+            if tail is None:  # the events outlived their grace period
+                raise JobFinished(job.id, job.status.value)
+            terminal = tail[0]
         assert terminal.id is not None
         if event_id_key(last_event_id) >= event_id_key(terminal.id):
             return None

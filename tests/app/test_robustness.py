@@ -26,12 +26,8 @@ CHAT = {"agent": "chat", "input": {"prompt": "hi"}}
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A Redis this test may stop and restart."""
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.close()
 
 
 async def create(client: httpx.AsyncClient, base: str) -> dict[str, Any]:
