@@ -79,10 +79,9 @@ def configure(level: str, *, json_lines: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # At debug level the anthropic SDK logs whole request bodies (the job's input), and
-    # sse-starlette every chunk it sends (the output, which may quote the input).
-    for chatty in ("anthropic", "sse_starlette"):
-        logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))
+    # At debug level sse-starlette logs every chunk it sends (the output, which may quote the
+    # input). Backends quiet their own SDKs' loggers likewise (see jobs.backends).
+    logging.getLogger("sse_starlette").setLevel(max(root.level, logging.INFO))
     # uvicorn's loggers propagate to ours; its access log is replaced by app.access.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()

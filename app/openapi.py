@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.routes import CreateJob, services
 from jobs.agents import AgentRegistry
+from jobs.events import EVENT_ID_PATTERN, RESUME_PATTERN
 from jobs.keys import JOB_ID_RE
 from jobs.schemas import (
     EVENTS,
@@ -41,28 +42,6 @@ from jobs.schemas import (
 
 REF = "#/components/schemas/{model}"
 
-
-def at_most(limit: int) -> str:
-    """A regex for the decimal numbers from 0 to ``limit`` (leading zeros allowed, at most as
-    many digits as ``limit`` has): what ``jobs.events.check_event_id`` accepts per part."""
-    digits = str(limit)
-    n = len(digits)
-    branches = [rf"\d{{1,{n - 1}}}", rf"0\d{{{n - 1}}}"]
-    for i, digit in enumerate(digits):
-        low = 1 if i == 0 else 0
-        if int(digit) > low:
-            high = int(digit) - 1
-            smaller = f"[{low}-{high}]" if high > low else str(low)
-            rest = n - i - 1
-            branches.append(digits[:i] + smaller + (rf"\d{{{rest}}}" if rest else ""))
-    branches.append(digits)
-    return "(?:" + "|".join(branches) + ")"
-
-
-_PART = at_most(2**64 - 1)
-EVENT_ID_PATTERN = f"^{_PART}-{_PART}$"
-#: A resume parameter may also be empty: no event seen (what a first EventSource sends).
-RESUME_PATTERN = f"^({_PART}-{_PART})?$"
 
 # What each problem status means, per the README's table.
 _PROBLEMS = {
@@ -214,44 +193,15 @@ def _event_frames() -> dict[str, Any]:
     }
 
 
-def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for a service running ``agents``."""
-    create_body, defs = _create_job_schema(agents)
-    models: list[type[BaseModel]] = [
-        JobCreated, JobState, StreamTicket, AgentList, Health, Readiness, Problem
-    ]  # fmt: skip
-    models += list(EVENTS.values())
-    _, generated = models_json_schema(
-        [(model, "validation") for model in models], by_alias=True, ref_template=REF
-    )
-    schemas = _tidy(generated.get("$defs", {}))
-    schemas |= _tidy(defs, sent=False)
-    schemas["CreateJob"] = create_body
-    schemas["ServerSentEvent"] = _event_frames()
-
+def _job_paths() -> dict[str, Any]:
+    """The jobs API: create, status and cancel, the stream, tickets, the agents."""
     job_id = {
         "name": "job_id",
         "in": "path",
         "required": True,
         "schema": {"type": "string", "pattern": f"^{JOB_ID_RE.pattern}$"},
     }
-    stream_params = [
-        job_id,
-        {
-            "name": "Last-Event-ID",
-            "in": "header",
-            "description": "resume after this event (a reconnect sends the last id it saw)",
-            "schema": {"type": "string", "pattern": RESUME_PATTERN},
-        },
-        {
-            "name": "lastEventId",
-            "in": "query",
-            "description": "the same, for clients that cannot set headers",
-            "schema": {"type": "string", "pattern": RESUME_PATTERN},
-        },
-    ]
-    event_stream = {"schema": {"$ref": REF.format(model="ServerSentEvent")}}
-    paths: dict[str, Any] = {
+    return {
         "/jobs": {
             "post": {
                 "operationId": "createJob",
@@ -291,24 +241,7 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
                 },
             },
         },
-        "/jobs/{job_id}/stream": {
-            "get": {
-                "operationId": "streamJob",
-                "summary": "Attach: run the job (first attach) and stream its events",
-                "description": "Authenticate with the bearer token, or with the job's stream "
-                "ticket as `?ticket=` (for EventSource, which cannot send headers).",
-                "parameters": stream_params,
-                "security": [{"bearerAuth": []}, {"streamTicket": []}],
-                "responses": {
-                    "200": {
-                        "description": "The events, through `complete` or `error`",
-                        "content": {"text/event-stream": event_stream},
-                    },
-                    "204": {"description": "`Last-Event-ID` was the terminal event: all seen"},
-                    **_problems(*_AUTHENTICATED, 403, 404, 410, 429),
-                },
-            }
-        },
+        **_stream_path(job_id),
         "/jobs/{job_id}/ticket": {
             "parameters": [job_id],
             "post": {
@@ -328,6 +261,52 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
                 "responses": {"200": _json("The agents", "AgentList")},
             }
         },
+    }
+
+
+def _stream_path(job_id: dict[str, Any]) -> dict[str, Any]:
+    """``GET /jobs/{job_id}/stream``: the events, resumable from an id in a header or query."""
+    stream_params = [
+        job_id,
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "description": "resume after this event (a reconnect sends the last id it saw)",
+            "schema": {"type": "string", "pattern": RESUME_PATTERN},
+        },
+        {
+            "name": "lastEventId",
+            "in": "query",
+            "description": "the same, for clients that cannot set headers",
+            "schema": {"type": "string", "pattern": RESUME_PATTERN},
+        },
+    ]
+    event_stream = {"schema": {"$ref": REF.format(model="ServerSentEvent")}}
+    return {
+        "/jobs/{job_id}/stream": {
+            "get": {
+                "operationId": "streamJob",
+                "summary": "Attach: run the job (first attach) and stream its events",
+                "description": "Authenticate with the bearer token, or with the job's stream "
+                "ticket as `?ticket=` (for EventSource, which cannot send headers).",
+                "parameters": stream_params,
+                "security": [{"bearerAuth": []}, {"streamTicket": []}],
+                "responses": {
+                    "200": {
+                        "description": "The events, through `complete` or `error`",
+                        "content": {"text/event-stream": event_stream},
+                    },
+                    "204": {"description": "`Last-Event-ID` was the terminal event: all seen"},
+                    **_problems(*_AUTHENTICATED, 403, 404, 410, 429),
+                },
+            }
+        },
+    }
+
+
+def _service_paths() -> dict[str, Any]:
+    """What operators and tools call: health, readiness, metrics, this document."""
+    return {
         "/healthz": {
             "get": {
                 "operationId": "healthz",
@@ -371,6 +350,24 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
             }
         },
     }
+
+
+def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for a service running ``agents``."""
+    create_body, defs = _create_job_schema(agents)
+    models: list[type[BaseModel]] = [
+        JobCreated, JobState, StreamTicket, AgentList, Health, Readiness, Problem
+    ]  # fmt: skip
+    models += list(EVENTS.values())
+    _, generated = models_json_schema(
+        [(model, "validation") for model in models], by_alias=True, ref_template=REF
+    )
+    schemas = _tidy(generated.get("$defs", {}))
+    schemas |= _tidy(defs, sent=False)
+    schemas["CreateJob"] = create_body
+    schemas["ServerSentEvent"] = _event_frames()
+
+    paths = _job_paths() | _service_paths()
     return {
         "openapi": "3.1.0",
         "info": {

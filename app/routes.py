@@ -21,8 +21,8 @@ from app.sse import event_stream
 from auth import InvalidToken, MissingCredentials, Principal
 from jobs import metrics
 from jobs.agents import field_errors
-from jobs.errors import InputInvalid, StoreUnavailable
-from jobs.events import check_event_id
+from jobs.errors import InputInvalid, InvalidEventId, StoreUnavailable
+from jobs.events import is_event_id
 from jobs.keys import JOB_ID_RE, check_job_id
 from jobs.model import Job
 
@@ -76,8 +76,12 @@ async def read_json(request: Request) -> Any:
 
 
 def job_links(request: Request, job_id: str) -> tuple[str, str]:
+    """The job's resource and stream paths, from the route table (the mount's root included)."""
     root = request.scope.get("root_path", "")
-    return f"{root}/jobs/{job_id}", f"{root}/jobs/{job_id}/stream"
+    return (
+        root + request.app.url_path_for("job", job_id=job_id),
+        root + request.app.url_path_for("job_stream", job_id=job_id),
+    )
 
 
 def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
@@ -144,8 +148,8 @@ async def stream_job(request: Request) -> Response:
     else:
         principal = await bearer(request)
     from_query = request.query_params.get("lastEventId")
-    if from_query:  # checked even when the header (which wins) is there too
-        check_event_id(from_query)
+    if from_query and not is_event_id(from_query):  # checked even when the header wins
+        raise InvalidEventId()
     last_event_id = request.headers.get("last-event-id") or from_query
     if request.method == "HEAD":  # never start a run for a HEAD
         await svc.jobs.status(principal.sub, job_id)
@@ -209,12 +213,12 @@ async def readyz(request: Request) -> Response:
 
 
 routes = [
-    Route("/jobs", create_job, methods=["POST"]),
-    Route("/jobs/{job_id}", job_resource, methods=["GET", "DELETE"]),
-    Route("/jobs/{job_id}/stream", stream_job, methods=["GET"]),
-    Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"]),
-    Route("/agents", list_agents, methods=["GET"]),
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics_text, methods=["GET"]),
+    Route("/jobs", create_job, methods=["POST"], name="jobs"),
+    Route("/jobs/{job_id}", job_resource, methods=["GET", "DELETE"], name="job"),
+    Route("/jobs/{job_id}/stream", stream_job, methods=["GET"], name="job_stream"),
+    Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"], name="job_ticket"),
+    Route("/agents", list_agents, methods=["GET"], name="agents"),
+    Route("/healthz", healthz, methods=["GET"], name="healthz"),
+    Route("/readyz", readyz, methods=["GET"], name="readyz"),
+    Route("/metrics", metrics_text, methods=["GET"], name="metrics"),
 ]

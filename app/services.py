@@ -1,23 +1,50 @@
-"""What the lifespan builds and the routes use: one object, no module-level clients."""
+"""The composition root: :func:`build_services` opens everything the service owns (the Redis
+client, the identity provider's HTTP client, the model backend, the runner and its loops, the
+stream upkeep) on one :class:`~contextlib.AsyncExitStack`, so whatever fails midway closes what
+was already opened, in reverse order. The app's lifespan and the tests both use it."""
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
 
+from app.auth_setup import build_verifier, log_auth, ticket_secret
 from app.settings import Settings
 from auth import TicketSigner, Verifier
-from jobs.agents import AgentRegistry
-from jobs.connection import Redis
-from jobs.runner import Runner
+from auth.jwks import provider_client
+from jobs.agents import AgentRegistry, default_agents
+from jobs.backends import Backend, build_backend
+from jobs.connection import Redis, connect, is_cluster_url, plain_url
+from jobs.eventlog import EventLog
+from jobs.keys import Keys
+from jobs.lease import Leases
+from jobs.limits import Limits
+from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
+from jobs.store import JobStore, Lifetimes
+from jobs.streams import OpenStreams
+
+logger = logging.getLogger(__name__)
+
+#: Room a run gets, beyond RUN_TIMEOUT_S, to store its ending before its keys could expire.
+FINISH_MARGIN_S = 60
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    """What the lifespan builds and the routes use: one object, no module-level clients."""
+
     settings: Settings
     redis: Redis
+    keys: Keys
+    store: JobStore
     agents: AgentRegistry
     runner: Runner
     jobs: JobService
@@ -25,3 +52,96 @@ class Services:
     tickets: TicketSigner
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
     shutdown: anyio.Event = field(default_factory=anyio.Event)
+
+
+def max_events(settings: Settings) -> int:
+    """The most events one run can store: one per throttle window (at least 10 ms), plus slack."""
+    window_ms = max(settings.stream_throttle_ms, 10)
+    return int(settings.run_timeout_s * 1000 / window_ms) + 100
+
+
+def lifetimes(settings: Settings) -> Lifetimes:
+    return Lifetimes(
+        pending_s=settings.job_ttl_s,
+        running_s=int(settings.run_timeout_s) + FINISH_MARGIN_S,
+        resume_grace_s=settings.resume_grace_s,
+        failed_retention_s=settings.failed_retention_s,
+        lease_s=settings.lease_ttl_s,
+    )
+
+
+def run_limits(settings: Settings) -> RunLimits:
+    return RunLimits(
+        throttle_ms=settings.stream_throttle_ms,
+        run_timeout_s=settings.run_timeout_s,
+        abandon_after_s=settings.abandon_after_s,
+        shutdown_grace_s=settings.shutdown_grace_s,
+    )
+
+
+@asynccontextmanager
+async def build_services(
+    settings: Settings,
+    *,
+    dev_secret: str | None = None,
+    backend: Backend | None = None,
+    instance_id: str | None = None,
+) -> AsyncIterator[Services]:
+    """Open the service's parts for ``settings``; close them all when the block ends.
+
+    ``dev_secret`` signs tokens in dev mode (no auth configured); ``backend`` replaces the
+    configured model backend (tests script failures with it); ``instance_id`` names this
+    instance's runner (default: host, pid and a random suffix).
+    """
+    log_auth(settings)
+    async with AsyncExitStack() as stack:
+        url = settings.redis_url
+        if url is None:
+            logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
+        cluster = settings.redis_cluster or is_cluster_url(url)
+        redis = connect(plain_url(url) if url else None, cluster=cluster)
+        stack.push_async_callback(redis.aclose)
+        http = await stack.enter_async_context(provider_client()) if settings.oidc else None
+        model_backend = backend or build_backend(settings.backend, settings)
+        stack.push_async_callback(model_backend.aclose)
+        keys = Keys(settings.jobs_redis_prefix)
+        spans = lifetimes(settings)
+        events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=spans.running_s)
+        store = JobStore(redis, keys, events, spans)
+        agents = AgentRegistry(
+            default_agents(), model_backend, allowed_models=settings.allowed_models
+        )
+        leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
+        limits = Limits(
+            redis,
+            keys,
+            creates_per_min=settings.rate_limit_create_per_min,
+            max_streams=settings.max_streams_per_user,
+            stream_ttl_s=settings.lease_ttl_s,
+        )
+        instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        runner = Runner(store, events, agents, leases, run_limits(settings), instance_id=instance)
+        streams = OpenStreams(redis, leases, limits)
+        await runner.open()
+        stack.push_async_callback(runner.aclose)
+        streams.open()
+        stack.push_async_callback(streams.aclose)
+        logger.info(
+            "ready: backend=%s instance=%s",
+            model_backend.name,
+            instance,
+            extra={"backend": model_backend.name, "instance": instance},
+        )
+        yield Services(
+            settings=settings,
+            redis=redis,
+            keys=keys,
+            store=store,
+            agents=agents,
+            runner=runner,
+            jobs=JobService(store, events, runner, agents, leases, limits, streams),
+            verifier=build_verifier(settings, dev_secret, http),
+            tickets=TicketSigner(
+                ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
+            ),
+        )

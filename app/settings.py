@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
+from jobs.backends import BACKENDS
 
 #: The current Sonnet in the anthropic SDK's model list.
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_algorithms: CommaList = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
 
-    agent_backend: Literal["anthropic", "demo"] | None = None
+    agent_backend: str | None = None  # a name in jobs.backends.BACKENDS
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
@@ -137,6 +138,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("agent_backend")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is not None and value not in BACKENDS:
+            raise ValueError(f"AGENT_BACKEND must be one of: {', '.join(BACKENDS)}")
+        return value
+
     @model_validator(mode="after")
     def _anthropic_needs_a_key(self) -> Settings:
         if self.agent_backend == "anthropic" and not self.anthropic_api_key:
@@ -144,16 +152,11 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def backend(self) -> Literal["anthropic", "demo"]:
+    def backend(self) -> str:
         """``AGENT_BACKEND``, else ``anthropic`` when a key is set, else ``demo``."""
         if self.agent_backend is not None:
             return self.agent_backend
         return "anthropic" if self.anthropic_api_key else "demo"
-
-    @property
-    def models(self) -> list[str]:
-        """The models a caller may ask for (``ALLOWED_MODELS``, default: the default model)."""
-        return self.allowed_models or [self.anthropic_model]
 
     @property
     def oidc(self) -> bool:

@@ -21,15 +21,7 @@ from starlette.types import Message, Send
 
 from jobs import metrics
 from jobs.errors import StoreUnavailable
-from jobs.events import (
-    CONNECTED,
-    DELTA,
-    ERROR,
-    StoredEvent,
-    connected_payload,
-    dumps,
-    error_payload,
-)
+from jobs.events import ErrorCode, Event, StoredEvent, connected_payload, dumps, error_payload
 from jobs.service import Attachment
 
 logger = logging.getLogger(__name__)
@@ -62,8 +54,8 @@ async def _frames(
     connected = connected_payload(
         attachment.job_id, attachment.status.value, resumed=attachment.resumed
     )
-    yield ServerSentEvent(dumps(connected), event=CONNECTED, retry=RETRY_MS, sep=SEP)
-    metrics.event_sent(CONNECTED)
+    yield ServerSentEvent(dumps(connected), event=Event.CONNECTED, retry=RETRY_MS, sep=SEP)
+    metrics.event_sent(Event.CONNECTED)
     # Time to first delta is measured for fresh streams only: a resume replays at once.
     started = None if attachment.resumed else time.monotonic()
     try:
@@ -71,7 +63,7 @@ async def _frames(
             if event is not None:
                 yield frame(event)
                 metrics.event_sent(event.event)
-                if started is not None and event.event == DELTA:
+                if started is not None and event.event == Event.DELTA:
                     metrics.first_delta(time.monotonic() - started)
                     started = None
             if shutdown.is_set():
@@ -81,9 +73,9 @@ async def _frames(
                 return
     except StoreUnavailable as exc:
         logger.warning("stream ended: %s", exc, extra={"job_id": attachment.job_id})
-        lost = error_payload("STORE_UNAVAILABLE", str(exc), retryable=True)
-        yield ServerSentEvent(dumps(lost), event=ERROR, sep=SEP)
-        metrics.event_sent(ERROR)
+        lost = error_payload(ErrorCode.STORE_UNAVAILABLE, str(exc), retryable=True)
+        yield ServerSentEvent(dumps(lost), event=Event.ERROR, sep=SEP)
+        metrics.event_sent(Event.ERROR)
 
 
 class JobEventStream(EventSourceResponse):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs import cli, ops
+from jobs.client import cli
+from jobs.ops import cli as ops
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,35 +1,71 @@
-"""The domain's errors, in one tree.
+"""The server's errors, in one tree.
 
 Request-time errors are raised while a request is handled and become problem documents in
-``app.problems`` (the one place that knows their HTTP status). Run-time errors end a run and
-reach clients as an ``error`` event carrying their ``code``::
+``app.problems`` (the one place that knows their HTTP status and problem ``code``). Run-time
+errors end a run and reach clients as an ``error`` event carrying their
+:class:`~jobs.events.ErrorCode`; each code is one class here. The authentication branch is
+declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
 
     JobsError
-    ├── InvalidJobId            a job id that cannot be one (400)
-    ├── InvalidEventId          a Last-Event-ID that cannot be one (400)
-    ├── UnknownAgent            no agent by that name (422)
-    ├── InputInvalid            the input failed the agent's schema (422, field errors)
-    ├── JobNotFound             unknown or expired (404)
-    ├── NotOwner                another user's job (403)
-    ├── JobFinished             finished, nothing to resume (410)
-    ├── LimitExceeded           a per-user limit; says when to retry (429)
-    │   ├── RateLimited         too many job creations this minute
-    │   └── TooManyStreams      too many open streams
-    ├── StoreUnavailable        Redis cannot be reached (503)
-    └── RunError                ends a run with an ``error`` event
-        ├── AgentFailed         AGENT_ERROR: the agent or its backend failed
-        ├── OutputInvalid       OUTPUT_INVALID: the model's output did not validate
-        ├── UpstreamError       UPSTREAM_*: the model provider failed (often retryable)
-        └── RunTimeout          TIMEOUT: RUN_TIMEOUT_S reached
+    ├── RequestRejected           the HTTP layer refuses the request itself
+    │   ├── UnsupportedMediaType  the body is not JSON (415)
+    │   ├── MalformedJson         the body does not parse (400)
+    │   └── LocalOnly             a dev-mode endpoint called from another machine (403)
+    ├── InvalidJobId              a job id that cannot be one (400)
+    ├── InvalidEventId            a Last-Event-ID that cannot be one (400)
+    ├── UnknownAgent              no agent by that name (422)
+    ├── InputInvalid              the input failed the agent's schema (422, field errors)
+    ├── JobNotFound               unknown or expired (404)
+    ├── NotOwner                  another user's job (403)
+    ├── JobFinished               finished, nothing to resume (410)
+    ├── LimitExceeded             a per-user limit; says when to retry (429)
+    │   ├── RateLimited           too many job creations this minute
+    │   └── TooManyStreams        too many open streams
+    ├── StoreUnavailable          Redis cannot be reached (503)
+    ├── AuthError                 (auth.errors) 401, or 503 when the provider is down
+    └── RunError                  ends a run with an ``error`` event of its ``code``
+        ├── AgentFailed           AGENT_ERROR: the agent or its backend failed
+        ├── OutputInvalid         OUTPUT_INVALID: the model's output did not validate
+        ├── UpstreamError         the model provider failed (retryable)
+        │   ├── UpstreamRateLimited   UPSTREAM_RATE_LIMITED
+        │   ├── UpstreamOverloaded    UPSTREAM_OVERLOADED
+        │   └── UpstreamUnavailable   UPSTREAM_UNAVAILABLE
+        ├── RunTimeout            TIMEOUT: RUN_TIMEOUT_S reached
+        ├── Cancelled             CANCELLED: the owner cancelled the job
+        ├── Abandoned             ABANDONED: nobody watched the run for ABANDON_AFTER_S
+        ├── RunnerLost            RUNNER_LOST: the runner's lease expired
+        ├── Shutdown              SHUTDOWN: the instance stopped during the run
+        └── StoreLost             STORE_UNAVAILABLE: Redis failed during the run
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from jobs.events import CANCEL_CODES, ErrorCode, JobStatus, error_payload
 
 
 class JobsError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error the server raises on purpose."""
+
+
+class RequestRejected(JobsError):
+    """A request the HTTP layer refuses before any domain logic runs."""
+
+
+class UnsupportedMediaType(RequestRejected):
+    def __init__(self) -> None:
+        super().__init__("send the body as application/json")
+
+
+class MalformedJson(RequestRejected):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the body is not valid JSON: {reason}")
+
+
+class LocalOnly(RequestRejected):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} are only issued to requests from this machine (localhost)")
 
 
 class InvalidJobId(JobsError):
@@ -107,44 +143,87 @@ class StoreUnavailable(JobsError):
 
 
 class RunError(JobsError):
-    """Ends a run; ``code``, ``retryable`` and ``retry_after_ms`` (when the cause said how long
-    to wait) go into the ``error`` event."""
+    """Ends a run. ``code`` and ``retryable`` are the class's; ``retry_after_ms`` is set when
+    the cause said how long to wait. Each becomes one ``error`` event (:meth:`payload`)."""
 
-    code = "AGENT_ERROR"
-    retryable = False
+    code: ClassVar[ErrorCode] = ErrorCode.AGENT_ERROR
+    retryable: ClassVar[bool] = False
+    default_message: ClassVar[str] = "the agent failed"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        retryable: bool | None = None,
-        retry_after_ms: int | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | None = None, *, retry_after_ms: int | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
         self.retry_after_ms = retry_after_ms
-        if code is not None:
-            self.code = code
-        if retryable is not None:
-            self.retryable = retryable
+
+    @property
+    def status(self) -> JobStatus:
+        """The status a job ending with this error settles in."""
+        return JobStatus.CANCELLED if self.code in CANCEL_CODES else JobStatus.FAILED
+
+    def payload(self) -> dict[str, Any]:
+        """The ``error`` event's data."""
+        return error_payload(
+            self.code, self.message, retryable=self.retryable, retry_after_ms=self.retry_after_ms
+        )
 
 
 class AgentFailed(RunError):
-    code = "AGENT_ERROR"
+    code = ErrorCode.AGENT_ERROR
 
 
 class OutputInvalid(RunError):
-    code = "OUTPUT_INVALID"
+    code = ErrorCode.OUTPUT_INVALID
 
 
 class UpstreamError(RunError):
-    """The model provider failed. Subclass-free: the backend picks the ``UPSTREAM_*`` code."""
+    """The model provider failed; the subclass says how."""
 
-    code = "UPSTREAM_UNAVAILABLE"
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
     retryable = True
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = ErrorCode.UPSTREAM_RATE_LIMITED
+
+
+class UpstreamOverloaded(UpstreamError):
+    code = ErrorCode.UPSTREAM_OVERLOADED
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
 
 
 class RunTimeout(RunError):
-    code = "TIMEOUT"
+    code = ErrorCode.TIMEOUT
     retryable = True
+
+
+class Cancelled(RunError):
+    code = ErrorCode.CANCELLED
+    default_message = "the job was cancelled by its owner"
+
+
+class Abandoned(RunError):
+    code = ErrorCode.ABANDONED
+
+    def __init__(self, after_s: float) -> None:
+        super().__init__(f"no client was attached for {after_s:g} s, so the run was stopped")
+
+
+class RunnerLost(RunError):
+    code = ErrorCode.RUNNER_LOST
+    retryable = True
+    default_message = "the run stopped without a result; start a new job"
+
+
+class Shutdown(RunError):
+    code = ErrorCode.SHUTDOWN
+    retryable = True
+    default_message = "the service instance shut down during the run; start a new job"
+
+
+class StoreLost(RunError):
+    code = ErrorCode.STORE_UNAVAILABLE
+    retryable = True
+    default_message = "the job store (Redis) became unavailable during the run"

@@ -1,56 +1,129 @@
-"""The event stream: the events a run produces, their payloads, and their Redis Stream log.
+"""The event vocabulary: every name, code and payload shape a stream carries, declared once.
 
-Every event a client can resume from is stored as an entry of the job's STREAM
-(``jobs:{<id>}:events``) with the fields ``event`` and ``data`` (a JSON object); the entry id
-is the SSE ``id:``. The terminal entry (``complete`` or ``error``) also carries ``owner``,
-because after a success the job HASH is deleted and the terminal entry is what still proves
-whose stream a late resume is reading.
+This is the one module that knows what the events are called, which of them end a stream,
+which run-ending codes exist and what job status each ending means. The server builds its
+payloads here, the client (``jobs.client``) parses with the same names, and every other place
+that spells one of them (OpenAPI, metrics, ops, the Lua scripts' arguments, the JavaScript
+client) derives it from here or is checked against it by a test. It imports nothing beyond the
+standard library and orjson, so the client can use it without the server's dependencies.
 
-``connected`` is per connection and never stored. Event ids compare as ``(ms, seq)`` pairs.
+``connected`` is per connection and never stored; every other event is stored in the job's
+Redis Stream (see :mod:`jobs.eventlog`) and its entry id is the SSE ``id:``. Event ids compare
+as ``(ms, seq)`` pairs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
-from redis.asyncio.cluster import RedisCluster
 
-from jobs.connection import BLOCK_MS, Redis, ScriptArg, unavailable_as_domain_error
-from jobs.errors import InvalidEventId
-from jobs.keys import Keys
-from jobs.model import now_ms
 
-CONNECTED = "connected"
-DELTA = "delta"
-COMPLETE = "complete"
-ERROR = "error"
-TERMINAL = frozenset({COMPLETE, ERROR})
+class Event(StrEnum):
+    """The SSE event names."""
+
+    CONNECTED = "connected"
+    DELTA = "delta"
+    COMPLETE = "complete"
+    ERROR = "error"
+
+
+#: The events after which the server closes the stream.
+TERMINAL = frozenset({Event.COMPLETE, Event.ERROR})
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of an ``error`` event: why a run ended without a result."""
+
+    AGENT_ERROR = "AGENT_ERROR"
+    OUTPUT_INVALID = "OUTPUT_INVALID"
+    UPSTREAM_RATE_LIMITED = "UPSTREAM_RATE_LIMITED"
+    UPSTREAM_OVERLOADED = "UPSTREAM_OVERLOADED"
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+    CANCELLED = "CANCELLED"
+    ABANDONED = "ABANDONED"
+    RUNNER_LOST = "RUNNER_LOST"
+    SHUTDOWN = "SHUTDOWN"
+    #: The one error a stream may send without an id, and then end without the run having
+    #: ended: the store was unreachable, so a reconnect may resume.
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+
+#: Endings that are a stop, not a failure: the job's status is ``cancelled``.
+CANCEL_CODES = frozenset({ErrorCode.CANCELLED, ErrorCode.ABANDONED})
+
+
+def status_of(event: str, code: str | None = None) -> JobStatus:
+    """The status of a job whose terminal event is ``event`` (with ``code`` for an error)."""
+    if event == Event.COMPLETE:
+        return JobStatus.COMPLETED
+    return JobStatus.CANCELLED if code in CANCEL_CODES else JobStatus.FAILED
+
 
 #: The stream id before every real one: "replay from the start".
 START = "0-0"
 
-_EVENT_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
-
+#: ASCII digits only: ``\d`` would also match other scripts' digits, which Redis refuses.
+_EVENT_ID_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 #: Both parts of a stream id are unsigned 64-bit integers; Redis refuses anything larger.
 _MAX_PART = 2**64 - 1
 
 
-def check_event_id(value: str) -> str:
-    """Return ``value`` if it is a Redis Stream id, else raise :class:`InvalidEventId`."""
-    if _EVENT_ID_RE.fullmatch(value) is None or max(event_id_key(value)) > _MAX_PART:
-        raise InvalidEventId()
-    return value
+def is_event_id(value: str) -> bool:
+    """Whether ``value`` is a Redis Stream id (two unsigned 64-bit integers)."""
+    return _EVENT_ID_RE.fullmatch(value) is not None and max(event_id_key(value)) <= _MAX_PART
+
+
+def at_most(limit: int) -> str:
+    """A regex for the decimal numbers from 0 to ``limit`` (leading zeros allowed, at most as
+    many digits as ``limit`` has): what :func:`is_event_id` accepts per part."""
+    digits = str(limit)
+    n = len(digits)
+    branches = [rf"\d{{1,{n - 1}}}", rf"0\d{{{n - 1}}}"]
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            high = int(digit) - 1
+            smaller = f"[{low}-{high}]" if high > low else str(low)
+            rest = n - i - 1
+            branches.append(digits[:i] + smaller + (rf"\d{{{rest}}}" if rest else ""))
+    branches.append(digits)
+    return "(?:" + "|".join(branches) + ")"
+
+
+_PART = at_most(_MAX_PART)
+EVENT_ID_PATTERN = f"^{_PART}-{_PART}$"
+#: A resume parameter may also be empty: no event seen (what a first EventSource sends).
+RESUME_PATTERN = f"^({_PART}-{_PART})?$"
 
 
 def event_id_key(event_id: str) -> tuple[int, int]:
     """The sort key of a stream id."""
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq)
+
+
+def now_ms() -> int:
+    """Wall-clock Unix time in milliseconds: the unit of every timestamp we store or send."""
+    return time.time_ns() // 1_000_000
 
 
 def dumps(data: dict[str, Any]) -> str:
@@ -76,6 +149,12 @@ class StoredEvent:
         value: dict[str, Any] = orjson.loads(self.data)
         return value
 
+    @property
+    def status(self) -> JobStatus:
+        """The status of a job that ended with this (terminal) event."""
+        code = self.payload().get("code") if self.event == Event.ERROR else None
+        return status_of(self.event, code)
+
 
 def connected_payload(job_id: str, status: str, *, resumed: bool) -> dict[str, Any]:
     return {"jobId": job_id, "status": status, "resumed": resumed, "timestamp": now_ms()}
@@ -86,132 +165,19 @@ def delta_payload(text: str, total_length: int) -> dict[str, Any]:
 
 
 def error_payload(
-    code: str, message: str, *, retryable: bool, retry_after_ms: int | None = None
+    code: ErrorCode, message: str, *, retryable: bool, retry_after_ms: int | None = None
 ) -> dict[str, Any]:
     """An ``error`` event; ``retryAfterMs`` only when the cause said how long to wait."""
-    data: dict[str, Any] = {"code": code, "message": message, "retryable": retryable}
+    data: dict[str, Any] = {"code": code.value, "message": message, "retryable": retryable}
     if retry_after_ms is not None:
         data["retryAfterMs"] = retry_after_ms
     data["timestamp"] = now_ms()
     return data
 
 
-# KEYS: events. ARGV: maxlen, ttl_s, event, data. A new stream gets its TTL in the same step.
-_APPEND_FIRST = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                      'event', ARGV[3], 'data', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return id
-"""
-
-
-# KEYS: one events stream per event (repeats allowed). ARGV: maxlen, ttl_s, then per event:
-# first ('1' gives the stream its TTL), event, data. Returns the ids, in order.
-_APPEND_MANY = """
-local ids = {}
-local a = 3
-for i = 1, #KEYS do
-  ids[i] = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*',
-                      'event', ARGV[a + 1], 'data', ARGV[a + 2])
-  if ARGV[a] == '1' then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
-  a = a + 3
-end
-return ids
-"""
-
-
-class EventLog:
-    """A job's events in its Redis Stream.
-
-    ``maxlen`` bounds every stream. The runner emits at most one event per throttle window, so
-    the service sizes ``maxlen`` above the most events a run can produce in ``RUN_TIMEOUT_S``:
-    trimming never removes an event a client could still need.
-    """
-
-    def __init__(self, redis: Redis, keys: Keys, *, maxlen: int, live_ttl_s: int) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.maxlen = maxlen
-        self.live_ttl_s = live_ttl_s
-        self._append_many = redis.register_script(_APPEND_MANY)
-        self.cluster = isinstance(redis, RedisCluster)
-
-    async def append(
-        self, job_id: str, event: str, data: dict[str, Any], *, first: bool = False
-    ) -> StoredEvent:
-        """Store one non-terminal event (a batch of one); ``first`` gives a new stream its
-        TTL."""
-        encoded = dumps(data)
-        (entry_id,) = await self.append_many([(job_id, event, encoded, first)])
-        return StoredEvent(entry_id, event, encoded)
-
-    async def append_many(self, items: list[tuple[str, str, str, bool]]) -> list[str]:
-        """Store many events, of many jobs, in one round trip; return their ids in order.
-
-        ``items`` are ``(job_id, event, encoded data, first)``; ``first`` gives a new stream its
-        TTL atomically with its first entry. On a standalone Redis the whole batch is one
-        script call (one command to encode and parse, however many events); a cluster spreads
-        the streams over nodes, so there it is a pipeline of one command per event (EVAL, not
-        EVALSHA, for a first event: a node that never saw the script still runs it).
-        """
-        if not self.cluster:
-            keys = [self.keys.events(job_id) for job_id, _, _, _ in items]
-            args: list[ScriptArg] = [self.maxlen, self.live_ttl_s]
-            for _, event, encoded, first in items:
-                args += ("1" if first else "0", event, encoded)
-            with unavailable_as_domain_error():
-                ids: list[Any] = await self._append_many(keys=keys, args=args)
-            return ids
-        with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for job_id, event, encoded, first in items:
-                    key = self.keys.events(job_id)
-                    if first:
-                        pipe.eval(
-                            _APPEND_FIRST, 1, key, self.maxlen, self.live_ttl_s, event, encoded
-                        )
-                    else:
-                        pipe.xadd(key, {"event": event, "data": encoded}, maxlen=self.maxlen)
-                replies: list[Any] = await pipe.execute()
-        return [str(entry_id) for entry_id in replies]
-
-    async def after(self, job_id: str, after_id: str, *, count: int = 1_000) -> list[StoredEvent]:
-        """Up to ``count`` stored events after ``after_id`` (exclusive), oldest first."""
-        with unavailable_as_domain_error():
-            entries: Any = await self.redis.xrange(
-                self.keys.events(job_id), min=f"({after_id}", max="+", count=count
-            )
-        return [_from_entry(entry) for entry in entries]
-
-    async def last(self, job_id: str) -> tuple[StoredEvent, str | None] | None:
-        """The newest stored event and its ``owner`` field (set on terminal entries only)."""
-        with unavailable_as_domain_error():
-            entries: Any = await self.redis.xrevrange(self.keys.events(job_id), count=1)
-        if not entries:
-            return None
-        return _from_entry(entries[0]), entries[0][1].get("owner")
-
-    async def follow(self, job_id: str, after_id: str) -> AsyncIterator[StoredEvent | None]:
-        """Yield stored events after ``after_id`` as they arrive, and None when a wait times out.
-
-        The caller decides when to stop (at a terminal event) and what an idle tick means.
-        """
-        key = self.keys.events(job_id)
-        last_id = after_id
-        while True:
-            with unavailable_as_domain_error():
-                response: Any = await self.redis.xread({key: last_id}, count=500, block=BLOCK_MS)
-            if not response:
-                yield None
-                continue
-            _key, entries = response[0]
-            for entry in entries:
-                event = _from_entry(entry)
-                last_id = entry[0]
-                yield event
-
-
-def _from_entry(entry: Any) -> StoredEvent:
-    """A stream entry ``(id, {field: value})`` as redis-py returns it (decoded to str)."""
-    entry_id, fields = entry
-    return StoredEvent(entry_id, fields["event"], fields["data"])
+def error_event(
+    code: ErrorCode, message: str, *, retryable: bool, retry_after_ms: int | None = None
+) -> StoredEvent:
+    """An ``error`` event that is not (or could not be) stored: it has no id."""
+    payload = error_payload(code, message, retryable=retryable, retry_after_ms=retry_after_ms)
+    return StoredEvent(None, Event.ERROR, dumps(payload))

@@ -37,7 +37,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from jobs.model import now_ms
+from jobs.events import Event, now_ms
 
 if TYPE_CHECKING:
     from jobs.model import Job
@@ -85,7 +85,7 @@ HTTP_REQUESTS = Counter(
 )
 
 # Pre-bound children for the per-event hook.
-_EVENTS = {name: EVENTS_SENT.labels(name) for name in ("connected", "delta", "complete", "error")}
+_EVENTS: dict[str, Counter] = {name.value: EVENTS_SENT.labels(name.value) for name in Event}
 
 
 def job_created(agent: str) -> None:

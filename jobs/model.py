@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-class JobStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-def now_ms() -> int:
-    """Wall-clock Unix time in milliseconds: the unit of every timestamp we store or send."""
-    return time.time_ns() // 1_000_000
+from jobs.events import JobStatus, now_ms
 
 
 @dataclass(slots=True)
@@ -41,7 +24,7 @@ class Job:
     error: dict[str, Any] | None = None
 
     def to_hash(self) -> dict[str, str]:
-        """The HASH fields, named as operators see them (DESIGN.md)."""
+        """The HASH fields, named as operators see them (README: Redis keys)."""
         fields = {
             "id": self.id,
             "owner": self.owner,

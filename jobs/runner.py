@@ -32,21 +32,30 @@ import time
 from dataclasses import dataclass
 
 from jobs import metrics
-from jobs.agents import AgentRegistry, Completion
+from jobs.agents import AgentRegistry
+from jobs.backends import Completion, TextDelta
 from jobs.channel import RunChannel
 from jobs.coalescer import Throttle
-from jobs.errors import AgentFailed, OutputInvalid, RunError, RunTimeout, StoreUnavailable
-from jobs.events import COMPLETE, DELTA, ERROR, EventLog, StoredEvent, delta_payload, dumps
-from jobs.events import error_payload as make_error
+from jobs.errors import (
+    Abandoned,
+    AgentFailed,
+    Cancelled,
+    OutputInvalid,
+    RunError,
+    RunnerLost,
+    RunTimeout,
+    Shutdown,
+    StoreLost,
+    StoreUnavailable,
+)
+from jobs.eventlog import EventLog
+from jobs.events import Event, JobStatus, StoredEvent, delta_payload, dumps, now_ms
 from jobs.lease import Leases
-from jobs.model import Job, JobStatus, now_ms
+from jobs.model import Job
 from jobs.store import JobStore
 from jobs.writer import EventWriter
 
 logger = logging.getLogger(__name__)
-
-#: Stop reasons that end the output before the model finished it (``max_tokens`` truncates).
-CUT_SHORT = frozenset({"max_tokens", "refusal", "model_context_window_exceeded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,30 +64,6 @@ class RunLimits:
     run_timeout_s: float  # RUN_TIMEOUT_S
     abandon_after_s: float = 30  # ABANDON_AFTER_S
     shutdown_grace_s: float = 10  # SHUTDOWN_GRACE_S
-
-
-def cancelled() -> RunError:
-    return RunError("the job was cancelled by its owner", code="CANCELLED")
-
-
-def abandoned(after_s: float) -> RunError:
-    return RunError(
-        f"no client was attached for {after_s:g} s, so the run was stopped", code="ABANDONED"
-    )
-
-
-def lost() -> RunError:
-    return RunError(
-        "the run lost its lease and was ended elsewhere", code="RUNNER_LOST", retryable=True
-    )
-
-
-def shutdown() -> RunError:
-    return RunError(
-        "the service instance shut down during the run; start a new job",
-        code="SHUTDOWN",
-        retryable=True,
-    )
 
 
 class Runner:
@@ -194,13 +179,13 @@ class Runner:
         now = time.monotonic()
         for job_id, state in states.items():
             if not state.held:
-                self.cancel(job_id, lost())
+                self.cancel(job_id, RunnerLost("the run lost its lease and was ended elsewhere"))
             elif state.cancel_requested:
-                self.cancel(job_id, cancelled())
+                self.cancel(job_id, Cancelled())
             elif state.readers:
                 self._watched_at[job_id] = now
             elif now - self._watched_at.get(job_id, now) >= self.limits.abandon_after_s:
-                self.cancel(job_id, abandoned(self.limits.abandon_after_s))
+                self.cancel(job_id, Abandoned(self.limits.abandon_after_s))
 
     async def _read_inbox(self) -> None:
         while True:
@@ -215,7 +200,7 @@ class Runner:
                 logger.exception("reading the inbox failed")
                 await asyncio.sleep(1)
                 continue
-            if job_id is not None and self.cancel(job_id, cancelled()):
+            if job_id is not None and self.cancel(job_id, Cancelled()):
                 logger.info("cancel requested", extra={"job_id": job_id})
 
     async def _run(self, job: Job, channel: RunChannel) -> None:
@@ -224,7 +209,7 @@ class Runner:
         except asyncio.CancelledError:
             ending = self._endings.get(job.id)
             if ending is None:  # not asked by us: the process is shutting down
-                await self._fail(job, channel, shutdown())
+                await self._fail(job, channel, Shutdown())
                 raise
             current = asyncio.current_task()
             if current is not None:
@@ -233,9 +218,7 @@ class Runner:
         except RunError as exc:
             await self._fail(job, channel, exc)
         except StoreUnavailable as exc:
-            await self._fail(
-                job, channel, RunError(str(exc), code="STORE_UNAVAILABLE", retryable=True)
-            )
+            await self._fail(job, channel, StoreLost(str(exc)))
         except Exception:
             logger.exception("run failed", extra={"job_id": job.id})
             await self._fail(job, channel, AgentFailed("the agent failed unexpectedly"))
@@ -252,7 +235,7 @@ class Runner:
         try:
             result = self.agents.get(job.agent).result(output)
         except OutputInvalid as exc:
-            if completion.stop_reason in CUT_SHORT:
+            if completion.cut_short:
                 # Say why the output is incomplete: a truncated document is not a model bug.
                 raise OutputInvalid(
                     f"{exc.message}: the model stopped early "
@@ -268,7 +251,9 @@ class Runner:
             "stopReason": completion.stop_reason,
             "timestamp": now_ms(),
         }
-        event = await self.store.finish(job, self.instance_id, COMPLETE, data, JobStatus.COMPLETED)
+        event = await self.store.finish(
+            job, self.instance_id, Event.COMPLETE, data, JobStatus.COMPLETED
+        )
         metrics.run_ended(job, JobStatus.COMPLETED, None, stored=event is not None)
         return event or await self._ending_stored_elsewhere(job)
 
@@ -289,7 +274,7 @@ class Runner:
             total += len(text)
             data = dumps(delta_payload(text, total))
             self._writes[job.id] = self.writer.submit(
-                job.id, DELTA, data, first=len(parts) == 1, channel=channel
+                job.id, Event.DELTA, data, first=len(parts) == 1, channel=channel
             )
 
         throttle = Throttle(self.limits.throttle_ms / 1000, emit)
@@ -298,8 +283,8 @@ class Runner:
             async with deadline:
                 try:
                     async for item in source:
-                        if isinstance(item, str):
-                            throttle.add(item)
+                        if isinstance(item, TextDelta):
+                            throttle.add(item.text)
                             written = self._writes.get(job.id)
                             if written is not None and written.done():
                                 written.result()  # raises if Redis refused the last batch
@@ -333,27 +318,20 @@ class Runner:
 
     async def _fail(self, job: Job, channel: RunChannel, error: RunError) -> None:
         """Store the terminal ``error`` and settle the job; publish the ending here regardless."""
-        data = make_error(
-            error.code,
-            error.message,
-            retryable=error.retryable,
-            retry_after_ms=error.retry_after_ms,
-        )
-        status = (
-            JobStatus.CANCELLED if error.code in ("CANCELLED", "ABANDONED") else JobStatus.FAILED
-        )
+        data = error.payload()
+        status = error.status
         # The terminal event goes after every delta the run queued (or failed to store).
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(self._stored(job.id), 5)
         stored = None
         try:
             stored = await asyncio.shield(
-                self.store.finish(job, self.instance_id, ERROR, data, status)
+                self.store.finish(job, self.instance_id, Event.ERROR, data, status)
             )
             event = stored or await self._ending_stored_elsewhere(job)
         except (StoreUnavailable, asyncio.CancelledError):
             # Redis is gone (or we are torn down): readers here still learn how it ended.
-            event = StoredEvent(None, ERROR, dumps(data))
+            event = StoredEvent(None, Event.ERROR, dumps(data))
         metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
         channel.publish(event)
@@ -363,5 +341,5 @@ class Runner:
         tail = await self.events.last(job.id)
         if tail is not None and tail[0].terminal:
             return tail[0]
-        ended = make_error("RUNNER_LOST", "the run was ended elsewhere", retryable=True)
-        return StoredEvent(None, ERROR, dumps(ended))
+        ended = RunnerLost("the run was ended elsewhere").payload()
+        return StoredEvent(None, Event.ERROR, dumps(ended))

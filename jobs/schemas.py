@@ -21,13 +21,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-#: The job statuses as the API reports them (``jobs.model.JobStatus`` values).
-Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+from jobs.events import Event, JobStatus
 
-CONNECTED = "connected"
-DELTA = "delta"
-COMPLETE = "complete"
-ERROR = "error"
+#: The job statuses as the API reports them.
+Status = JobStatus
 
 
 class Wire(BaseModel):
@@ -169,10 +166,10 @@ class ErrorEvent(Wire):
 
 #: Event name → the model of its data.
 EVENTS: dict[str, type[Wire]] = {
-    CONNECTED: ConnectedEvent,
-    DELTA: DeltaEvent,
-    COMPLETE: CompleteEvent,
-    ERROR: ErrorEvent,
+    Event.CONNECTED: ConnectedEvent,
+    Event.DELTA: DeltaEvent,
+    Event.COMPLETE: CompleteEvent,
+    Event.ERROR: ErrorEvent,
 }
 
 JobState.model_rebuild()

@@ -28,27 +28,31 @@ from jobs import metrics
 from jobs.agents import AgentRegistry
 from jobs.connection import unavailable_as_domain_error
 from jobs.errors import (
+    Cancelled,
+    InvalidEventId,
     JobFinished,
     JobNotFound,
     NotOwner,
     RateLimited,
+    RunnerLost,
     TooManyStreams,
 )
+from jobs.eventlog import EventLog
 from jobs.events import (
-    ERROR,
     START,
-    EventLog,
+    ErrorCode,
+    Event,
+    JobStatus,
     StoredEvent,
-    check_event_id,
     dumps,
-    error_payload,
     event_id_key,
+    is_event_id,
 )
 from jobs.keys import check_job_id, new_job_id
 from jobs.lease import Leases
 from jobs.limits import Limits
-from jobs.model import Job, JobStatus
-from jobs.runner import Runner, cancelled
+from jobs.model import Job
+from jobs.runner import Runner
 from jobs.store import JobStore
 from jobs.streams import OpenStreams
 
@@ -130,16 +134,16 @@ class JobService:
     async def cancel(self, owner: str, job_id: str) -> None:
         """Cancel ``owner``'s job, wherever it runs. Idempotent: a finished job stays as it is."""
         check_job_id(job_id)
-        data = error_payload("CANCELLED", cancelled().message, retryable=False)
+        data = Cancelled().payload()
         outcome, runner = await self.store.cancel(job_id, owner, data)
         if outcome == "missing":
             await self._completed(owner, job_id)  # 404/403 unless a success of the caller's
         elif outcome == "forbidden":
             raise NotOwner(job_id)
         elif outcome == "cancelled":
-            metrics.job_finished(JobStatus.CANCELLED, "CANCELLED")
+            metrics.job_finished(JobStatus.CANCELLED, ErrorCode.CANCELLED)
         elif outcome == "requested" and not (
-            runner == self.runner.instance_id and self.runner.cancel(job_id, cancelled())
+            runner == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
         ):
             await self.leases.request_cancel(runner, job_id)
 
@@ -150,8 +154,8 @@ class JobService:
         travel in one round trip; whatever was taken is given back if the attach then fails.
         """
         check_job_id(job_id)
-        if last_event_id is not None:
-            check_event_id(last_event_id)
+        if last_event_id is not None and not is_event_id(last_event_id):
+            raise InvalidEventId()
         stream_id = secrets.token_hex(8)
         with unavailable_as_domain_error():
             async with self.store.redis.pipeline(transaction=False) as pipe:
@@ -212,8 +216,7 @@ class JobService:
         event, tail_owner = tail
         if tail_owner != owner:
             raise NotOwner(job_id)
-        status = JobStatus.COMPLETED if event.event != ERROR else JobStatus.FAILED
-        return Job(id=job_id, owner=owner, agent="", input={}, status=status), event
+        return Job(id=job_id, owner=owner, agent="", input={}, status=event.status), event
 
     async def _replay(
         self,
@@ -264,9 +267,9 @@ class JobService:
         last_id = after_id
         async for event in self.events.follow(job_id, after_id):
             if event is None:
-                verdict = await self.store.declare_lost(job_id, _lost())
+                verdict = await self.store.declare_lost(job_id, RunnerLost().payload())
                 if verdict == "lost":
-                    metrics.job_finished(JobStatus.FAILED, "RUNNER_LOST")
+                    metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
                 if verdict != "not-running":
                     yield None  # alive: keep waiting; lost: its terminal event comes next
                     continue
@@ -275,16 +278,10 @@ class JobService:
                     yield late
                     if late.terminal:
                         return
-                yield StoredEvent(None, ERROR, dumps(_lost()))
+                yield StoredEvent(None, Event.ERROR, dumps(RunnerLost().payload()))
                 return
             assert event.id is not None
             last_id = event.id
             yield event
             if event.terminal:
                 return
-
-
-def _lost() -> dict[str, Any]:
-    return error_payload(
-        "RUNNER_LOST", "the run stopped without a result; start a new job", retryable=True
-    )

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jobs.connection import Pipeline, Redis, ScriptArg, unavailable_as_domain_error
-from jobs.events import EventLog, StoredEvent, dumps
+from jobs.eventlog import EventLog
+from jobs.events import JobStatus, StoredEvent, dumps, now_ms
 from jobs.keys import Keys
-from jobs.model import Job, JobStatus, now_ms
+from jobs.model import Job
 
 # KEYS: job, events, lease, readers. ARGV[1..3]: grace_s, retention_s, maxlen.
 _SETTLE = """

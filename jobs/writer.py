@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from jobs.channel import RunChannel
 from jobs.errors import StoreUnavailable
-from jobs.events import EventLog, StoredEvent
+from jobs.eventlog import EventLog
+from jobs.events import StoredEvent
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import redis
 
 from app import Settings, create_app
 from auth import mint_token
-from jobs.agents import Backend
+from jobs.backends import Backend
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.idp import IdentityProvider
 from tests.support.live import LiveServer

@@ -1,4 +1,4 @@
-"""Agents (use cases) and backends (model providers), and the registry that holds them."""
+"""Agents (use cases), and the registry that holds them with the backend they run on."""
 
 from __future__ import annotations
 
@@ -6,23 +6,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from jobs.agents.base import Agent, AgentInput, Backend, Completion, ModelRequest, TokenUsage
+from jobs.agents.base import Agent, AgentInput, ModelChoice
 from jobs.agents.chat import ChatAgent
-from jobs.agents.demo import DemoBackend
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent
+from jobs.backends import Backend
 from jobs.errors import InputInvalid, UnknownAgent
 
-__all__ = [
-    "Agent",
-    "AgentInput",
-    "AgentRegistry",
-    "Backend",
-    "Completion",
-    "DemoBackend",
-    "ModelRequest",
-    "TokenUsage",
-    "default_agents",
-]
+__all__ = ["Agent", "AgentInput", "AgentRegistry", "ModelChoice", "default_agents"]
 
 
 def default_agents() -> list[Agent]:
@@ -37,13 +27,13 @@ class AgentRegistry:
         agents: list[Agent],
         backend: Backend,
         *,
-        default_model: str,
-        allowed_models: list[str],
+        allowed_models: list[str] | None = None,
     ) -> None:
         self._agents = {agent.name: agent for agent in agents}
         self.backend = backend
-        self.default_model = default_model
-        self.allowed_models = allowed_models
+        self.default_model = backend.default_model
+        #: ``ALLOWED_MODELS``; by default only the backend's default model.
+        self.allowed_models = allowed_models or [backend.default_model]
 
     @property
     def names(self) -> list[str]:
@@ -75,9 +65,7 @@ class AgentRegistry:
             {
                 "name": agent.name,
                 "description": agent.description,
-                "inputSchema": _with_model_enum(
-                    agent.input_model.model_json_schema(by_alias=True), self.allowed_models
-                ),
+                "inputSchema": self._schema(agent.input_model),
             }
             for agent in self._agents.values()
         ]
@@ -85,9 +73,18 @@ class AgentRegistry:
     def restore(self, name: str, stored_input: dict[str, Any]) -> AgentInput:
         """Rebuild a stored, already validated input (skipping the model allow-list, which may
         have changed since the job was created)."""
-        return self.get(name).input_model.model_validate(
-            stored_input, context={"allowed_models": [_model_of(stored_input)]}
-        )
+        model = self.get(name).input_model
+        chosen = [stored_input.get(alias) for alias in model.model_choice_aliases()]
+        return model.model_validate(stored_input, context={"allowed_models": chosen})
+
+    def _schema(self, model: type[AgentInput]) -> dict[str, Any]:
+        """The input's JSON Schema; a model choice is optional and nullable, as the input
+        accepts: one of the allowed models, or null (so a form can offer exactly those)."""
+        schema = model.model_json_schema(by_alias=True)
+        allowed = [{"type": "string", "enum": list(self.allowed_models)}, {"type": "null"}]
+        for alias in model.model_choice_aliases():
+            schema["properties"][alias]["anyOf"] = allowed
+        return schema
 
 
 def field_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -101,23 +98,3 @@ def field_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[dic
         }
         for error in exc.errors(include_url=False, include_input=False)
     ]
-
-
-_MODEL_FIELDS = ("customModel", "model")
-
-
-def _model_of(stored_input: dict[str, Any]) -> str | None:
-    for name in _MODEL_FIELDS:
-        value = stored_input.get(name)
-        if isinstance(value, str):
-            return value
-    return None
-
-
-def _with_model_enum(schema: dict[str, Any], allowed: list[str]) -> dict[str, Any]:
-    for name in _MODEL_FIELDS:
-        prop = schema.get("properties", {}).get(name)
-        if prop is not None:
-            # Optional and nullable, as the model accepts: one of the allowed models, or null.
-            prop["anyOf"] = [{"type": "string", "enum": list(allowed)}, {"type": "null"}]
-    return schema

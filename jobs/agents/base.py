@@ -1,29 +1,25 @@
-"""What an agent is, and what a model backend must do for it.
+"""What an agent is: a use case with an input model, a request to a model, and a result.
 
 An **agent** owns a use case: its input model (validated at ``POST /jobs``), the request it
-makes of a model, and how the model's full output becomes the ``complete`` event's result.
-A **backend** talks to a model provider: it streams the output as text deltas and ends with a
-:class:`Completion`. Agents never talk to providers and backends never know agents, so a new
-provider is one new backend and a new use case is one new agent.
+makes of a model (:class:`~jobs.backends.ModelRequest`), and how the model's full output
+becomes the ``complete`` event's result. Agents never talk to providers; the backend is
+chosen by the service (``jobs.backends``). A new use case is one module here plus its line in
+``jobs.agents.default_agents``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic.alias_generators import to_camel
 
-
-class AgentInput(BaseModel):
-    """Base of agent inputs: camelCase fields as in the API, unknown fields rejected."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+from jobs.backends import ModelRequest
 
 
 def check_allowed_model(value: str | None, info: ValidationInfo) -> str | None:
-    """A field validator: the model must be one ``ALLOWED_MODELS`` names.
+    """The model must be one ``ALLOWED_MODELS`` names.
 
     The allow-list arrives as validation context (``{"allowed_models": [...]}``): a caller
     must not be able to pick an arbitrary, costly model.
@@ -36,61 +32,38 @@ def check_allowed_model(value: str | None, info: ValidationInfo) -> str | None:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class ModelRequest:
-    """One request to a model. ``output_schema`` asks for JSON that validates against it.
+_MODEL_CHOICE = AfterValidator(check_allowed_model)
 
-    ``offline_reply`` is the agent's deterministic stand-in answer: what the offline ``demo``
-    backend streams. Real backends ignore it.
-    """
-
-    model: str
-    system: str
-    prompt: str
-    max_tokens: int
-    offline_reply: str
-    output_schema: type[BaseModel] | None = None
+#: The type of an input field that picks the model: checked against ``ALLOWED_MODELS``, and
+#: published in the agent's JSON Schema as an ``enum`` of them.
+ModelChoice = Annotated[str | None, _MODEL_CHOICE]
 
 
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
-    input_tokens: int
-    output_tokens: int
-    cache_read_input_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
+class AgentInput(BaseModel):
+    """Base of agent inputs: camelCase fields in the API (snake_case in Python), unknown
+    fields rejected, strings stripped."""
 
-    def to_event(self) -> dict[str, int]:
-        usage = {"inputTokens": self.input_tokens, "outputTokens": self.output_tokens}
-        if self.cache_read_input_tokens is not None:
-            usage["cacheReadInputTokens"] = self.cache_read_input_tokens
-        if self.cache_creation_input_tokens is not None:
-            usage["cacheCreationInputTokens"] = self.cache_creation_input_tokens
-        return usage
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, frozen=True, alias_generator=to_camel
+    )
 
+    @classmethod
+    def model_choice_aliases(cls) -> list[str]:
+        """The API names of the fields typed :data:`ModelChoice`."""
+        return [
+            field.alias or name
+            for name, field in cls.model_fields.items()
+            if _MODEL_CHOICE in field.metadata
+        ]
 
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """How a model's output ended. The text itself is what the deltas carried."""
-
-    model: str
-    usage: TokenUsage
-    stop_reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Backend(Protocol):
-    """A model provider.
-
-    ``stream`` yields the output as text deltas and then exactly one :class:`Completion`.
-    Closing the iterator early (``aclose``) must close the upstream stream promptly, so that
-    nobody pays for tokens no one reads. Failures are raised as ``jobs.errors.RunError``.
-    """
-
-    name: str
-
-    def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]: ...
-
-    async def aclose(self) -> None: ...
+    def chosen_model(self) -> str | None:
+        """The model the caller picked, if any."""
+        for name, field in type(self).model_fields.items():
+            if _MODEL_CHOICE in field.metadata:
+                value = getattr(self, name)
+                if isinstance(value, str):
+                    return value
+        return None
 
 
 class Agent(Protocol):
@@ -103,3 +76,6 @@ class Agent(Protocol):
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest: ...
 
     def result(self, output: str) -> dict[str, Any]: ...
+
+
+__all__ = ["Agent", "AgentInput", "ModelChoice", "check_allowed_model"]

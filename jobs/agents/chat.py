@@ -5,23 +5,19 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from jobs.agents.base import AgentInput, ModelRequest, check_allowed_model
+from jobs.agents.base import AgentInput, ModelChoice
+from jobs.backends import ModelRequest
 
 DEFAULT_SYSTEM = "You are a helpful, precise assistant."
 
 
 class ChatInput(AgentInput):
-    model_config = ConfigDict(alias_generator=to_camel)
-
     prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
     system: Annotated[str | None, Field(max_length=20_000)] = None
-    model: str | None = None
+    model: ModelChoice = None
     max_tokens: Annotated[int, Field(ge=1, le=8192)] = 1024
-
-    _check_model = field_validator("model")(check_allowed_model)
 
 
 class ChatAgent:

@@ -7,10 +7,11 @@ import json
 import random
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from jobs.agents.base import AgentInput, ModelRequest, check_allowed_model
+from jobs.agents.base import AgentInput, ModelChoice
+from jobs.backends import ModelRequest
 from jobs.errors import OutputInvalid
 
 FeatureType = Literal[
@@ -20,15 +21,11 @@ Priority = Literal["low", "medium", "high", "critical"]
 
 
 class FeatureSuggestionInput(AgentInput):
-    model_config = ConfigDict(alias_generator=to_camel)
-
     page_or_component: Annotated[str, Field(min_length=1, max_length=200)]
     feature_type: FeatureType
     priority_level: Priority
     additional_context: Annotated[str | None, Field(max_length=1000)] = None
-    custom_model: str | None = None
-
-    _check_model = field_validator("custom_model")(check_allowed_model)
+    custom_model: ModelChoice = None
 
 
 class Suggestion(BaseModel):

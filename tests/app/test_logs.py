@@ -13,6 +13,7 @@ import pytest
 
 from app import logs
 from app.logs import TextFormatter, configure
+from jobs.backends.anthropic import AnthropicBackend
 from tests.conftest import SECRET, StartLive, token
 from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply
 from tests.support.process import ServiceProcess
@@ -36,9 +37,12 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restore_logging")
 def test_debug_logging_leaves_out_the_sdks_request_bodies() -> None:
-    # At debug level the anthropic SDK logs each request's options, prompt included.
+    # At debug level the anthropic SDK logs each request's options, prompt included: the
+    # backend quiets its own SDK when it is built.
     configure("debug", json_lines=True)
     assert logging.getLogger().isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("anthropic").isEnabledFor(logging.DEBUG), "not yet built"
+    AnthropicBackend(api_key="sk-test", default_model="m")
     assert not logging.getLogger("anthropic").isEnabledFor(logging.DEBUG)
     assert logging.getLogger("anthropic").isEnabledFor(logging.INFO)
     # sse-starlette logs every chunk it sends at debug: the output, which may quote the input.

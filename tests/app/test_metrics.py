@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.__main__ import serve_workers
 from app.settings import Settings
-from jobs.errors import UpstreamError
+from jobs.errors import UpstreamOverloaded
 from tests.conftest import SECRET, StartLive, make_settings, token
 from tests.support.backends import GatedBackend, ScriptedBackend
 from tests.support.process import ServiceProcess
@@ -58,9 +58,7 @@ class Change:
 
 async def test_metrics_change_as_jobs_run(live: StartLive, client: httpx.AsyncClient) -> None:
     server = live()
-    failing = live(
-        backend=ScriptedBackend(fail_with=UpstreamError("busy", code="UPSTREAM_OVERLOADED"))
-    )
+    failing = live(backend=ScriptedBackend(fail_with=UpstreamOverloaded("busy")))
     before = await scrape(client, server.url)
 
     created = (await client.post(f"{server.url}/jobs", json=CHAT, headers=AUTH)).json()

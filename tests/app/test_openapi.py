@@ -15,8 +15,8 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from app.openapi import RESUME_PATTERN, at_most
-from jobs.errors import UpstreamError
+from jobs.errors import UpstreamOverloaded
+from jobs.events import RESUME_PATTERN, at_most
 from tests.conftest import SECRET, StartLive, token
 from tests.support.backends import ScriptedBackend
 from tests.support.process import ROOT, ServiceProcess
@@ -115,9 +115,7 @@ async def test_what_the_service_sends_matches_the_document(
     live: StartLive, client: httpx.AsyncClient
 ) -> None:
     server = live()
-    failing = live(
-        backend=ScriptedBackend(fail_with=UpstreamError("busy", code="UPSTREAM_OVERLOADED"))
-    )
+    failing = live(backend=ScriptedBackend(fail_with=UpstreamOverloaded("busy")))
     spec = Conformance(await document(client, server.url))
     body = {"agent": "chat", "input": {"prompt": "conform"}}
 

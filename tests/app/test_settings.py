@@ -1,4 +1,4 @@
-"""Configuration: the names in DESIGN.md, read from the environment once."""
+"""Configuration: the names in the README, read from the environment once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from app import Settings
-from app.application import max_events
+from app.services import max_events
 from app.settings import DEFAULT_ANTHROPIC_MODEL
 
 
@@ -22,7 +22,8 @@ def test_defaults_match_the_design() -> None:
     assert (settings.stream_throttle_ms, settings.stream_ping_s) == (100, 15)
     assert settings.max_body_bytes == 65536
     assert settings.backend == "demo"
-    assert settings.models == [DEFAULT_ANTHROPIC_MODEL]
+    assert settings.allowed_models == []
+    assert settings.anthropic_model == DEFAULT_ANTHROPIC_MODEL
     assert settings.dev_auth
     assert (settings.lease_ttl_s, settings.abandon_after_s) == (15, 30)
     assert (settings.rate_limit_create_per_min, settings.max_streams_per_user) == (10, 5)

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
-from jobs.errors import UpstreamError
+from jobs.errors import UpstreamOverloaded
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend
 from tests.support.sse import read_stream
@@ -192,9 +192,7 @@ async def test_after_the_end_terminal_id_is_204_and_no_id_is_410(
 async def test_a_failed_run_ends_with_error_and_stays_failed(
     live: StartLive, client: httpx.AsyncClient, redis_client: redis.Redis
 ) -> None:
-    backend = ScriptedBackend(
-        fail_with=UpstreamError("the provider is overloaded", code="UPSTREAM_OVERLOADED")
-    )
+    backend = ScriptedBackend(fail_with=UpstreamOverloaded("the provider is overloaded"))
     server = live(backend=backend)
     job = await create(client, server.url, body={"agent": "chat", "input": {"prompt": "hi"}})
     stream = await read_stream(client, server.url + job["streamUrl"], token=token())

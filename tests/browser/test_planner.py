@@ -18,8 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from jobs.agents.demo import split_tokens
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
+from jobs.backends.demo import split_tokens
 from tests.conftest import StartLive, token
 from tests.support.reset_proxy import TcpProxy
 

@@ -1,4 +1,4 @@
-"""Domain objects wired to the test's real Redis."""
+"""Domain objects wired to the test's real Redis, by the same composition root as the app."""
 
 from __future__ import annotations
 
@@ -7,36 +7,72 @@ from dataclasses import dataclass
 
 import pytest
 
-from jobs.agents import AgentRegistry, default_agents
+from app.services import Services, build_services, lifetimes
+from jobs.agents import AgentRegistry
 from jobs.connection import Redis, connect
-from jobs.events import EventLog
+from jobs.eventlog import EventLog
 from jobs.keys import Keys
 from jobs.lease import Leases
 from jobs.limits import Limits
-from jobs.runner import RunLimits, Runner
+from jobs.runner import Runner
 from jobs.service import JobService
-from jobs.store import JobStore, Lifetimes
-from jobs.streams import OpenStreams
+from jobs.store import JobStore
+from tests.conftest import make_settings
 from tests.support.backends import ScriptedBackend
 
-LIFETIMES = Lifetimes(
-    pending_s=600, running_s=360, resume_grace_s=60, failed_retention_s=3600, lease_s=1.5
-)
+SETTINGS = {
+    "stream_throttle_ms": 10,
+    "run_timeout_s": 5.0,
+    "lease_ttl_s": 1.5,
+    "shutdown_grace_s": 0,
+    "rate_limit_create_per_min": 0,
+    "max_streams_per_user": 0,
+    "allowed_models": "model-a,model-b",
+}
+LIFETIMES = lifetimes(make_settings(None, **SETTINGS))
 RUNNER = "test-instance"
 
 
 @dataclass
 class Domain:
-    redis: Redis
-    keys: Keys
-    events: EventLog
-    store: JobStore
+    services: Services
     backend: ScriptedBackend
-    agents: AgentRegistry
-    leases: Leases
-    limits: Limits
-    runner: Runner
-    service: JobService
+
+    @property
+    def redis(self) -> Redis:
+        return self.services.redis
+
+    @property
+    def keys(self) -> Keys:
+        return self.services.keys
+
+    @property
+    def store(self) -> JobStore:
+        return self.services.store
+
+    @property
+    def events(self) -> EventLog:
+        return self.services.store.events
+
+    @property
+    def agents(self) -> AgentRegistry:
+        return self.services.agents
+
+    @property
+    def runner(self) -> Runner:
+        return self.services.runner
+
+    @property
+    def service(self) -> JobService:
+        return self.services.jobs
+
+    @property
+    def leases(self) -> Leases:
+        return self.services.jobs.leases
+
+    @property
+    def limits(self) -> Limits:
+        return self.services.jobs.limits
 
 
 @pytest.fixture
@@ -54,21 +90,7 @@ def backend() -> ScriptedBackend:
 
 
 @pytest.fixture
-async def domain(aredis: Redis, backend: ScriptedBackend) -> AsyncIterator[Domain]:
-    keys = Keys("jobs")
-    events = EventLog(aredis, keys, maxlen=1000, live_ttl_s=LIFETIMES.running_s)
-    store = JobStore(aredis, keys, events, LIFETIMES)
-    agents = AgentRegistry(
-        default_agents(), backend, default_model="model-a", allowed_models=["model-a", "model-b"]
-    )
-    leases = Leases(aredis, keys, lease_ttl_s=LIFETIMES.lease_s)
-    limits = Limits(aredis, keys, creates_per_min=0, max_streams=0, stream_ttl_s=3)
-    run_limits = RunLimits(throttle_ms=10, run_timeout_s=5.0, shutdown_grace_s=0)
-    runner = Runner(store, events, agents, leases, run_limits, instance_id=RUNNER)
-    streams = OpenStreams(aredis, leases, limits)
-    service = JobService(store, events, runner, agents, leases, limits, streams)
-    await runner.open()
-    try:
-        yield Domain(aredis, keys, events, store, backend, agents, leases, limits, runner, service)
-    finally:
-        await runner.aclose()
+async def domain(redis_url: str, backend: ScriptedBackend) -> AsyncIterator[Domain]:
+    settings = make_settings(redis_url, **SETTINGS)
+    async with build_services(settings, backend=backend, instance_id=RUNNER) as services:
+        yield Domain(services, backend)

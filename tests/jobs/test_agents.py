@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.agents import AgentRegistry, Completion, DemoBackend, default_agents
-from jobs.agents.demo import split_tokens
+from jobs.agents import AgentRegistry, default_agents
+from jobs.backends import Completion, TextDelta
+from jobs.backends.demo import DemoBackend, split_tokens
 from jobs.errors import InputInvalid, OutputInvalid, UnknownAgent
 
 pytestmark = pytest.mark.anyio
@@ -23,9 +24,7 @@ FEATURE = {
 
 def registry(allowed: list[str] | None = None) -> AgentRegistry:
     backend = DemoBackend(tokens_per_second=10_000)
-    return AgentRegistry(
-        default_agents(), backend, default_model="m1", allowed_models=allowed or ["m1"]
-    )
+    return AgentRegistry(default_agents(), backend, allowed_models=allowed or ["demo"])
 
 
 @given(st.text(max_size=300))
@@ -44,7 +43,8 @@ async def test_demo_is_deterministic_and_yields_a_valid_result() -> None:
     items = [item async for item in agents.backend.stream(request)]
     *texts, completion = items
     assert isinstance(completion, Completion)
-    output = "".join(str(t) for t in texts)
+    assert all(isinstance(t, TextDelta) for t in texts)
+    output = "".join(t.text for t in texts if isinstance(t, TextDelta))
     assert output == request.offline_reply
     assert completion.usage.output_tokens == len(texts)
     result = agent.result(output)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from jobs.agents import Completion, ModelRequest, TokenUsage
-from jobs.agents.anthropic import AnthropicBackend, retry_after_ms
 from jobs.agents.feature_suggestion import Suggestions
+from jobs.backends import Completion, ModelRequest, TextDelta, TokenUsage
+from jobs.backends.anthropic import AnthropicBackend, retry_after_ms
 from jobs.errors import RunError
 from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply, Usage
 
@@ -37,6 +37,7 @@ async def backend(fake_anthropic: FakeAnthropic) -> AsyncIterator[BackendFactory
     def make(**overrides: Any) -> AnthropicBackend:
         options: dict[str, Any] = {
             "api_key": API_KEY,
+            "default_model": "claude-sonnet-5-5-20991231",
             "base_url": fake_anthropic.url,
             "timeout_s": 5.0,
             "max_retries": 0,
@@ -66,8 +67,8 @@ async def run(backend: AnthropicBackend, request: ModelRequest = CHAT) -> Outcom
     outcome = Outcome()
     try:
         async for item in backend.stream(request):
-            if isinstance(item, str):
-                outcome.texts.append(item)
+            if isinstance(item, TextDelta):
+                outcome.texts.append(item.text)
             else:
                 assert outcome.completion is None, "exactly one completion"
                 outcome.completion = item
@@ -95,7 +96,7 @@ async def test_streams_every_delta_then_usage_model_and_stop_reason(
         model="claude-sonnet-5-5-20991231",
         usage=TokenUsage(31, 12, cache_read_input_tokens=8, cache_creation_input_tokens=5),
         stop_reason="end_turn",
-        extra={"requestId": "req_fake0001"},
+        request_id="req_fake0001",
     )
     assert fake_anthropic.requests[0].ended == "completed"
 
@@ -308,7 +309,7 @@ async def test_closing_the_stream_early_hangs_up_on_the_api(
     fake_anthropic.script(reply)
     stream = backend().stream(CHAT)
     first = await anext(stream)
-    assert first == reply.pieces()[0]
+    assert first == TextDelta(reply.pieces()[0])
     await stream.aclose()
     (seen,) = fake_anthropic.requests
     assert await seen.wait_hung_up(), "the fake saw the client hang up"
@@ -318,4 +319,4 @@ async def test_closing_the_stream_early_hangs_up_on_the_api(
 
 def test_an_empty_key_is_refused() -> None:
     with pytest.raises(ValueError, match="ANTHROPIC_API_KEY"):
-        AnthropicBackend(api_key="")
+        AnthropicBackend(api_key="", default_model="m")

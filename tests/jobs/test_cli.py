@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from jobs.agents.chat import ChatAgent, ChatInput
-from jobs.cli import Exit
-from jobs.errors import UpstreamError
+from jobs.client.cli import Exit
+from jobs.errors import UpstreamOverloaded
 from tests.conftest import SECRET, StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend
 from tests.support.process import ROOT, ServiceProcess
@@ -182,9 +182,7 @@ def test_run_moves_to_another_instance_when_its_instance_stops(
 
 
 def test_exit_codes(live: StartLive) -> None:
-    failing = live(
-        backend=ScriptedBackend(fail_with=UpstreamError("busy", code="UPSTREAM_OVERLOADED"))
-    )
+    failing = live(backend=ScriptedBackend(fail_with=UpstreamOverloaded("busy")))
     error = cli(failing.url, "run", "--agent", "chat", "--input", CHAT_INPUT)
     assert error.returncode == Exit.FAILED
     assert error.stdout == "Hello, world!"  # what streamed before the failure

@@ -21,7 +21,7 @@ from jobs.client import (
     ProblemError,
     SyncJobsClient,
 )
-from jobs.errors import UpstreamError
+from jobs.errors import UpstreamOverloaded
 from tests.conftest import StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend
 from tests.support.proxy import Proxy
@@ -100,9 +100,7 @@ async def test_events_resume_after_a_dropped_connection(
 
 @pytest.mark.anyio
 async def test_errors_are_exceptions_with_codes(live: StartLive) -> None:
-    failing = live(
-        backend=ScriptedBackend(fail_with=UpstreamError("overloaded", code="UPSTREAM_OVERLOADED"))
-    )
+    failing = live(backend=ScriptedBackend(fail_with=UpstreamOverloaded("overloaded")))
     async with JobsClient(failing.url, token=token()) as jobs:
         with pytest.raises(JobFailed) as failed:
             await jobs.run("chat", PROMPT)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jobs.errors import InvalidJobId
+from jobs.events import JobStatus
 from jobs.keys import Keys, check_job_id, new_job_id
-from jobs.model import Job, JobStatus
+from jobs.model import Job
 
 
 def test_keys_share_the_job_hash_tag() -> None:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import redis
 
-from jobs.cli import Exit
-from jobs.errors import UpstreamError
+from jobs.client.cli import Exit
+from jobs.errors import UpstreamOverloaded
 from jobs.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend
@@ -67,9 +67,7 @@ async def create(client: httpx.AsyncClient, base: str, sub: str = "alice") -> di
 @pytest.fixture
 async def fleet(live: StartLive, client: httpx.AsyncClient) -> AsyncIterator[Fleet]:
     healthy = live()
-    failing = live(
-        backend=ScriptedBackend(fail_with=UpstreamError("busy", code="UPSTREAM_OVERLOADED"))
-    )
+    failing = live(backend=ScriptedBackend(fail_with=UpstreamOverloaded("busy")))
     gated = GatedBackend()
     slow = live(backend=gated, shutdown_grace_s=1)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.resume import Failure, JobFailed, Resume
+from jobs.client.errors import JobFailed
+from jobs.client.resume import Failure, Resume
 
 
 def test_an_error_event_without_an_id_means_resume_not_failure() -> None:

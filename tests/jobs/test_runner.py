@@ -7,11 +7,11 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from jobs.agents import Completion, ModelRequest
-from jobs.errors import UpstreamError
-from jobs.events import START, StoredEvent
+from jobs.backends import BackendEvent, ModelRequest, TextDelta
+from jobs.errors import UpstreamUnavailable
+from jobs.events import START, JobStatus, StoredEvent
 from jobs.keys import new_job_id
-from jobs.model import Job, JobStatus
+from jobs.model import Job
 from jobs.runner import RunLimits
 from tests.jobs.conftest import Domain
 from tests.support.backends import ScriptedBackend
@@ -75,7 +75,7 @@ async def test_the_request_comes_from_the_agent(domain: Domain) -> None:
 
 
 async def test_upstream_failure_keeps_partial_output_and_fails_the_job(domain: Domain) -> None:
-    domain.backend.fail_with = UpstreamError("connection lost", code="UPSTREAM_UNAVAILABLE")
+    domain.backend.fail_with = UpstreamUnavailable("connection lost")
     job = await start(domain)
     events = await finished(domain, job.id)
     assert "".join(e.payload()["text"] for e in events if e.event == "delta") == "Hello, world!"
@@ -177,9 +177,9 @@ async def test_a_cancel_lost_inside_an_await_still_ends_the_run(domain: Domain) 
     swallowed = 0
 
     class LosesACancel(ScriptedBackend):
-        async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+        async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
             nonlocal swallowed
-            yield "first "
+            yield TextDelta("first ")
             inside.set()
             try:
                 await asyncio.sleep(10)
@@ -187,7 +187,7 @@ async def test_a_cancel_lost_inside_an_await_still_ends_the_run(domain: Domain) 
                 swallowed += 1  # what wait_for does when its inner step has just finished
             for n in range(200):
                 await asyncio.sleep(0.01)
-                yield f"tok{n} "
+                yield TextDelta(f"tok{n} ")
 
     domain.agents.backend = LosesACancel()
     job = await start(domain)

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from jobs.events import COMPLETE, DELTA, ERROR, error_payload
+from jobs.events import ErrorCode, Event, JobStatus, error_payload
 from jobs.keys import new_job_id
-from jobs.model import Job, JobStatus
+from jobs.model import Job
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 
 pytestmark = pytest.mark.anyio
@@ -78,8 +78,10 @@ async def running(domain: Domain, owner: str = "alice") -> Job:
 async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
     job = await running(domain)
     assert await domain.redis.get(domain.keys.lease(job.id)) == RUNNER
-    await domain.events.append(job.id, DELTA, {"text": "x", "totalLength": 1}, first=True)
-    event = await domain.store.finish(job, RUNNER, COMPLETE, {"result": {}}, JobStatus.COMPLETED)
+    await domain.events.append(job.id, Event.DELTA, {"text": "x", "totalLength": 1}, first=True)
+    event = await domain.store.finish(
+        job, RUNNER, Event.COMPLETE, {"result": {}}, JobStatus.COMPLETED
+    )
     assert not await domain.redis.exists(domain.keys.job(job.id))
     assert not await domain.redis.exists(domain.keys.lease(job.id))
     events_key = domain.keys.events(job.id)
@@ -92,8 +94,8 @@ async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain:
 
 async def test_failure_keeps_the_record_with_status_and_error(domain: Domain) -> None:
     job = await running(domain)
-    data = error_payload("AGENT_ERROR", "nope", retryable=False)
-    assert await domain.store.finish(job, RUNNER, ERROR, data, JobStatus.FAILED) is not None
+    data = error_payload(ErrorCode.AGENT_ERROR, "nope", retryable=False)
+    assert await domain.store.finish(job, RUNNER, Event.ERROR, data, JobStatus.FAILED) is not None
     stored = await domain.store.get(job.id)
     assert stored is not None
     assert stored.status is JobStatus.FAILED
@@ -105,10 +107,14 @@ async def test_failure_keeps_the_record_with_status_and_error(domain: Domain) ->
 
 async def test_only_the_runner_holding_the_job_can_finish_it(domain: Domain) -> None:
     job = await running(domain)
-    data = error_payload("TIMEOUT", "t", retryable=True)
-    assert await domain.store.finish(job, "someone-else", ERROR, data, JobStatus.FAILED) is None
-    assert await domain.store.finish(job, RUNNER, ERROR, data, JobStatus.FAILED) is not None
-    again = await domain.store.finish(job, RUNNER, COMPLETE, {"result": {}}, JobStatus.COMPLETED)
+    data = error_payload(ErrorCode.TIMEOUT, "t", retryable=True)
+    assert (
+        await domain.store.finish(job, "someone-else", Event.ERROR, data, JobStatus.FAILED) is None
+    )
+    assert await domain.store.finish(job, RUNNER, Event.ERROR, data, JobStatus.FAILED) is not None
+    again = await domain.store.finish(
+        job, RUNNER, Event.COMPLETE, {"result": {}}, JobStatus.COMPLETED
+    )
     assert again is None, "a job ends once"
     assert await domain.redis.xlen(domain.keys.events(job.id)) == 1
 
@@ -116,7 +122,7 @@ async def test_only_the_runner_holding_the_job_can_finish_it(domain: Domain) -> 
 async def test_cancel_a_pending_job_ends_it_at_once(domain: Domain) -> None:
     job = a_job()
     await domain.store.create(job)
-    data = error_payload("CANCELLED", "c", retryable=False)
+    data = error_payload(ErrorCode.CANCELLED, "c", retryable=False)
     assert await domain.store.cancel(job.id, "mallory", data) == ("forbidden", "")
     assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", "")
     stored = await domain.store.get(job.id)
@@ -132,7 +138,7 @@ async def test_cancel_a_running_job_asks_its_runner_unless_the_runner_is_gone(
     domain: Domain,
 ) -> None:
     job = await running(domain)
-    data = error_payload("CANCELLED", "c", retryable=False)
+    data = error_payload(ErrorCode.CANCELLED, "c", retryable=False)
     assert await domain.store.cancel(job.id, "alice", data) == ("requested", RUNNER)
     states = await domain.leases.renew(RUNNER, [job.id])
     assert states[job.id].cancel_requested
@@ -145,7 +151,7 @@ async def test_cancel_a_running_job_asks_its_runner_unless_the_runner_is_gone(
 
 async def test_a_lost_runner_is_declared_once(domain: Domain) -> None:
     job = await running(domain)
-    data = error_payload("RUNNER_LOST", "gone", retryable=True)
+    data = error_payload(ErrorCode.RUNNER_LOST, "gone", retryable=True)
     assert await domain.store.declare_lost(job.id, data) == "alive"
     await domain.redis.delete(domain.keys.lease(job.id))
     verdicts = await asyncio.gather(*(domain.store.declare_lost(job.id, data) for _ in range(20)))
@@ -160,11 +166,13 @@ async def test_a_lost_runner_is_declared_once(domain: Domain) -> None:
 
 async def test_appended_events_have_a_ttl_and_a_length_bound(domain: Domain) -> None:
     job_id = new_job_id()
-    first = await domain.events.append(job_id, DELTA, {"n": 0}, first=True)
+    first = await domain.events.append(job_id, Event.DELTA, {"n": 0}, first=True)
     assert 0 < await domain.redis.ttl(domain.keys.events(job_id)) <= LIFETIMES.running_s
-    for n in range(1, 1500):
-        await domain.events.append(job_id, DELTA, {"n": n})
+    maxlen = domain.events.maxlen
+    written = maxlen * 5 // 2
+    for n in range(1, written):
+        await domain.events.append(job_id, Event.DELTA, {"n": n})
     length = await domain.redis.xlen(domain.keys.events(job_id))
-    assert 1000 <= length < 1500, "approximate trimming keeps at least maxlen, bounds the rest"
+    assert maxlen <= length < written, "approximate trimming keeps at least maxlen, bounds the rest"
     after = await domain.events.after(job_id, first.id or "", count=5)
     assert len(after) == 5

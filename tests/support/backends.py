@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
-from jobs.agents import Completion, ModelRequest, TokenUsage
+from jobs.backends import BackendEvent, Completion, ModelRequest, TextDelta, TokenUsage
 
 
 @dataclass
@@ -23,6 +23,7 @@ class ScriptedBackend:
     fail_with: Exception | None = None
     hang: bool = False
     name: str = "scripted"
+    default_model: str = "model-a"
     started: int = 0
     closed: int = 0
     requests: list[ModelRequest] = field(default_factory=list)
@@ -31,14 +32,14 @@ class ScriptedBackend:
     def text(self) -> str:
         return "".join(self.chunks)
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
         self.started += 1
         self.requests.append(request)
         try:
             for chunk in self.chunks:
                 if self.interval_s:
                     await asyncio.sleep(self.interval_s)
-                yield chunk
+                yield TextDelta(chunk)
             if self.hang:
                 await asyncio.Event().wait()
             if self.fail_with is not None:
@@ -65,18 +66,19 @@ class GatedBackend:
     after: Sequence[str] = ("there ", "was ", "a ", "stream.")
     release: threading.Event = field(default_factory=threading.Event)
     name: str = "gated"
+    default_model: str = "model-a"
 
     @property
     def text(self) -> str:
         return "".join([*self.before, *self.after])
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
         for chunk in self.before:
-            yield chunk
+            yield TextDelta(chunk)
         while not self.release.is_set():
             await asyncio.sleep(0.01)
         for chunk in self.after:
-            yield chunk
+            yield TextDelta(chunk)
         yield Completion(
             model="gated-model",
             usage=TokenUsage(input_tokens=3, output_tokens=len(self.before) + len(self.after)),

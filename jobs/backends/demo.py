@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator, Iterator
 
-from jobs.agents.base import Completion, ModelRequest, TokenUsage
+from jobs.backends.base import BackendEvent, Completion, ModelRequest, TextDelta, TokenUsage
 
 # Words with their trailing spaces and punctuation: roughly how a tokenizer splits prose.
 _TOKEN_RE = re.compile(r"\s*\S{1,8}\s*|\s+")
@@ -30,25 +30,25 @@ def iter_tokens(text: str) -> Iterator[str]:
 
 class DemoBackend:
     name = "demo"
+    default_model = "demo"
 
-    def __init__(self, *, tokens_per_second: float, first_token_delay_s: float = 0.0) -> None:
+    def __init__(self, *, tokens_per_second: float) -> None:
         if tokens_per_second <= 0:
             raise ValueError("tokens_per_second must be > 0")
         self.interval_s = 1.0 / tokens_per_second
-        self.first_token_delay_s = first_token_delay_s
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
         loop = asyncio.get_running_loop()
         # Pace against a schedule, not with fixed sleeps, so the rate holds under load.
-        started = loop.time() + self.first_token_delay_s
+        started = loop.time()
         count = 0
         for count, token in enumerate(iter_tokens(request.offline_reply), start=1):
             delay = started + (count - 1) * self.interval_s - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            yield token
+            yield TextDelta(token)
         yield Completion(
-            model="demo",
+            model=request.model,
             usage=TokenUsage(
                 input_tokens=(len(request.system) + len(request.prompt)) // 4 + 1,
                 output_tokens=count,

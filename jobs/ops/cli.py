@@ -21,14 +21,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jobs.cli import Exit
+from jobs.client.cli import Exit
 from jobs.errors import StoreUnavailable
+from jobs.events import TERMINAL, Event, JobStatus, now_ms
 from jobs.keys import JOB_ID_RE, Keys
-from jobs.model import JobStatus, now_ms
 
 if TYPE_CHECKING:  # loaded by run_command only: the client commands need no Redis client
     from jobs.connection import Redis
-    from jobs.inspection import Inspector, JobDetail, JobSummary, Stats
+    from jobs.ops.inspection import Inspector, JobDetail, JobSummary, Stats
 
 PURGEABLE = [s.value for s in JobStatus if s is not JobStatus.RUNNING]
 
@@ -175,12 +175,12 @@ async def cmd_tail(inspector: Inspector, args: argparse.Namespace, out: TextIO, 
                 )
             continue
         if args.text:
-            if entry.event == "delta" and isinstance(entry.data, dict):
+            if entry.event == Event.DELTA and isinstance(entry.data, dict):
                 out.write(str(entry.data.get("text", "")))
         else:
             out.write(f"{entry.id:<18} {entry.event:<9} {data_json(entry.data)}\n")
         out.flush()
-        if entry.event in ("complete", "error"):
+        if entry.event in TERMINAL:
             if args.text:
                 out.write("\n")
             return Exit.OK
@@ -296,7 +296,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write("python -m jobs ops: set REDIS_URL (or --redis-url) to the service's Redis\n")
         return Exit.USAGE
     handler: Command = args.ops_handler
-    from jobs.inspection import Inspector
+    from jobs.ops.inspection import Inspector
 
     async def main() -> int:
         redis = connect_redis(args.redis_url)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.connection import Redis, unavailable_as_domain_error
+from jobs.events import CANCEL_CODES, TERMINAL, JobStatus, now_ms, status_of
 from jobs.keys import Keys
-from jobs.model import JobStatus, now_ms
 
 #: Jobs read per pipelined round trip.
 BATCH = 200
@@ -32,7 +32,8 @@ SCAN_COUNT = 1000
 UNKNOWN = "unknown"
 
 # KEYS: the job's keys (record, events, lease, readers). ARGV[1]: the status it was chosen
-# for. Deletes them all only if the job still has that status; returns the keys deleted.
+# for; ARGV[2..3]: the codes that mean cancelled (jobs.events.CANCEL_CODES). Deletes them all
+# only if the job still has that status; returns the keys deleted.
 _PURGE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
@@ -44,7 +45,7 @@ if not status then
     status = 'completed'
   elseif f['event'] == 'error' then
     local code = cjson.decode(f['data'])['code']
-    status = (code == 'CANCELLED' or code == 'ABANDONED') and 'cancelled' or 'failed'
+    status = (code == ARGV[2] or code == ARGV[3]) and 'cancelled' or 'failed'
   end
 end
 if status ~= ARGV[1] then return 0 end
@@ -149,13 +150,10 @@ def _entry(raw: Any) -> StoredEntry:
 
 
 def _terminal_status(entry: StoredEntry) -> str | None:
-    if entry.event == "complete":
-        return JobStatus.COMPLETED.value
-    if entry.event == "error":
-        code = entry.data.get("code") if isinstance(entry.data, dict) else None
-        cancelled = code in ("CANCELLED", "ABANDONED")
-        return (JobStatus.CANCELLED if cancelled else JobStatus.FAILED).value
-    return None
+    if entry.event not in TERMINAL:
+        return None
+    code = entry.data.get("code") if isinstance(entry.data, dict) else None
+    return status_of(entry.event, code).value
 
 
 class Inspector:
@@ -261,7 +259,9 @@ class Inspector:
     async def purge(self, job: JobSummary) -> bool:
         """Delete ``job``'s keys if it still has the status it had when listed."""
         with unavailable_as_domain_error():
-            deleted = await self._purge(keys=self.keys.job_keys(job.id), args=[job.status])
+            deleted = await self._purge(
+                keys=self.keys.job_keys(job.id), args=[job.status, *sorted(CANCEL_CODES)]
+            )
         return bool(deleted)
 
     async def stats(self) -> Stats:

@@ -16,7 +16,7 @@ Each reconnect yields a fresh :class:`Connected` (``resumed=True``). ``attach`` 
 consume the events and return the :class:`Complete` event, or raise.
 
 Errors are exceptions carrying a machine-readable ``code`` (``ClientError`` and its tree, in
-:mod:`jobs.resume` with the event types and the resume logic; all re-exported here).
+:mod:`jobs.client.errors`; all re-exported by :mod:`jobs.client`).
 
 The client uses ``httpx2`` (already the anthropic SDK's HTTP client, so it adds no
 dependency), whose built-in Server-Sent Events parser ignores comment lines such as the
@@ -33,40 +33,16 @@ from typing import Any, Self
 
 import httpx2
 
-from jobs.resume import (
-    ClientError,
+from jobs.client.errors import ConnectionFailed, StreamEnded
+from jobs.client.resume import (
     Complete,
-    Connected,
-    ConnectionFailed,
-    Delta,
     Event,
     Failure,
-    JobCancelled,
-    JobFailed,
-    ProblemError,
     Resume,
-    StreamEnded,
     job_failed,
     problem_error,
 )
 from jobs.schemas import AgentInfo, AgentList, JobCreated, JobState
-
-__all__ = [
-    "ClientError",
-    "Complete",
-    "Connected",
-    "ConnectionFailed",
-    "Delta",
-    "Event",
-    "Failure",
-    "JobCancelled",
-    "JobFailed",
-    "JobsClient",
-    "ProblemError",
-    "StreamEnded",
-    "SyncJobsClient",
-    "job_failed",
-]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: The service pings idle streams every STREAM_PING_S (15 s); silence for longer than this

@@ -59,10 +59,19 @@ import httpx2
 from anthropic.types import OutputConfigParam, Usage
 from pydantic import BaseModel
 
-from jobs.agents.base import Completion, ModelRequest, TokenUsage
-from jobs.errors import AgentFailed, RunError, UpstreamError
+from jobs.backends.base import BackendEvent, Completion, ModelRequest, TextDelta, TokenUsage
+from jobs.errors import (
+    AgentFailed,
+    RunError,
+    UpstreamOverloaded,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
 
 logger = logging.getLogger(__name__)
+
+#: Stop reasons that end the output before the model finished it (``max_tokens`` truncates).
+CUT_SHORT = frozenset({"max_tokens", "refusal", "model_context_window_exceeded"})
 
 
 class AnthropicBackend:
@@ -74,6 +83,7 @@ class AnthropicBackend:
         self,
         *,
         api_key: str,
+        default_model: str,
         base_url: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 2,
@@ -81,6 +91,11 @@ class AnthropicBackend:
         if not api_key:
             raise ValueError("the anthropic backend needs an API key (ANTHROPIC_API_KEY)")
         self._api_key = api_key
+        self.default_model = default_model
+        # At debug level the SDK logs whole request bodies (the job's input): never below info.
+        sdk_logger = logging.getLogger("anthropic")
+        if sdk_logger.getEffectiveLevel() < logging.INFO:
+            sdk_logger.setLevel(logging.INFO)
         # base_url=None lets the SDK use its default; the SDK would also read
         # ANTHROPIC_BASE_URL itself, but Settings already did, once.
         self._client = anthropic.AsyncAnthropic(
@@ -90,7 +105,7 @@ class AnthropicBackend:
             max_retries=max_retries,
         )
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[str | Completion, None]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
         sent = 0  # characters yielded, to say how much output a failure left behind
         stopped = False
         try:
@@ -104,7 +119,7 @@ class AnthropicBackend:
                 async for event in stream:
                     if event.type == "text" and event.text:
                         sent += len(event.text)
-                        yield event.text
+                        yield TextDelta(event.text)
                     elif event.type == "message_stop":
                         stopped = True
                 if not stopped:
@@ -136,7 +151,8 @@ class AnthropicBackend:
             model=message.model,
             usage=_usage(message.usage),
             stop_reason=message.stop_reason,
-            extra={"requestId": request_id} if request_id else {},
+            cut_short=message.stop_reason in CUT_SHORT,
+            request_id=request_id,
         )
 
     async def aclose(self) -> None:
@@ -155,18 +171,12 @@ class AnthropicBackend:
         if status == 429 or kind == "rate_limit_error":
             wait_ms = retry_after_ms(exc.response.headers) if status == 429 else None
             wait = f"; retry after {wait_ms / 1000:g} s" if wait_ms is not None else ""
-            return UpstreamError(
+            return UpstreamRateLimited(
                 f"the Anthropic API rate limit was reached{_after(sent)}{wait}{ref}",
-                code="UPSTREAM_RATE_LIMITED",
-                retryable=True,
                 retry_after_ms=wait_ms,
             )
         if status == 529 or kind == "overloaded_error":
-            return UpstreamError(
-                f"the Anthropic API is overloaded{_after(sent)}{ref}",
-                code="UPSTREAM_OVERLOADED",
-                retryable=True,
-            )
+            return UpstreamOverloaded(f"the Anthropic API is overloaded{_after(sent)}{ref}")
         if status == 401 or kind == "authentication_error":
             # Never the key, and not the upstream's message either: a proxy might echo it.
             return AgentFailed(
@@ -186,8 +196,8 @@ class AnthropicBackend:
             hint = " (check ANTHROPIC_MODEL and ALLOWED_MODELS)"
         return AgentFailed(f"the Anthropic API refused the request ({label}): {detail}{hint}{ref}")
 
-    def _unavailable(self, what: str, sent: int, ref: str = "") -> UpstreamError:
-        return UpstreamError(f"{what}{_after(sent)}{ref}", code="UPSTREAM_UNAVAILABLE")
+    def _unavailable(self, what: str, sent: int, ref: str = "") -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"{what}{_after(sent)}{ref}")
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "[redacted]")

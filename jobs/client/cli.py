@@ -21,19 +21,16 @@ from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Any, TextIO
 
-from jobs.client import (
-    DEFAULT_URL,
+from jobs.client.api import DEFAULT_URL, JobsClient
+from jobs.client.errors import (
     ClientError,
-    Complete,
-    Connected,
-    Delta,
-    Failure,
+    JobCancelled,
     JobFailed,
-    JobsClient,
     ProblemError,
     StreamEnded,
-    job_failed,
+    UsageError,
 )
+from jobs.client.resume import Complete, Connected, Delta, Failure, job_failed
 
 
 class Exit(IntEnum):
@@ -54,7 +51,7 @@ class Exit(IntEnum):
     @classmethod
     def of(cls, error: ClientError) -> Exit:
         if isinstance(error, JobFailed):
-            return cls.CANCELLED if error.code in ("CANCELLED", "ABANDONED") else cls.FAILED
+            return cls.CANCELLED if isinstance(error, JobCancelled) else cls.FAILED
         if isinstance(error, StreamEnded):
             return cls.FINISHED
         if isinstance(error, ProblemError):
@@ -65,10 +62,6 @@ class Exit(IntEnum):
                 return cls.FINISHED
             return cls.UNAVAILABLE if error.status >= 500 else cls.REJECTED
         return cls.UNAVAILABLE
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit 2)."""
 
 
 def read_input(value: str) -> dict[str, Any]:

@@ -1,14 +1,6 @@
-"""The client side of a job's event stream: its typed events, the client's errors, and the
-decisions of a resumable attach (:class:`Resume`), shared by the async and the sync client.
-
-Errors, all carrying a machine-readable ``code``::
-
-    ClientError
-    ├── ProblemError        the service answered 4xx/5xx (``status``, ``code``, ``detail``)
-    ├── JobFailed           the run ended with an ``error`` event (``code``, ``retryable``)
-    │   └── JobCancelled    ... because it was cancelled (``CANCELLED``) or abandoned
-    ├── StreamEnded         nothing after the given Last-Event-ID (the service said 204)
-    └── ConnectionFailed    the service could not be reached, or reconnecting gave up
+"""The client side of a job's event stream: its typed events and the decisions of a
+resumable attach (:class:`Resume`), shared by the async and the sync client. The errors it
+raises are :mod:`jobs.client.errors`.
 
 Reconnecting starts only once a stream was open: a wrong URL or a refused first attach fails
 at once. While reconnecting, 429 (``TOO_MANY_STREAMS``: the dropped stream's slot is not yet
@@ -22,23 +14,23 @@ import json
 import httpx2
 from pydantic import Field, ValidationError
 
+from jobs.client.errors import (
+    ClientError,
+    ConnectionFailed,
+    JobCancelled,
+    JobFailed,
+    ProblemError,
+    StreamEnded,
+)
+from jobs.events import CANCEL_CODES, START, ErrorCode
+from jobs.events import Event as Name
 from jobs.schemas import (
-    COMPLETE,
-    CONNECTED,
-    DELTA,
-    ERROR,
     CompleteEvent,
     ConnectedEvent,
     DeltaEvent,
     ErrorEvent,
     Problem,
 )
-
-#: Resume from the very start: what a reconnect sends when no stored event was seen yet.
-START = "0-0"
-#: Error codes that mean the job was stopped on purpose, not that it failed.
-CANCEL_CODES = frozenset({"CANCELLED", "ABANDONED"})
-
 
 # -- events ----------------------------------------------------------------------------------
 
@@ -67,58 +59,11 @@ class Failure(ErrorEvent):
 
 Event = Connected | Delta | Complete | Failure
 _TYPES: dict[str, type[Event]] = {
-    CONNECTED: Connected,
-    DELTA: Delta,
-    COMPLETE: Complete,
-    ERROR: Failure,
+    Name.CONNECTED: Connected,
+    Name.DELTA: Delta,
+    Name.COMPLETE: Complete,
+    Name.ERROR: Failure,
 }
-
-
-# -- errors ----------------------------------------------------------------------------------
-
-
-class ClientError(Exception):
-    """Base of the client's errors; ``code`` is machine-readable."""
-
-    code: str = "CLIENT_ERROR"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-
-class ProblemError(ClientError):
-    """The service answered with a problem document (or, from a proxy, another error)."""
-
-    def __init__(self, status: int, code: str, detail: str, problem: Problem | None = None):
-        super().__init__(f"{status} {code}: {detail}", code=code)
-        self.status = status
-        self.detail = detail
-        self.problem = problem
-        self.retry_after_s: float | None = None
-
-
-class JobFailed(ClientError):
-    """The run ended with an ``error`` event; ``event`` is that event."""
-
-    def __init__(self, event: Failure) -> None:
-        super().__init__(f"{event.code}: {event.message}", code=event.code)
-        self.event = event
-        self.retryable = event.retryable
-
-
-class JobCancelled(JobFailed):
-    """The run was cancelled by its owner (``CANCELLED``) or nobody watched it (``ABANDONED``)."""
-
-
-class StreamEnded(ClientError):
-    code = "STREAM_ENDED"
-
-
-class ConnectionFailed(ClientError):
-    code = "CONNECTION_FAILED"
 
 
 def job_failed(event: Failure) -> JobFailed:
@@ -197,7 +142,7 @@ class Resume:
             self.last_id = own_id
             self.failures = 0
         if isinstance(typed, Failure):
-            if not own_id and typed.code == "STORE_UNAVAILABLE":
+            if not own_id and typed.code == ErrorCode.STORE_UNAVAILABLE:
                 # Redis failed under this stream, not necessarily under the run: resume.
                 self.cause = job_failed(typed)
                 return None, "resume"

@@ -1,0 +1,1 @@
+"""For operators: read-only inspection of the job keys in Redis, and ``python -m jobs ops``."""
