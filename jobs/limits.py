@@ -16,6 +16,9 @@ could not be told to load it without replaying the whole pipeline.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.errors import RateLimited, TooManyStreams
@@ -59,10 +62,19 @@ return 1
 WINDOW_MS = 60_000
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One limit check that travels in the same round trip as the work it guards: ``queue``
+    adds it to the pipeline (first), ``verdict`` reads its reply and raises
+    :class:`~jobs.errors.LimitExceeded` if the limit refused."""
+
+    queue: Callable[[Pipeline], None]
+    verdict: Callable[[Any], None]
+
+
 class Limits:
-    """The per-user limits. The ``queue_*`` methods add a check to a caller's pipeline, so that
-    it travels in the same round trip as the work it guards; the matching ``*_verdict`` reads
-    the answer."""
+    """The per-user limits. :meth:`creation` and :meth:`open_stream` give the :class:`Check`
+    to send with the work (None when that limit is off)."""
 
     def __init__(
         self,
@@ -79,33 +91,37 @@ class Limits:
         self.max_streams = max_streams
         self.stream_ttl_s = stream_ttl_s
 
-    def queue_creation(self, pipe: Pipeline, owner: str, job_id: str) -> bool:
-        """Queue the count of one creation (of ``job_id``, which names its entry in the log);
-        False (nothing queued) when the limit is off."""
+    def creation(self, owner: str, job_id: str) -> Check | None:
+        """Count one creation (of ``job_id``, which names its entry in the window)."""
         if self.creates_per_min <= 0:
-            return False
+            return None
         key = self.keys.user_creates(owner)
-        pipe.eval(_CREATE, 1, key, WINDOW_MS, self.creates_per_min, job_id)
-        return True
 
-    def creation_verdict(self, wait_ms: int) -> None:
-        """Raise :class:`RateLimited` if the queued count was refused."""
-        if wait_ms:
-            raise RateLimited(self.creates_per_min, retry_after_s=math.ceil(wait_ms / 1000))
+        def queue(pipe: Pipeline) -> None:
+            pipe.eval(_CREATE, 1, key, WINDOW_MS, self.creates_per_min, job_id)
 
-    def queue_open_stream(self, pipe: Pipeline, owner: str, stream_id: str) -> bool:
-        """Queue taking (or refreshing) a stream slot; False when the limit is off."""
+        def verdict(wait_ms: Any) -> None:
+            if wait_ms:
+                raise RateLimited(self.creates_per_min, retry_after_s=math.ceil(wait_ms / 1000))
+
+        return Check(queue, verdict)
+
+    def open_stream(self, owner: str, stream_id: str) -> Check | None:
+        """Take (or refresh) one of ``owner``'s stream slots for ``stream_id``."""
         if self.max_streams <= 0:
-            return False
+            return None
         ttl_ms = int(self.stream_ttl_s * 1000)
         key = self.keys.user_streams(owner)
-        pipe.eval(_ACQUIRE, 1, key, ttl_ms, self.max_streams, stream_id)
-        return True
 
-    def stream_verdict(self, held: int) -> None:
-        """Raise :class:`TooManyStreams` if the queued slot was refused."""
-        if not held:
-            raise TooManyStreams(self.max_streams, retry_after_s=math.ceil(self.stream_ttl_s / 3))
+        def queue(pipe: Pipeline) -> None:
+            pipe.eval(_ACQUIRE, 1, key, ttl_ms, self.max_streams, stream_id)
+
+        def verdict(held: Any) -> None:
+            if not held:
+                retry_after_s = math.ceil(self.stream_ttl_s / 3)
+                raise TooManyStreams(self.max_streams, retry_after_s=retry_after_s)
+
+        return Check(queue, verdict)
 
     async def close_stream(self, owner: str, stream_id: str) -> None:
         if self.max_streams <= 0:

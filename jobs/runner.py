@@ -204,27 +204,29 @@ class Runner:
                 logger.info("cancel requested", extra={"job_id": job_id})
 
     async def _run(self, job: Job, channel: RunChannel) -> None:
+        """The run task. Its ending (stored, or not when the store failed) is published to
+        this process's readers here and only here, however the run ends."""
+        ending: StoredEvent | None = None
         try:
-            event = await self._complete(job, channel)
+            ending = await self._complete(job, channel)
         except asyncio.CancelledError:
-            ending = self._endings.get(job.id)
-            if ending is None:  # not asked by us: the process is shutting down
-                await self._fail(job, channel, Shutdown())
+            error = self._endings.get(job.id)
+            if error is None:  # not asked by us: the process is shutting down
+                ending = await self._fail(job, Shutdown())
                 raise
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            await self._fail(job, channel, ending)
+            ending = await self._fail(job, error)
         except RunError as exc:
-            await self._fail(job, channel, exc)
+            ending = await self._fail(job, exc)
         except StoreUnavailable as exc:
-            await self._fail(job, channel, StoreLost(str(exc)))
+            ending = await self._fail(job, StoreLost(str(exc)))
         except Exception:
             logger.exception("run failed", extra={"job_id": job.id})
-            await self._fail(job, channel, AgentFailed("the agent failed unexpectedly"))
-        else:
-            logger.info("run completed", extra={"job_id": job.id})
-            channel.publish(event)
+            ending = await self._fail(job, AgentFailed("the agent failed unexpectedly"))
+        finally:
+            channel.publish(ending or _unstored(AgentFailed("the run ended unexpectedly")))
 
     async def _complete(self, job: Job, channel: RunChannel) -> StoredEvent:
         """Stream the run, build the result, store ``complete``; raise on any failure."""
@@ -255,6 +257,10 @@ class Runner:
             job, self.instance_id, Event.COMPLETE, data, JobStatus.COMPLETED
         )
         metrics.run_ended(job, JobStatus.COMPLETED, None, stored=event is not None)
+        logger.info(
+            "run completed",
+            extra={"job_id": job.id, "upstream_request_id": completion.request_id},
+        )
         return event or await self._ending_stored_elsewhere(job)
 
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Completion]:
@@ -316,8 +322,9 @@ class Runner:
         if written is not None:
             await asyncio.shield(written)
 
-    async def _fail(self, job: Job, channel: RunChannel, error: RunError) -> None:
-        """Store the terminal ``error`` and settle the job; publish the ending here regardless."""
+    async def _fail(self, job: Job, error: RunError) -> StoredEvent:
+        """Store the terminal ``error`` and settle the job; return the ending (unstored if the
+        store could not take it). Never raises: every reader must learn how the run ended."""
         data = error.payload()
         status = error.status
         # The terminal event goes after every delta the run queued (or failed to store).
@@ -329,17 +336,24 @@ class Runner:
                 self.store.finish(job, self.instance_id, Event.ERROR, data, status)
             )
             event = stored or await self._ending_stored_elsewhere(job)
-        except (StoreUnavailable, asyncio.CancelledError):
-            # Redis is gone (or we are torn down): readers here still learn how it ended.
+        except (Exception, asyncio.CancelledError) as exc:
+            # Redis is gone, refused the write, or we are torn down: readers here still learn
+            # how it ended.
+            if not isinstance(exc, StoreUnavailable | asyncio.CancelledError):
+                logger.exception("storing the run's ending failed", extra={"job_id": job.id})
             event = StoredEvent(None, Event.ERROR, dumps(data))
         metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
-        channel.publish(event)
+        return event
 
     async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:
         """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict)."""
         tail = await self.events.last(job.id)
         if tail is not None and tail[0].terminal:
             return tail[0]
-        ended = RunnerLost("the run was ended elsewhere").payload()
-        return StoredEvent(None, Event.ERROR, dumps(ended))
+        return _unstored(RunnerLost("the run was ended elsewhere"))
+
+
+def _unstored(error: RunError) -> StoredEvent:
+    """An ending that is not in the store: readers here learn it, others find the job lost."""
+    return StoredEvent(None, Event.ERROR, dumps(error.payload()))

@@ -26,14 +26,13 @@ from typing import Any
 
 from jobs import metrics
 from jobs.agents import AgentRegistry
-from jobs.connection import unavailable_as_domain_error
+from jobs.channel import RunChannel
 from jobs.errors import (
     Cancelled,
     InvalidEventId,
     JobFinished,
     JobNotFound,
     NotOwner,
-    RateLimited,
     RunnerLost,
     TooManyStreams,
 )
@@ -53,7 +52,7 @@ from jobs.lease import Leases
 from jobs.limits import Limits
 from jobs.model import Job
 from jobs.runner import Runner
-from jobs.store import JobStore
+from jobs.store import Claim, JobStore
 from jobs.streams import OpenStreams
 
 
@@ -107,17 +106,7 @@ class JobService:
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
-        with unavailable_as_domain_error():
-            async with self.store.redis.pipeline(transaction=False) as pipe:
-                limited = self.limits.queue_creation(pipe, owner, job.id)
-                self.store.queue_create(pipe, job)
-                replies = await pipe.execute()
-        if limited:
-            try:
-                self.limits.creation_verdict(replies[0])
-            except RateLimited:
-                await self.store.discard(job.id)
-                raise
+        await self.store.create(job, check=self.limits.creation(owner, job.id))
         metrics.job_created(agent)
         return job
 
@@ -157,24 +146,19 @@ class JobService:
         if last_event_id is not None and not is_event_id(last_event_id):
             raise InvalidEventId()
         stream_id = secrets.token_hex(8)
-        with unavailable_as_domain_error():
-            async with self.store.redis.pipeline(transaction=False) as pipe:
-                limited = self.limits.queue_open_stream(pipe, owner, stream_id)
-                self.store.queue_claim(pipe, job_id, owner, self.runner.instance_id, stream_id)
-                replies = await pipe.execute()
-        claim = self.store.claim_result(replies[-1])
+        slot = self.limits.open_stream(owner, stream_id)
         try:
-            if limited:
-                self.limits.stream_verdict(replies[0])
+            claim = await self.store.claim(
+                job_id, owner, self.runner.instance_id, stream_id, check=slot
+            )
         except TooManyStreams:
-            if claim is not None and claim[1]:  # claimed for a stream that may not open
-                await self.store.unclaim(job_id, self.runner.instance_id)
             await self._release(owner, job_id, stream_id)
             raise
-        if claim is not None and claim[1]:
-            self.runner.start(claim[0])
+        channel = None
+        if claim is not None and claim.claimed:
+            channel = self.runner.start(claim.job)
         try:
-            attachment = await self._attach(owner, job_id, last_event_id, stream_id, claim)
+            attachment = await self._attach(owner, job_id, last_event_id, stream_id, claim, channel)
         except BaseException:
             await self._release(owner, job_id, stream_id)
             raise
@@ -191,17 +175,20 @@ class JobService:
         job_id: str,
         last_event_id: str | None,
         stream_id: str,
-        claim: tuple[Job, bool] | None,
+        claim: Claim | None,
+        channel: RunChannel | None,
     ) -> Attachment | None:
         if claim is None:
             job, terminal = await self._completed_with_terminal(owner, job_id)
             return await self._replay(job, last_event_id, owner, stream_id, terminal)
-        job, _ = claim
+        job = claim.job
         if job.owner != owner:
             raise NotOwner(job_id)
         if job.status.finished:
             return await self._replay(job, last_event_id, owner, stream_id)
-        events = self._follow(job_id, last_event_id or START, owner, stream_id)
+        # A run claimed here brought its channel; one joined may be running here too.
+        channel = channel or self.runner.channel(job_id)
+        events = self._follow(job_id, last_event_id or START, owner, stream_id, channel)
         return Attachment(job_id, job.status, resumed=last_event_id is not None, events=events)
 
     async def _completed(self, owner: str, job_id: str) -> Job:
@@ -238,11 +225,11 @@ class JobService:
         assert terminal.id is not None
         if event_id_key(last_event_id) >= event_id_key(terminal.id):
             return None
-        events = self._follow(job.id, last_event_id, owner, stream_id)
+        events = self._follow(job.id, last_event_id, owner, stream_id, None)
         return Attachment(job.id, job.status, resumed=True, events=events)
 
     async def _follow(
-        self, job_id: str, after_id: str, owner: str, stream_id: str
+        self, job_id: str, after_id: str, owner: str, stream_id: str, channel: RunChannel | None
     ) -> AsyncGenerator[StoredEvent | None, None]:
         """The job's events after ``after_id`` through the terminal one; the stream's slot and
         presence are kept fresh by :class:`~jobs.streams.OpenStreams` and given back however
@@ -250,20 +237,16 @@ class JobService:
         self.streams.add(stream_id, job_id, owner)
         metrics.stream_opened()
         try:
-            async for event in self._events(job_id, after_id):
+            source = channel.follow(after_id) if channel else self._tail(job_id, after_id)
+            async for event in source:
                 yield event
         finally:
             metrics.stream_closed()
             await self.streams.release(stream_id, job_id, owner)
 
-    async def _events(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
-        """From memory when the run is on this process; otherwise from the Redis Stream,
-        checking on each idle tick that a runner still holds the job's lease."""
-        channel = self.runner.channel(job_id)
-        if channel is not None:
-            async for event in channel.follow(after_id):
-                yield event
-            return
+    async def _tail(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
+        """The events of a run elsewhere (or finished), from the Redis Stream, checking on
+        each idle tick that a runner still holds the job's lease."""
         last_id = after_id
         async for event in self.events.follow(job_id, after_id):
             if event is None:

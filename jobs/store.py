@@ -24,10 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jobs.connection import Pipeline, Redis, ScriptArg, unavailable_as_domain_error
+from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
+from jobs.errors import LimitExceeded
 from jobs.eventlog import EventLog
 from jobs.events import JobStatus, StoredEvent, dumps, now_ms
 from jobs.keys import Keys
+from jobs.limits import Check
 from jobs.model import Job
 
 # KEYS: job, events, lease, readers. ARGV[1..3]: grace_s, retention_s, maxlen.
@@ -140,6 +142,23 @@ CancelOutcome = Literal["missing", "forbidden", "cancelled", "requested", "finis
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to a claim: the job as it now is, and whether this call claimed it (and so
+    must run it)."""
+
+    job: Job
+    claimed: bool
+
+
+def _claim(reply: list[Any] | None) -> Claim | None:
+    if reply is None:
+        return None
+    claimed, *flat = reply
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    return Claim(Job.from_hash(fields), bool(claimed))
+
+
+@dataclass(frozen=True, slots=True)
 class Lifetimes:
     """How long each kind of key lives, in seconds."""
 
@@ -167,18 +186,25 @@ class JobStore:
         with unavailable_as_domain_error():
             await self.redis.ping()
 
-    def queue_create(self, pipe: Pipeline, job: Job) -> None:
-        """Queue storing a new pending job with its ``JOB_TTL_S`` lifetime on ``pipe`` (EVAL:
-        see :mod:`jobs.limits` for why scripts in shared pipelines are not EVALSHA)."""
+    async def create(self, job: Job, *, check: Check | None = None) -> None:
+        """Store a new pending job with its ``JOB_TTL_S`` lifetime, in the same round trip as
+        ``check`` (a per-user limit); a refused check removes the record again (the rare path
+        pays a second round trip) and raises."""
         flat = [part for item in job.to_hash().items() for part in item]
-        pipe.eval(_CREATE, 1, self.keys.job(job.id), self.lifetimes.pending_s, *flat)
-
-    async def create(self, job: Job) -> None:
-        """Store a new pending job with its ``JOB_TTL_S`` lifetime."""
+        key = self.keys.job(job.id)
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue_create(pipe, job)
-                await pipe.execute()
+                if check is not None:
+                    check.queue(pipe)
+                # EVAL, not EVALSHA: see jobs.limits for why scripts in shared pipelines are.
+                pipe.eval(_CREATE, 1, key, self.lifetimes.pending_s, *flat)
+                replies = await pipe.execute()
+        if check is not None:
+            try:
+                check.verdict(replies[0])
+            except LimitExceeded:
+                await self.discard(job.id)
+                raise
 
     async def discard(self, job_id: str) -> None:
         """Remove a job that was created but must not exist (its creation was refused)."""
@@ -196,48 +222,31 @@ class JobStore:
             ttl = await self.redis.ttl(self.keys.job(job_id))
         return ttl if ttl >= 0 else None
 
-    def queue_claim(
-        self, pipe: Pipeline, job_id: str, owner: str, runner: str, reader: str = ""
-    ) -> None:
-        """Queue the claim (see :meth:`claim`) on ``pipe``."""
-        keys = self.keys
-        pipe.eval(
-            _CLAIM,
-            3,
-            keys.job(job_id),
-            keys.lease(job_id),
-            keys.readers(job_id),
-            owner,
-            now_ms(),
-            runner,
-            self.lifetimes.running_s * 1000,
-            int(self.lifetimes.lease_s * 1000),
-            reader,
-            int(self.lifetimes.lease_s * 1000),
-        )
-
-    @staticmethod
-    def claim_result(reply: list[Any] | None) -> tuple[Job, bool] | None:
-        """The answer to a queued claim: None for no job, else the job as it now is and whether
-        this call claimed it."""
-        if reply is None:
-            return None
-        claimed, *flat = reply
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        return Job.from_hash(fields), bool(claimed)
-
     async def claim(
-        self, job_id: str, owner: str, runner: str, reader: str = ""
-    ) -> tuple[Job, bool] | None:
+        self, job_id: str, owner: str, runner: str, reader: str = "", *, check: Check | None = None
+    ) -> Claim | None:
         """Load the job and, if ``owner``'s and pending, mark it running under ``runner``'s
         lease in the same step; ``reader`` (a stream id) is marked present on the job if the
-        owner may watch it. Returns None for no job, else the job as it now is and whether
-        this call claimed it."""
+        owner may watch it. ``check`` (a per-user limit) travels in the same round trip; if it
+        refuses, a claim this call made is undone and the refusal raised. None: no such job."""
+        lease_ms = int(self.lifetimes.lease_s * 1000)
+        keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
+        args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue_claim(pipe, job_id, owner, runner, reader)
-                (reply,) = await pipe.execute()
-        return self.claim_result(reply)
+                if check is not None:
+                    check.queue(pipe)
+                pipe.eval(_CLAIM, len(keys), *keys, *args, reader, lease_ms)
+                replies = await pipe.execute()
+        claim = _claim(replies[-1])
+        if check is not None:
+            try:
+                check.verdict(replies[0])
+            except LimitExceeded:
+                if claim is not None and claim.claimed:
+                    await self.unclaim(job_id, runner)
+                raise
+        return claim
 
     async def unclaim(self, job_id: str, runner: str) -> None:
         """Put a job ``runner`` just claimed back to pending (its stream was refused)."""

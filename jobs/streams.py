@@ -76,7 +76,9 @@ class OpenStreams:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for stream_id, (job_id, owner) in list(self._open.items()):
                             self.leases.queue_present(pipe, job_id, stream_id)
-                            self.limits.queue_open_stream(pipe, owner, stream_id)
+                            slot = self.limits.open_stream(owner, stream_id)
+                            if slot is not None:
+                                slot.queue(pipe)
                         await pipe.execute()
             except StoreUnavailable:
                 logger.warning("could not refresh open streams: Redis is unavailable")

@@ -23,9 +23,9 @@ async def start(domain: Domain, agent: str = "chat", raw: dict[str, object] | No
     job = await domain.service.create("alice", agent, raw or {"prompt": "hello"})
     result = await domain.store.claim(job.id, "alice", domain.runner.instance_id)
     assert result is not None
-    assert result[1]
-    domain.runner.start(result[0])
-    return result[0]
+    assert result.claimed
+    domain.runner.start(result.job)
+    return result.job
 
 
 async def stored(domain: Domain, job_id: str) -> list[StoredEvent]:

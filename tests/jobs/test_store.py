@@ -37,9 +37,9 @@ async def test_claim_is_atomic_under_concurrency(domain: Domain) -> None:
     results = await asyncio.gather(
         *(domain.store.claim(job.id, "alice", f"runner-{n}") for n in range(50))
     )
-    claimed = [r for r in results if r is not None and r[1]]
+    claimed = [r for r in results if r is not None and r.claimed]
     assert len(claimed) == 1
-    winner = claimed[0][0]
+    winner = claimed[0].job
     assert winner.status is JobStatus.RUNNING
     stored = await domain.store.get(job.id)
     assert stored is not None
@@ -54,7 +54,7 @@ async def test_claim_refuses_another_owner_and_leaves_the_job_pending(domain: Do
     await domain.store.create(job)
     result = await domain.store.claim(job.id, "mallory", "runner")
     assert result is not None
-    seen, claimed = result
+    seen, claimed = result.job, result.claimed
     assert not claimed
     assert seen.owner == "alice"
     stored = await domain.store.get(job.id)
@@ -71,8 +71,8 @@ async def running(domain: Domain, owner: str = "alice") -> Job:
     await domain.store.create(job)
     claim = await domain.store.claim(job.id, owner, RUNNER)
     assert claim is not None
-    assert claim[1]
-    return claim[0]
+    assert claim.claimed
+    return claim.job
 
 
 async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
@@ -131,7 +131,7 @@ async def test_cancel_a_pending_job_ends_it_at_once(domain: Domain) -> None:
     assert await domain.store.cancel(job.id, "alice", data) == ("finished", "cancelled")
     claim = await domain.store.claim(job.id, "alice", RUNNER)
     assert claim is not None
-    assert not claim[1], "a cancelled job never runs"
+    assert not claim.claimed, "a cancelled job never runs"
 
 
 async def test_cancel_a_running_job_asks_its_runner_unless_the_runner_is_gone(
