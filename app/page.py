@@ -24,8 +24,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.problems import BadRequest
 from auth import mint_token
+from jobs.errors import LocalOnly
 
 STATIC_DIR = Path(__file__).parent / "static"
 DEV_USER = "dev"
@@ -80,12 +80,7 @@ class DevTokens:
         """``POST /dev/token``: ``{"token", "tokenType", "sub", "expiresIn"}``."""
         client = request.client.host if request.client else None
         if not (is_loopback(client) and is_loopback(request.url.hostname)):
-            raise BadRequest(
-                403,
-                "DEV_TOKEN_LOCAL_ONLY",
-                "dev tokens are only issued to requests from this machine (localhost); "
-                "paste the token python -m app printed instead",
-            )
+            raise LocalOnly("dev tokens; paste the token python -m app printed instead")
         token = mint_token(self._secret, DEV_USER, ttl_s=DEV_TOKEN_TTL_S)
         body = {
             "token": token,

@@ -26,11 +26,14 @@ from jobs.errors import (
     JobNotFound,
     JobsError,
     LimitExceeded,
+    LocalOnly,
+    MalformedJson,
     NotOwner,
     RateLimited,
     StoreUnavailable,
     TooManyStreams,
     UnknownAgent,
+    UnsupportedMediaType,
 )
 
 MEDIA_TYPE = "application/problem+json"
@@ -47,6 +50,9 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     RateLimited: (429, "RATE_LIMITED"),
     TooManyStreams: (429, "TOO_MANY_STREAMS"),
     StoreUnavailable: (503, "STORE_UNAVAILABLE"),
+    UnsupportedMediaType: (415, "UNSUPPORTED_MEDIA_TYPE"),
+    MalformedJson: (400, "MALFORMED_JSON"),
+    LocalOnly: (403, "DEV_TOKEN_LOCAL_ONLY"),
 }
 
 # Starlette's own HTTP errors (routing, body limit), by status.
@@ -80,16 +86,6 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
-class BadRequest(Exception):
-    """A request the HTTP layer itself rejects (malformed JSON, wrong media type)."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-
-
 async def jobs_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JobsError)
     status, code = next(mapping for cls, mapping in _JOBS_ERRORS.items() if isinstance(exc, cls))
@@ -114,11 +110,6 @@ async def auth_error(request: Request, exc: Exception) -> Response:
     return problem(401, "UNAUTHORIZED", exc.description, headers={"WWW-Authenticate": challenge})
 
 
-async def bad_request(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BadRequest)
-    return problem(exc.status, exc.code, exc.detail)
-
-
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, HTTPStatus(exc.status_code).name)
@@ -133,7 +124,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     JobsError: jobs_error,
     AuthError: auth_error,
-    BadRequest: bad_request,
     HTTPException: http_error,
     Exception: server_error,
 }

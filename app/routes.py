@@ -15,13 +15,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import logs
-from app.problems import BadRequest, problem
+from app.problems import problem
 from app.services import Services
 from app.sse import event_stream
 from auth import InvalidToken, MissingCredentials, Principal
 from jobs import metrics
 from jobs.agents import field_errors
-from jobs.errors import InputInvalid, InvalidEventId, StoreUnavailable
+from jobs.errors import (
+    InputInvalid,
+    InvalidEventId,
+    MalformedJson,
+    StoreUnavailable,
+    UnsupportedMediaType,
+)
 from jobs.events import is_event_id
 from jobs.keys import JOB_ID_RE, check_job_id
 from jobs.model import Job
@@ -67,12 +73,12 @@ async def read_json(request: Request) -> Any:
     """The request's JSON body: 415 unless it is JSON, 400 unless it parses."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+        raise UnsupportedMediaType()
     body = await request.body()
     try:
         return json.loads(body)
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
-        raise BadRequest(400, "MALFORMED_JSON", f"the body is not valid JSON: {exc}") from None
+        raise MalformedJson(str(exc)) from None
 
 
 def job_links(request: Request, job_id: str) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""Authentication errors. Their messages describe the problem and never echo a credential::
+"""Authentication errors: the ``AuthError`` branch of the server's error tree (drawn whole in
+``jobs.errors``). Their messages describe the problem and never echo a credential::
 
 AuthError
 ├── MissingCredentials   no bearer token (or ticket) at all        401
@@ -8,8 +9,10 @@ AuthError
 
 from __future__ import annotations
 
+from jobs.errors import JobsError
 
-class AuthError(Exception):
+
+class AuthError(JobsError):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description

@@ -65,7 +65,7 @@ class MalformedJson(RequestRejected):
 
 class LocalOnly(RequestRejected):
     def __init__(self, what: str) -> None:
-        super().__init__(f"{what} are only issued to requests from this machine (localhost)")
+        super().__init__(f"only requests from this machine (localhost) may have {what}")
 
 
 class InvalidJobId(JobsError):

@@ -12,8 +12,8 @@ script may touch several of them::
     jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
 
 Per-user and per-instance keys are only ever used one at a time, so they need no hash tag.
-Operators can rely on the layout documented in the README; ``job_pattern`` is what a SCAN for
-job records should match, ``job_keys_pattern`` what a SCAN for every per-job key should match
+Operators can rely on the layout documented in the README; ``job_keys_pattern`` is what a SCAN
+for every per-job key should match
 (``python -m jobs ops`` groups them by ``job_id_of``), and ``job_keys`` lists one job's keys
 so that they can be deleted together.
 """
@@ -75,11 +75,6 @@ class Keys:
     def inbox(self, instance_id: str) -> str:
         """Requests for one service instance (LIST of job ids to cancel)."""
         return f"{self.prefix}:instance:{instance_id}:inbox"
-
-    @property
-    def job_pattern(self) -> str:
-        """A SCAN MATCH pattern for job records (not their event streams)."""
-        return f"{self.prefix}:{{*}}"
 
     @property
     def job_keys_pattern(self) -> str:
