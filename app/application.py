@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from app.custom_agents import routes as custom_agent_routes
 from app.logs import configure
 from app.middleware import AccessLog, BodyLimit, RequestId, cors
 from app.openapi import openapi_json
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
     app = Starlette(
         routes=[
             *routes,
+            *custom_agent_routes,
             Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
             *page_routes(dev_secret),
         ],

@@ -17,6 +17,7 @@ a ``oneOf`` with one branch per event name, whose ``data`` is a JSON string with
 
 from __future__ import annotations
 
+import copy
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal, Union
 
@@ -25,10 +26,11 @@ from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.openapi_paths import BEARER, REF, custom_agent_path, job_paths, service_paths
 from app.routes import CreateJob, services
 from jobs.agents import AgentRegistry
-from jobs.events import EVENT_ID_PATTERN, RESUME_PATTERN
-from jobs.keys import JOB_ID_RE
+from jobs.custom_agents import CustomAgent
+from jobs.events import EVENT_ID_PATTERN
 from jobs.schemas import (
     EVENTS,
     AgentList,
@@ -37,33 +39,9 @@ from jobs.schemas import (
     JobState,
     Problem,
     Readiness,
+    StoredCustomAgent,
     StreamTicket,
 )
-
-REF = "#/components/schemas/{model}"
-
-
-# What each problem status means, per the README's table.
-_PROBLEMS = {
-    400: "Malformed request: `INVALID_JOB_ID`, `INVALID_EVENT_ID`, `MALFORMED_JSON`",
-    401: "No or invalid credentials: `UNAUTHORIZED` (`WWW-Authenticate` says why)",
-    403: "Another user's job: `NOT_OWNER`",
-    404: "Unknown or expired job: `JOB_NOT_FOUND`",
-    410: "Finished, and no `Last-Event-ID` to resume from: `JOB_FINISHED`",
-    413: "Body over `MAX_BODY_BYTES`: `BODY_TOO_LARGE`",
-    415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
-    422: "Invalid body or input: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`)",
-    429: "A per-user limit: `RATE_LIMITED`, `TOO_MANY_STREAMS` (`Retry-After`)",
-    503: "Redis or the identity provider unavailable: `STORE_UNAVAILABLE`, "
-    "`AUTH_UNAVAILABLE` (`Retry-After`)",
-}
-_HEADERS: dict[int, dict[str, Any]] = {
-    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
-    429: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
-    503: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
-}
-_AUTHENTICATED = (400, 401, 503)
-_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _version() -> str:
@@ -142,27 +120,6 @@ def _as_validated(served: dict[str, Any], model: type[BaseModel]) -> dict[str, A
     return served
 
 
-def _problems(*statuses: int) -> dict[str, Any]:
-    return {
-        str(status): {
-            "description": _PROBLEMS[status],
-            "content": {
-                "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}
-            },
-            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
-        }
-        for status in statuses
-    }
-
-
-def _json(description: str, model: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
-        **extra,
-    }
-
-
 def _event_frames() -> dict[str, Any]:
     """``ServerSentEvent``: one event as an SSE parser delivers it, one branch per name."""
     branches = []
@@ -193,181 +150,47 @@ def _event_frames() -> dict[str, Any]:
     }
 
 
-def _job_paths() -> dict[str, Any]:
-    """The jobs API: create, status and cancel, the stream, tickets, the agents."""
-    job_id = {
-        "name": "job_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": f"^{JOB_ID_RE.pattern}$"},
+def _custom_agent_schema(
+    schema: dict[str, Any], tools: tuple[str, ...], models: list[str]
+) -> dict[str, Any]:
+    """The custom agent body for one agent: its tools and the allowed models as enums."""
+    specific = copy.deepcopy(schema)
+    properties = specific["properties"]
+    properties["tools"] = {
+        "anyOf": [
+            {"type": "array", "items": {"enum": list(tools)}, "uniqueItems": True},
+            {"type": "null"},
+        ],
+        "description": "a subset of the agent's tools (null: all of them)",
     }
-    return {
-        "/jobs": {
-            "post": {
-                "operationId": "createJob",
-                "summary": "Start a job: authenticate, validate the input, store it pending",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": REF.format(model="CreateJob")}}
-                    },
-                },
-                "responses": {
-                    "201": _json(
-                        "Created; attach to `streamUrl` to run it",
-                        "JobCreated",
-                        headers={"Location": {"schema": {"type": "string"}}},
-                    ),
-                    **_problems(400, 401, 413, 415, 422, 429, 503),
-                },
-            }
-        },
-        "/jobs/{job_id}": {
-            "parameters": [job_id],
-            "get": {
-                "operationId": "getJob",
-                "summary": "A job's status (owner only)",
-                "responses": {
-                    "200": _json("The job", "JobState"),
-                    **_problems(*_AUTHENTICATED, 403, 404),
-                },
-            },
-            "delete": {
-                "operationId": "cancelJob",
-                "summary": "Cancel a pending or running job, wherever it runs (idempotent)",
-                "responses": {
-                    "204": {"description": "Cancelled, or already finished"},
-                    **_problems(*_AUTHENTICATED, 403, 404),
-                },
-            },
-        },
-        **_stream_path(job_id),
-        "/jobs/{job_id}/ticket": {
-            "parameters": [job_id],
-            "post": {
-                "operationId": "issueTicket",
-                "summary": "A fresh stream ticket (for an EventSource reconnect)",
-                "responses": {
-                    "200": _json("The ticket", "StreamTicket"),
-                    **_problems(*_AUTHENTICATED, 403, 404),
-                },
-            },
-        },
-        "/agents": {
-            "get": {
-                "operationId": "listAgents",
-                "summary": "The agents and their input JSON Schemas",
-                "security": [],
-                "responses": {"200": _json("The agents", "AgentList")},
-            }
-        },
-    }
-
-
-def _stream_path(job_id: dict[str, Any]) -> dict[str, Any]:
-    """``GET /jobs/{job_id}/stream``: the events, resumable from an id in a header or query."""
-    stream_params = [
-        job_id,
-        {
-            "name": "Last-Event-ID",
-            "in": "header",
-            "description": "resume after this event (a reconnect sends the last id it saw)",
-            "schema": {"type": "string", "pattern": RESUME_PATTERN},
-        },
-        {
-            "name": "lastEventId",
-            "in": "query",
-            "description": "the same, for clients that cannot set headers",
-            "schema": {"type": "string", "pattern": RESUME_PATTERN},
-        },
-    ]
-    event_stream = {"schema": {"$ref": REF.format(model="ServerSentEvent")}}
-    return {
-        "/jobs/{job_id}/stream": {
-            "get": {
-                "operationId": "streamJob",
-                "summary": "Attach: run the job (first attach) and stream its events",
-                "description": "Authenticate with the bearer token, or with the job's stream "
-                "ticket as `?ticket=` (for EventSource, which cannot send headers).",
-                "parameters": stream_params,
-                "security": [{"bearerAuth": []}, {"streamTicket": []}],
-                "responses": {
-                    "200": {
-                        "description": "The events, through `complete` or `error`",
-                        "content": {"text/event-stream": event_stream},
-                    },
-                    "204": {"description": "`Last-Event-ID` was the terminal event: all seen"},
-                    **_problems(*_AUTHENTICATED, 403, 404, 410, 429),
-                },
-            }
-        },
-    }
-
-
-def _service_paths() -> dict[str, Any]:
-    """What operators and tools call: health, readiness, metrics, this document."""
-    return {
-        "/healthz": {
-            "get": {
-                "operationId": "healthz",
-                "summary": "Liveness",
-                "security": [],
-                "responses": {"200": _json("Alive", "Health")},
-            }
-        },
-        "/readyz": {
-            "get": {
-                "operationId": "readyz",
-                "summary": "Readiness: Redis reachable; this instance's runs and streams",
-                "security": [],
-                "responses": {"200": _json("Ready", "Readiness"), **_problems(503)},
-            }
-        },
-        "/metrics": {
-            "get": {
-                "operationId": "metrics",
-                "summary": "Prometheus metrics (no user data; restrict it at the proxy)",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "Prometheus text format",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "summary": "This document",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "OpenAPI 3.1",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            }
-        },
-    }
+    properties["model"] = {"anyOf": [{"enum": models}, {"type": "null"}]}
+    return specific
 
 
 def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a service running ``agents``."""
     create_body, defs = _create_job_schema(agents)
     models: list[type[BaseModel]] = [
-        JobCreated, JobState, StreamTicket, AgentList, Health, Readiness, Problem
+        JobCreated, JobState, StreamTicket, AgentList, Health, Readiness, Problem,
+        StoredCustomAgent,
     ]  # fmt: skip
     models += list(EVENTS.values())
+    inputs: list[type[BaseModel]] = [CustomAgent]
     _, generated = models_json_schema(
-        [(model, "validation") for model in models], by_alias=True, ref_template=REF
+        [(model, "validation") for model in models + inputs], by_alias=True, ref_template=REF
     )
     schemas = _tidy(generated.get("$defs", {}))
     schemas |= _tidy(defs, sent=False)
     schemas["CreateJob"] = create_body
     schemas["ServerSentEvent"] = _event_frames()
 
-    paths = _job_paths() | _service_paths()
+    paths = job_paths() | service_paths()
+    schemas.pop("CustomAgent")
+    custom = _tidy(generated["$defs"]["CustomAgent"], sent=False)  # a request body
+    for agent in agents.agents:
+        body = f"CustomAgent-{agent.name}"
+        schemas[body] = _custom_agent_schema(custom, agent.tools, agents.allowed_models)
+        paths[f"/me/agents/{agent.name}"] = custom_agent_path(agent.name, body)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -388,7 +211,7 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
                 },
             },
         },
-        "security": _BEARER,
+        "security": BEARER,
     }
 
 

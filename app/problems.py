@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from auth.errors import AuthError, AuthUnavailable, InvalidToken
 from jobs.errors import (
+    CustomAgentNotFound,
     InputInvalid,
     InvalidEventId,
     InvalidJobId,
@@ -53,6 +54,7 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     UnsupportedMediaType: (415, "UNSUPPORTED_MEDIA_TYPE"),
     MalformedJson: (400, "MALFORMED_JSON"),
     LocalOnly: (403, "DEV_TOKEN_LOCAL_ONLY"),
+    CustomAgentNotFound: (404, "CUSTOM_AGENT_NOT_FOUND"),
 }
 
 # Starlette's own HTTP errors (routing, body limit), by status.

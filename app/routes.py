@@ -21,6 +21,7 @@ from app.sse import event_stream
 from auth import InvalidToken, MissingCredentials, Principal
 from jobs import metrics
 from jobs.agents import field_errors
+from jobs.custom_agents import custom_agent_ref
 from jobs.errors import (
     InputInvalid,
     InvalidEventId,
@@ -100,6 +101,8 @@ def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
         body["ttlS"] = ttl_s
     if job.error is not None:
         body["error"] = job.error
+    if job.custom_agent is not None:
+        body["customAgent"] = custom_agent_ref(job.custom_agent)
     return body
 
 

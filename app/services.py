@@ -22,6 +22,7 @@ from auth.jwks import provider_client
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends import Backend, build_backend
 from jobs.connection import Redis, connect, is_cluster_url, plain_url
+from jobs.custom_agents import CustomAgents
 from jobs.eventlog import EventLog
 from jobs.keys import Keys
 from jobs.lease import Leases
@@ -139,7 +140,9 @@ async def build_services(
             store=store,
             agents=agents,
             runner=runner,
-            jobs=JobService(store, events, runner, agents, leases, limits, streams),
+            jobs=JobService(
+                store, events, runner, agents, leases, limits, streams, CustomAgents(redis, keys)
+            ),
             verifier=build_verifier(settings, dev_secret, http),
             tickets=TicketSigner(
                 ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s

@@ -16,6 +16,7 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     ├── UnknownAgent              no agent by that name (422)
     ├── InputInvalid              the input failed the agent's schema (422, field errors)
     ├── JobNotFound               unknown or expired (404)
+    ├── CustomAgentNotFound       the caller has no custom agent of that name (404)
     ├── NotOwner                  another user's job (403)
     ├── JobFinished               finished, nothing to resume (410)
     ├── LimitExceeded             a per-user limit; says when to retry (429)
@@ -91,6 +92,12 @@ class InputInvalid(JobsError):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("the request failed validation")
         self.errors = errors
+
+
+class CustomAgentNotFound(JobsError):
+    def __init__(self, agent: str) -> None:
+        super().__init__(f"you have no custom {agent!r} agent")
+        self.agent = agent
 
 
 class JobNotFound(JobsError):

@@ -10,6 +10,7 @@ script may touch several of them::
     jobs:user:<owner>:creates   ZSET    the owner's job creations in the last minute
     jobs:user:<owner>:streams   ZSET    the owner's open streams, scored by expiry
     jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
+    jobs:user:<owner>:agent:<agent>  HASH  the owner's custom agent (no TTL: configuration)
 
 Per-user and per-instance keys are only ever used one at a time, so they need no hash tag.
 Operators can rely on the layout documented in the README; ``job_keys_pattern`` is what a SCAN
@@ -71,6 +72,11 @@ class Keys:
     def user_streams(self, owner: str) -> str:
         """The owner's open streams (ZSET: stream id → presence expiry, Unix ms)."""
         return f"{self.prefix}:user:{owner}:streams"
+
+    def custom_agent(self, owner: str, agent: str) -> str:
+        """The owner's custom ``agent`` (HASH: config, version, updatedAt). No TTL: it is
+        configuration, not a job."""
+        return f"{self.prefix}:user:{owner}:agent:{agent}"
 
     def inbox(self, instance_id: str) -> str:
         """Requests for one service instance (LIST of job ids to cancel)."""

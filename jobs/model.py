@@ -22,6 +22,8 @@ class Job:
     started_at_ms: int | None = None
     runner: str | None = None
     error: dict[str, Any] | None = None
+    #: The owner's custom agent as it was when the job was created (``jobs.custom_agents``).
+    custom_agent: dict[str, Any] | None = None
 
     def to_hash(self) -> dict[str, str]:
         """The HASH fields, named as operators see them (README: Redis keys)."""
@@ -39,12 +41,15 @@ class Job:
             fields["runner"] = self.runner
         if self.error is not None:
             fields["error"] = json.dumps(self.error, separators=(",", ":"))
+        if self.custom_agent is not None:
+            fields["customAgent"] = json.dumps(self.custom_agent, separators=(",", ":"))
         return fields
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> Job:
         started = fields.get("startedAt")
         error = fields.get("error")
+        custom = fields.get("customAgent")
         return cls(
             id=fields["id"],
             owner=fields["owner"],
@@ -55,4 +60,5 @@ class Job:
             started_at_ms=int(started) if started else None,
             runner=fields.get("runner") or None,
             error=json.loads(error) if error else None,
+            custom_agent=json.loads(custom) if custom else None,
         )

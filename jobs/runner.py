@@ -36,6 +36,7 @@ from jobs.agents import AgentRegistry
 from jobs.backends import Completion, TextDelta
 from jobs.channel import RunChannel
 from jobs.coalescer import Throttle
+from jobs.custom_agents import custom_agent_ref
 from jobs.errors import (
     Abandoned,
     AgentFailed,
@@ -253,6 +254,8 @@ class Runner:
             "stopReason": completion.stop_reason,
             "timestamp": now_ms(),
         }
+        if job.custom_agent is not None:
+            data["customAgent"] = custom_agent_ref(job.custom_agent)
         event = await self.store.finish(
             job, self.instance_id, Event.COMPLETE, data, JobStatus.COMPLETED
         )
@@ -266,9 +269,8 @@ class Runner:
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Completion]:
         """Run the backend, queueing coalesced deltas; return the full output and ending once
         every delta is stored."""
-        agent = self.agents.get(job.agent)
         agent_input = self.agents.restore(job.agent, job.input)
-        request = agent.request(agent_input, default_model=self.agents.default_model)
+        request = self.agents.request(job.agent, agent_input, job.custom_agent)
         source = self.agents.backend.stream(request)
         ending: list[Completion] = []
         parts: list[str] = []

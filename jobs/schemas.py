@@ -52,6 +52,29 @@ class JobCreated(Wire):
     )
 
 
+class CustomAgentRef(Wire):
+    """Which of the owner's custom agents a job runs: its name and the version snapshotted."""
+
+    name: str
+    version: int
+
+
+class StoredCustomAgent(Wire):
+    """``200`` from ``GET`` or ``PUT /me/agents/{agent}``: the custom agent as stored."""
+
+    name: str
+    role: str
+    focus: str
+    system_prompt: str
+    temperature: float | None = Field(default=None, description="kept; never sent to the model")
+    effort: str | None = Field(default=None, description="sent as `output_config.effort`")
+    tools: list[str] | None = None
+    model: str | None = None
+    is_active: bool
+    version: int = Field(description="increases with every PUT")
+    updated_at: int = Field(description="Unix ms")
+
+
 class JobState(Wire):
     """``200`` from ``GET /jobs/{id}``. A recent success reports ``completed`` with only
     ``jobId`` and ``status`` (its record is gone; its events remain for ``RESUME_GRACE_S``)."""
@@ -63,6 +86,7 @@ class JobState(Wire):
     started_at: int | None = Field(default=None, description="Unix ms")
     ttl_s: int | None = Field(default=None, description="seconds the record has left")
     error: ErrorEvent | None = Field(default=None, description="the terminal error event")
+    custom_agent: CustomAgentRef | None = None
 
 
 class StreamTicket(Wire):
@@ -151,6 +175,7 @@ class CompleteEvent(Wire):
     execution_time_ms: int
     model: str
     stop_reason: str | None = None
+    custom_agent: CustomAgentRef | None = None
     timestamp: int
 
 

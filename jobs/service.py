@@ -27,6 +27,7 @@ from typing import Any
 from jobs import metrics
 from jobs.agents import AgentRegistry
 from jobs.channel import RunChannel
+from jobs.custom_agents import CustomAgents
 from jobs.errors import (
     Cancelled,
     InvalidEventId,
@@ -76,6 +77,7 @@ class JobService:
         leases: Leases,
         limits: Limits,
         streams: OpenStreams,
+        custom_agents: CustomAgents,
     ) -> None:
         self.store = store
         self.events = events
@@ -84,6 +86,7 @@ class JobService:
         self.leases = leases
         self.limits = limits
         self.streams = streams
+        self.custom_agents = custom_agents
 
     @property
     def open_streams(self) -> int:
@@ -105,6 +108,8 @@ class JobService:
             owner=owner,
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
+            # A snapshot: editing the custom agent later never changes this job.
+            custom_agent=await self.custom_agents.active(owner, agent),
         )
         await self.store.create(job, check=self.limits.creation(owner, job.id))
         metrics.job_created(agent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 from jobs.agents.base import Agent, AgentInput, ModelChoice
 from jobs.agents.chat import ChatAgent
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent
-from jobs.backends import Backend
+from jobs.backends import Backend, ModelRequest
 from jobs.errors import InputInvalid, UnknownAgent
 
 __all__ = ["Agent", "AgentInput", "AgentRegistry", "ModelChoice", "default_agents"]
@@ -34,6 +35,10 @@ class AgentRegistry:
         self.default_model = backend.default_model
         #: ``ALLOWED_MODELS``; by default only the backend's default model.
         self.allowed_models = allowed_models or [backend.default_model]
+
+    @property
+    def agents(self) -> list[Agent]:
+        return list(self._agents.values())
 
     @property
     def names(self) -> list[str]:
@@ -69,6 +74,32 @@ class AgentRegistry:
             }
             for agent in self._agents.values()
         ]
+
+    def request(
+        self, name: str, agent_input: AgentInput, custom: dict[str, Any] | None = None
+    ) -> ModelRequest:
+        """The model request for one run of agent ``name``, shaped by the caller's custom agent
+        (its snapshot, see :mod:`jobs.custom_agents`) when the job has one.
+
+        The custom agent adds to the agent's system prompt (it does not replace it: the agent's
+        own instructions, such as "answer with JSON of this schema", must hold), picks the
+        model unless the input named one, and sets the effort.
+        """
+        request = self.get(name).request(agent_input, default_model=self.default_model)
+        if custom is None:
+            return request
+        lines = [f"You are {custom['name']}" + (f", {custom['role']}." if custom["role"] else ".")]
+        if custom["focus"]:
+            lines.append(f"Focus on: {custom['focus']}")
+        if custom["systemPrompt"]:
+            lines.append(custom["systemPrompt"])
+        model = agent_input.chosen_model() or custom.get("model") or request.model
+        return replace(
+            request,
+            system=request.system + "\n\n" + "\n".join(lines),
+            model=model,
+            effort=custom.get("effort"),
+        )
 
     def restore(self, name: str, stored_input: dict[str, Any]) -> AgentInput:
         """Rebuild a stored, already validated input (skipping the model allow-list, which may

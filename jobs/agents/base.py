@@ -72,6 +72,8 @@ class Agent(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
     input_model: ClassVar[type[AgentInput]]
+    #: The workspace tools the agent may use (a custom agent may narrow them).
+    tools: ClassVar[tuple[str, ...]]
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest: ...
 

@@ -24,6 +24,7 @@ class ChatAgent:
     name: ClassVar[str] = "chat"
     description: ClassVar[str] = "Answers one prompt; the result is the model's full text."
     input_model: ClassVar[type[AgentInput]] = ChatInput
+    tools: ClassVar[tuple[str, ...]] = ()
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest:
         assert isinstance(agent_input, ChatInput)

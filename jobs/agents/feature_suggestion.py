@@ -57,6 +57,7 @@ class FeatureSuggestionAgent:
     name: ClassVar[str] = "feature-suggestion"
     description: ClassVar[str] = "Suggests 3-5 product features for a page or component."
     input_model: ClassVar[type[AgentInput]] = FeatureSuggestionInput
+    tools: ClassVar[tuple[str, ...]] = ("Glob", "Grep", "Read")
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest:
         assert isinstance(agent_input, FeatureSuggestionInput)

@@ -52,7 +52,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2
@@ -114,7 +114,7 @@ class AnthropicBackend:
                 max_tokens=request.max_tokens,
                 system=request.system,
                 messages=[{"role": "user", "content": request.prompt}],
-                output_config=_output_config(request.output_schema),
+                output_config=_output_config(request.output_schema, request.effort),
             ) as stream:
                 async for event in stream:
                     if event.type == "text" and event.text:
@@ -234,10 +234,15 @@ def _usage(usage: Usage) -> TokenUsage:
     )
 
 
-def _output_config(schema: type[BaseModel] | None) -> OutputConfigParam | anthropic.Omit:
-    if schema is None:
-        return anthropic.omit
-    return {"format": {"type": "json_schema", "schema": _strict_schema(schema)}}
+def _output_config(
+    schema: type[BaseModel] | None, effort: str | None
+) -> OutputConfigParam | anthropic.Omit:
+    config: dict[str, Any] = {}
+    if schema is not None:
+        config["format"] = {"type": "json_schema", "schema": _strict_schema(schema)}
+    if effort is not None:
+        config["effort"] = effort
+    return cast(OutputConfigParam, config) if config else anthropic.omit
 
 
 @functools.cache

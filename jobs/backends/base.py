@@ -30,6 +30,8 @@ class ModelRequest:
     max_tokens: int
     offline_reply: str
     output_schema: type[BaseModel] | None = None
+    #: ``output_config.effort`` (``low`` … ``max``), when someone chose one.
+    effort: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
