@@ -78,6 +78,11 @@ class Keys:
         configuration, not a job."""
         return f"{self.prefix}:user:{owner}:agent:{agent}"
 
+    def is_custom_agent(self, key: str) -> bool:
+        """Whether ``key`` is a custom agent's (as :meth:`custom_agent` names them)."""
+        head = f"{self.prefix}:user:"
+        return key.startswith(head) and ":agent:" in key[len(head) :]
+
     def inbox(self, instance_id: str) -> str:
         """Requests for one service instance (LIST of job ids to cancel)."""
         return f"{self.prefix}:instance:{instance_id}:inbox"

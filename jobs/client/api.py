@@ -42,7 +42,7 @@ from jobs.client.resume import (
     job_failed,
     problem_error,
 )
-from jobs.schemas import AgentInfo, AgentList, JobCreated, JobState
+from jobs.schemas import AgentInfo, AgentList, JobCreated, JobState, StoredCustomAgent
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: The service pings idle streams every STREAM_PING_S (15 s); silence for longer than this
@@ -129,6 +129,19 @@ class JobsClient:
     async def agents(self) -> list[AgentInfo]:
         response = await self._request("GET", "/agents")
         return AgentList.model_validate_json(response.content).agents
+
+    async def custom_agent(self, agent: str) -> StoredCustomAgent:
+        """Your custom ``agent`` (``ProblemError`` 404 when you have none)."""
+        response = await self._request("GET", f"/me/agents/{agent}")
+        return StoredCustomAgent.model_validate_json(response.content)
+
+    async def set_custom_agent(self, agent: str, config: Mapping[str, Any]) -> StoredCustomAgent:
+        """Store a new version of your custom ``agent``; returns it as stored."""
+        response = await self._request("PUT", f"/me/agents/{agent}", json=dict(config))
+        return StoredCustomAgent.model_validate_json(response.content)
+
+    async def delete_custom_agent(self, agent: str) -> None:
+        await self._request("DELETE", f"/me/agents/{agent}")
 
     async def events(
         self, job_id: str, *, last_event_id: str | None = None
@@ -236,6 +249,17 @@ class SyncJobsClient:
 
     def agents(self) -> list[AgentInfo]:
         return AgentList.model_validate_json(self._request("GET", "/agents").content).agents
+
+    def custom_agent(self, agent: str) -> StoredCustomAgent:
+        response = self._request("GET", f"/me/agents/{agent}")
+        return StoredCustomAgent.model_validate_json(response.content)
+
+    def set_custom_agent(self, agent: str, config: Mapping[str, Any]) -> StoredCustomAgent:
+        response = self._request("PUT", f"/me/agents/{agent}", json=dict(config))
+        return StoredCustomAgent.model_validate_json(response.content)
+
+    def delete_custom_agent(self, agent: str) -> None:
+        self._request("DELETE", f"/me/agents/{agent}")
 
     def events(self, job_id: str, *, last_event_id: str | None = None) -> Iterator[Event]:
         resume = Resume(last_event_id, self.reconnects)

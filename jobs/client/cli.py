@@ -288,12 +288,33 @@ async def cmd_cancel(client: JobsClient, args: argparse.Namespace, console: Cons
 
 
 async def cmd_agents(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
+    if args.action != "list":
+        return await _custom_agent(client, args, console)
     agents = await client.agents()
     if console.as_json:
         console.json([agent.model_dump(mode="json", by_alias=True) for agent in agents])
         return Exit.OK
     for agent in agents:
         console.out.write(f"{agent.name}\t{agent.description}\n")
+    return Exit.OK
+
+
+async def _custom_agent(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
+    """``agents show|set|delete AGENT``: your custom agent for AGENT."""
+    if not args.agent:
+        raise UsageError(f"agents {args.action} needs the agent's name, e.g. feature-suggestion")
+    if args.action == "delete":
+        await client.delete_custom_agent(args.agent)
+        if console.as_json:
+            console.json({"agent": args.agent, "deleted": True})
+        return Exit.OK
+    if args.action == "set":
+        if args.input is None:
+            raise UsageError("agents set needs --input '{...}', @file.json or @-")
+        stored = await client.set_custom_agent(args.agent, read_input(args.input))
+    else:
+        stored = await client.custom_agent(args.agent)
+    console.json(stored.model_dump(mode="json", by_alias=True, exclude_none=True))
     return Exit.OK
 
 
@@ -336,7 +357,16 @@ def add_commands(commands: Any) -> None:
     job_input(command("run", cmd_run, "start a job and attach to it (Ctrl-C cancels it)"))
     command("status", cmd_status, "show a job's status").add_argument("job_id")
     command("cancel", cmd_cancel, "cancel a pending or running job").add_argument("job_id")
-    command("agents", cmd_agents, "list the agents")
+    agents = command(
+        "agents",
+        cmd_agents,
+        "list the agents, or show, set or delete your custom agent for one of them",
+    )
+    agents.add_argument(
+        "action", nargs="?", default="list", choices=("list", "show", "set", "delete")
+    )
+    agents.add_argument("agent", nargs="?", help="the agent (for show, set, delete)")
+    agents.add_argument("--input", help="set: the custom agent, '{...}', @file.json or @-")
 
 
 def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -223,6 +223,7 @@ def _stats(out: TextIO, stats: Stats) -> None:
         f"other keys {size(stats.other_memory_bytes)} in {stats.other_keys} keys · "
         f"Redis used {size(stats.redis_used_memory_bytes)}\n"
     )
+    out.write(f"config    {stats.custom_agents} custom agents (no TTL: keep Redis persistent)\n")
 
 
 async def cmd_stats(

@@ -121,6 +121,8 @@ class Stats:
     other_keys: int
     other_memory_bytes: int
     redis_used_memory_bytes: int | None
+    #: Custom agents: configuration, the one key family without a TTL.
+    custom_agents: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -133,6 +135,7 @@ class Stats:
             "otherKeys": self.other_keys,
             "otherMemoryBytes": self.other_memory_bytes,
             "redisUsedMemoryBytes": self.redis_used_memory_bytes,
+            "customAgents": self.custom_agents,
         }
 
 
@@ -290,6 +293,7 @@ class Inspector:
             other_keys=len(other_keys),
             other_memory_bytes=memory[1],
             redis_used_memory_bytes=int(used) if used is not None else None,
+            custom_agents=sum(1 for key in other_keys if self.keys.is_custom_agent(key)),
         )
 
     async def _memory(self, keys: list[str]) -> int:

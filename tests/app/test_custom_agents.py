@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any, get_args, get_type_hints
 
 import httpx
@@ -187,3 +190,31 @@ async def test_effort_and_model_reach_the_messages_api(
     assert body["output_config"] == {"effort": "low"}
     assert "temperature" not in body, "the Messages API as the SDK exposes it takes none"
     assert "Always mention the payment step." in json.dumps(body["system"])
+
+
+def test_the_cli_shows_sets_and_deletes_a_custom_agent(live: StartLive, redis_url: str) -> None:
+    server = live()
+    env = {**os.environ, "JOBS_URL": server.url, "JOBS_TOKEN": token()}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "jobs", "agents", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+
+    missing = cli("show", "chat")
+    assert missing.returncode == 6, missing.stderr  # NOT_FOUND
+    stored = cli("set", "chat", "--input", json.dumps(MINE | {"tools": []}))
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(stored.stdout)["version"] == 1
+    shown = json.loads(cli("show", "chat").stdout)
+    assert shown["systemPrompt"] == MINE["systemPrompt"]
+    ops = [sys.executable, "-m", "jobs", "ops", "stats", "--json"]
+    stats = subprocess.run(
+        ops, env=env | {"REDIS_URL": redis_url}, capture_output=True, text=True, timeout=30
+    )
+    assert json.loads(stats.stdout)["customAgents"] == 1, stats.stderr
+    bad = cli("set", "chat", "--input", json.dumps(MINE | {"effort": "extreme"}))
+    assert bad.returncode == 8, bad.stderr  # REJECTED: 422
+    assert "effort" in bad.stderr
+    assert cli("delete", "chat").returncode == 0
+    assert cli("show", "chat").returncode == 6
+    assert cli("set", "--input", "{}").returncode == 2, "usage: no agent named"
