@@ -56,6 +56,10 @@ def test_compose_runs_the_service_on_a_healthy_redis() -> None:
     redis = services["redis"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert "noeviction" in redis["command"]
+    # Custom agents are configuration without a TTL: Redis must keep them across restarts.
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
     jobs = services["jobs"]
     check_service(jobs)
     assert jobs["ports"] == ["8000:8000"]
