@@ -50,6 +50,11 @@ class Deadline:
         return time.monotonic() >= self._at
 
 
+def plural(count: int, noun: str, suffix: str = "s") -> str:
+    """``1 file``, ``2 files``."""
+    return f"{count} {noun}{'' if count == 1 else suffix}"
+
+
 def cut_line(line: str, max_chars: int, start: int = 0) -> str:
     """``line`` shown from ``start`` for at most ``max_chars``, saying what was left out."""
     if len(line) <= max_chars:

@@ -17,7 +17,7 @@ from typing import Protocol, cast
 import re2
 from wcmatch import glob as wcglob
 
-from jobs.tools.base import Deadline, Output, ToolLimits, ToolResult, cut_line
+from jobs.tools.base import Deadline, Output, ToolLimits, ToolResult, cut_line, plural
 from jobs.tools.glob import GLOB_FLAGS, compile_glob
 from jobs.tools.paths import Confinement, Refused, Target, open_regular
 from jobs.tools.schemas import GrepInput
@@ -160,10 +160,11 @@ def _result(
         notes.append(f"… {hidden} more matches not shown ({why}); narrow the pattern, path or glob")
     if tally.large:
         notes.append(
-            f"… {tally.large} files were searched in their first {limits.max_file_bytes} bytes only"
+            f"… {plural(tally.large, 'file')} searched only in "
+            f"the first {limits.max_file_bytes} bytes"
         )
     if tally.binary:
-        notes.append(f"… {tally.binary} binary files were not searched")
+        notes.append(f"… {plural(tally.binary, 'binary file')} not searched")
     if cut:
         notes.append(f"… the search was cut: {cut}; more lines may match")
     more = "+" if cut else ""
@@ -173,5 +174,6 @@ def _result(
             "\n".join([f"No matches for {args.pattern!r}.", *notes]),
             f"no matches{more and ' (search cut)'}",
         )
-    summary = f"{tally.matches}{more} matches in {len(tally.files)} files"
+    noun = "match" if tally.matches == 1 and not more else "matches"
+    summary = f"{tally.matches}{more} {noun} in {plural(len(tally.files), 'file')}"
     return ToolResult(True, out.text(*notes), summary, tuple(tally.shown_files))
