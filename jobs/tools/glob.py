@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wcmatch import glob as wcglob
 
-from jobs.tools.base import Deadline, Output, ToolLimits, ToolResult, plural
+from jobs.tools.base import Deadline, Output, ToolLimits, ToolResult
 from jobs.tools.paths import Confinement, Refused, check_text
 from jobs.tools.schemas import GlobInput
 from jobs.tools.walk import Walk
@@ -51,5 +51,6 @@ def run_glob(
         text = f"No files match {args.pattern!r}{where}."
         return ToolResult(True, "\n".join([text, *notes]), "no files match")
     more = "+" if walk.cut else ""
-    summary = f"{plural(len(found), 'file')}{more} match {args.pattern}"
+    noun = "file" if len(found) == 1 and not more else "files"
+    summary = f"{len(found)}{more} {noun} match {args.pattern}"
     return ToolResult(True, out.text(*notes), summary)

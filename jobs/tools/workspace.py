@@ -91,6 +91,8 @@ class Workspace:
             return ToolResult.refused(
                 f"unknown tool {name!r}; the tools are {', '.join(TOOL_NAMES)}"
             )
+        if not isinstance(tool_input, dict):
+            return ToolResult.refused(f"invalid {name} input: it must be a JSON object")
         try:
             args = INPUTS[name].model_validate(tool_input)
         except ValidationError as exc:
