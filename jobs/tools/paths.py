@@ -15,6 +15,7 @@ descriptor's real path is still the checked one (a symlink swapped in meanwhile 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -145,6 +146,12 @@ def load_gitignore(directory: Path) -> pathspec.GitIgnoreSpec | None:
         data = os.read(fd, _GITIGNORE_MAX_BYTES)
     finally:
         os.close(fd)
+    return _compile_gitignore(data)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_gitignore(data: bytes) -> pathspec.GitIgnoreSpec:
+    # Keyed by content, so an edited .gitignore is never served stale; compiling is the cost.
     return pathspec.GitIgnoreSpec.from_lines(data.decode("utf-8", "replace").splitlines())
 
 
