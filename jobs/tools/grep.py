@@ -108,6 +108,8 @@ def run_grep(
 ) -> ToolResult:
     regex = compile_regex(args.pattern)
     start = confinement.resolve(args.path)
+    if not start.is_dir:
+        os.close(open_regular(start))  # a named FIFO or device is refused, not skipped
     walk = Walk(confinement, start, limits.max_entries, deadline) if start.is_dir else None
     tally, out = _Tally(), Output(limits.max_bytes)
     for rel in _files(confinement, start, walk, args.glob):

@@ -61,6 +61,10 @@ def check_text(value: str, what: str) -> None:
     """Refuse a null byte or a Windows-style path in ``value``."""
     if "\x00" in value:
         raise Refused(f"{what} contains a null byte")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from JSON's \ud800
+        raise Refused(f"{what} is not valid UTF-8") from exc
     if "\\" in value or _DRIVE.match(value):
         raise Refused(f"{what} looks like a Windows path; use forward slashes, relative paths")
 
@@ -169,6 +173,14 @@ def is_ignored(stack: Iterable[tuple[str, pathspec.GitIgnoreSpec]], rel: str, is
 
 def open_regular(target: Target) -> int:
     """A read-only descriptor on the checked regular file, or :class:`Refused`."""
+    try:  # a device is refused before any open (opening some has side effects)
+        mode = os.lstat(target.path).st_mode
+    except OSError as exc:
+        raise Refused(f"{target.rel} cannot be opened") from exc
+    if stat.S_ISLNK(mode):  # swapped in since the check
+        raise Refused(f"{target.rel} cannot be opened")
+    if not stat.S_ISREG(mode):
+        raise Refused(f"{target.rel} is not a regular file")
     try:
         fd = os.open(target.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:

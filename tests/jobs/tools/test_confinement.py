@@ -48,6 +48,11 @@ def refused(result: ToolResult, reason: str) -> None:
         ("loop_a", "path 'loop_a' cannot be resolved (a symlink loop?)"),
         ("src/app.ts\x00.png", "path contains a null byte"),
         (
+            "src/\ud800.ts",
+            "invalid Read input: path: Input should be a valid string, "
+            "unable to parse raw data as a unicode string",
+        ),
+        (
             "..\\..\\etc\\passwd",
             "path looks like a Windows path; use forward slashes, relative paths",
         ),

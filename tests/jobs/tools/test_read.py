@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,20 @@ def test_resolve_never_says_whether_an_outside_path_exists(tmp_path: Path) -> No
             confinement.resolve(name)
         messages.append(str(caught.value).replace(f"'{name}'", "X"))
     assert messages == ["path X leads outside the workspace"] * 2
+
+
+async def test_a_device_inside_the_workspace_is_refused_unopened(hostile: Hostile) -> None:
+    path = hostile.root / "zero-device"
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero's numbers
+    except PermissionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("creating a device node needs root (CI runs as root and must not skip)")
+    ws = hostile.make()
+    result = await ws.run("Read", {"path": "zero-device"})
+    assert (result.ok, result.content) == (False, "Error: zero-device is not a regular file")
+    grep = await ws.run("Grep", {"pattern": ".", "path": "zero-device"})
+    assert (grep.ok, grep.content) == (False, "Error: zero-device is not a regular file")
+    listed = await ws.run("Glob", {"pattern": "zero*"})
+    assert listed.content == "No files match 'zero*'."
