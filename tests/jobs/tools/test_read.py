@@ -163,3 +163,19 @@ async def test_a_device_inside_the_workspace_is_refused_unopened(hostile: Hostil
     assert (grep.ok, grep.content) == (False, "Error: zero-device is not a regular file")
     listed = await ws.run("Glob", {"pattern": "zero*"})
     assert listed.content == "No files match 'zero*'."
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("src/\ud800.ts", "path is not valid UTF-8"),
+        ("a\x00b", "path contains a null byte"),
+        ("src\\app.ts", "path looks like a Windows path; use forward slashes, relative paths"),
+    ],
+)
+def test_resolve_checks_the_text_even_without_pydantic(
+    hostile: Hostile, raw: str, reason: str
+) -> None:
+    with pytest.raises(Refused) as caught:
+        Confinement(hostile.root, ()).resolve(raw)
+    assert str(caught.value) == reason
