@@ -119,12 +119,18 @@ def run_grep(
         if tally.scanned >= limits.max_scan_bytes:
             tally.cut = f"{limits.max_scan_bytes} bytes were searched"
             break
-        _search_file(confinement, limits, regex, rel, tally, out)
+        _search_file(confinement, limits, regex, rel, tally, out, deadline)
     return _result(args, limits, tally, out, walk)
 
 
 def _search_file(
-    confinement: Confinement, limits: ToolLimits, regex: Regex, rel: str, tally: _Tally, out: Output
+    confinement: Confinement,
+    limits: ToolLimits,
+    regex: Regex,
+    rel: str,
+    tally: _Tally,
+    out: Output,
+    deadline: Deadline,
 ) -> None:
     try:
         data, large = _read_prefix(
@@ -140,6 +146,9 @@ def _search_file(
     for lineno, line_start, line_end, start in matching_lines(regex, data):
         tally.matches += 1
         tally.files.add(rel)
+        if tally.matches % 1024 == 0 and deadline.passed():  # a file of 250,000 short lines
+            tally.cut = "the time limit was reached"
+            return
         if tally.shown >= limits.max_matches or out.full:
             continue
         line = data[line_start:line_end].decode("utf-8", "replace")

@@ -7,6 +7,10 @@ import os
 import pytest
 
 from jobs.tools import ToolLimits
+from jobs.tools.base import Deadline
+from jobs.tools.grep import run_grep
+from jobs.tools.paths import Confinement
+from jobs.tools.schemas import GrepInput
 from tests.jobs.tools.conftest import Hostile, write
 
 pytestmark = pytest.mark.anyio
@@ -159,3 +163,24 @@ async def test_the_scan_bound_cuts_the_search_and_says_so(hostile: Hostile) -> N
         "… the search was cut: 1 bytes were searched; more lines may match",
     ]
     assert result.summary == "1+ matches in 1 file"
+
+
+class _PassesOnSecondLook(Deadline):
+    def __init__(self) -> None:
+        super().__init__(60)
+        self.looks = 0
+
+    def passed(self) -> bool:
+        self.looks += 1
+        return self.looks > 1
+
+
+def test_the_time_limit_also_cuts_inside_one_file(hostile: Hostile) -> None:
+    write(hostile.root / "many.txt", "hit\n" * 200_000)
+    confinement = Confinement(hostile.root, ())
+    args = GrepInput(pattern="hit", path="many.txt")
+    result = run_grep(confinement, ToolLimits(), args, _PassesOnSecondLook())
+    assert result.summary == "1024+ matches in 1 file"
+    assert result.content.splitlines()[-1] == (
+        "… the search was cut: the time limit was reached; more lines may match"
+    )
