@@ -31,6 +31,7 @@ from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
 from jobs.streams import OpenStreams
+from jobs.tools import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Services:
     jobs: JobService
     verifier: Verifier
     tickets: TicketSigner
+    #: The directory the agents' tools read (``AGENT_WORKSPACE``).
+    workspace: Workspace
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
     shutdown: anyio.Event = field(default_factory=anyio.Event)
 
@@ -103,6 +106,12 @@ async def build_services(
         redis = connect(plain_url(url) if url else None, cluster=cluster)
         stack.push_async_callback(redis.aclose)
         http = await stack.enter_async_context(provider_client()) if settings.oidc else None
+        workspace = stack.enter_context(
+            Workspace.open(
+                settings.agent_workspace, extra_secret_patterns=settings.agent_secret_patterns
+            )
+        )
+        logger.info("agent workspace: %s", workspace.root)
         model_backend = backend or build_backend(settings.backend, settings)
         stack.push_async_callback(model_backend.aclose)
         keys = Keys(settings.jobs_redis_prefix)
@@ -144,6 +153,7 @@ async def build_services(
                 store, events, runner, agents, leases, limits, streams, CustomAgents(redis, keys)
             ),
             verifier=build_verifier(settings, dev_secret, http),
+            workspace=workspace,
             tickets=TicketSigner(
                 ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
             ),

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import DirectoryPath, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     anthropic_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     allowed_models: CommaList = Field(default_factory=list)
     demo_tokens_per_second: Annotated[float, Field(gt=0)] = 40
+    # The directory the agents' tools may read (None: the sample tree shipped in jobs.tools).
+    agent_workspace: DirectoryPath | None = None
+    # More secret-looking files the tools never read (.gitignore syntax), beyond the defaults.
+    agent_secret_patterns: CommaList = Field(default_factory=list)
 
     lease_ttl_s: Annotated[float, Field(gt=0)] = 15
     abandon_after_s: Annotated[float, Field(gt=0)] = 30
@@ -69,7 +73,13 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] | None = None
 
-    @field_validator("auth_algorithms", "allowed_models", "cors_allow_origins", mode="before")
+    @field_validator(
+        "auth_algorithms",
+        "allowed_models",
+        "cors_allow_origins",
+        "agent_secret_patterns",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
