@@ -30,6 +30,7 @@ from app.routes import routes
 from app.services import Services
 from app.settings import Settings
 from auth import CachingVerifier, CombinedVerifier, SecretVerifier, TicketSigner, Verifier
+from auth.access_tokens import TokenTypes
 from auth.jwks import JwksCache, JwksVerifier, provider_client
 from jobs import metrics
 from jobs.agents import AgentRegistry, Backend, DemoBackend, default_agents
@@ -68,24 +69,32 @@ def build_backend(settings: Settings) -> Backend:
     )
 
 
+def build_provider(settings: Settings, http: httpx2.AsyncClient | None) -> JwksCache | None:
+    """The identity provider's key cache, when AUTH_ISSUER or AUTH_JWKS_URL is set."""
+    if not settings.oidc:
+        return None
+    if http is None:
+        raise RuntimeError("AUTH_ISSUER/AUTH_JWKS_URL need an HTTP client for the keys")
+    return JwksCache(http, issuer=settings.auth_issuer, jwks_url=settings.auth_jwks_url)
+
+
 def build_verifier(
-    settings: Settings, dev_secret: str | None, http: httpx2.AsyncClient | None = None
+    settings: Settings, dev_secret: str | None, provider: JwksCache | None = None
 ) -> Verifier:
     """The verifier for the configured auth: an HS256 secret (or the dev secret), an identity
-    provider's keys (fetched with ``http``), or both, chosen per token by its ``alg``."""
+    provider's keys, or both, chosen per token by its ``alg``."""
     secret = settings.auth_jwt_secret.get_secret_value() if settings.auth_jwt_secret else None
     secret = secret or dev_secret
     by_secret = SecretVerifier(secret, audience=settings.auth_audience) if secret else None
     by_provider = None
-    if settings.oidc:
-        if http is None:
-            raise RuntimeError("AUTH_ISSUER/AUTH_JWKS_URL need an HTTP client for the keys")
-        keys = JwksCache(http, issuer=settings.auth_issuer, jwks_url=settings.auth_jwks_url)
+    if provider is not None:
+        assert settings.auth_audience is not None  # Settings requires it with a provider
         by_provider = JwksVerifier(
-            keys,
+            provider,
             algorithms=settings.auth_algorithms,
             issuer=settings.auth_issuer,
             audience=settings.auth_audience,
+            token_types=TokenTypes(settings.auth_token_types),
         )
     verifier: Verifier | None = by_secret or by_provider
     if by_secret is not None and by_provider is not None:
@@ -109,13 +118,11 @@ def log_auth(settings: Settings) -> None:
         accepted.append("HS256 (AUTH_JWT_SECRET)")
     if settings.oidc:
         source = settings.auth_jwks_url or f"discovery at {settings.auth_issuer}"
-        accepted.append(f"{','.join(settings.auth_algorithms)} from {source}")
-    logger.info("auth: accepting %s", "; ".join(accepted))
-    if settings.oidc and not settings.auth_audience:
-        logger.warning(
-            "AUTH_AUDIENCE is not set: any token the identity provider signs, for any "
-            "application, is accepted"
+        accepted.append(
+            f"{','.join(settings.auth_algorithms)} from {source}, "
+            f"typ {','.join(settings.auth_token_types)}, aud {settings.auth_audience}"
         )
+    logger.info("auth: accepting %s", "; ".join(accepted))
     if settings.auth_jwks_url and not settings.auth_issuer:
         logger.warning("AUTH_ISSUER is not set: the 'iss' of provider tokens is not checked")
 
@@ -148,6 +155,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
         log_auth(settings)
         http = provider_client() if settings.oidc else None
+        provider = build_provider(settings, http)
         url = settings.redis_url
         cluster = settings.redis_cluster or is_cluster_url(url)
         redis = connect(plain_url(url) if url else None, cluster=cluster)
@@ -197,10 +205,13 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             agents=agents,
             runner=runner,
             jobs=JobService(store, events, runner, agents, leases, limits, streams),
-            verifier=build_verifier(settings, dev_secret, http),
+            verifier=build_verifier(settings, dev_secret, provider),
             tickets=TicketSigner(
-                ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
+                ticket_secret(settings, dev_secret),
+                ttl_s=settings.stream_ticket_ttl_s,
+                resume_s=int(settings.run_timeout_s) + settings.resume_grace_s,
             ),
+            provider=provider,
         )
         logger.info(
             "ready: backend=%s instance=%s",
@@ -212,10 +223,17 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
         await runner.open()
         streams.open()
         closing = asyncio.create_task(_wake_streams_at_shutdown(services), name="shutdown-watch")
+        # Discovery and keys checked now, without holding start-up: a misconfiguration shows
+        # in the log and /readyz at once, not at the first user's request.
+        checking = (
+            asyncio.create_task(provider.check(), name="provider-check") if provider else None
+        )
         try:
             yield {"services": services}
         finally:
             closing.cancel()
+            if checking is not None:
+                checking.cancel()
             await runner.aclose()
             await streams.aclose()
             await model_backend.aclose()

@@ -8,6 +8,7 @@ import anyio
 
 from app.settings import Settings
 from auth import TicketSigner, Verifier
+from auth.jwks import JwksCache
 from jobs.agents import AgentRegistry
 from jobs.connection import Redis
 from jobs.runner import Runner
@@ -23,5 +24,7 @@ class Services:
     jobs: JobService
     verifier: Verifier
     tickets: TicketSigner
+    #: The identity provider's keys, when one is configured (the readiness check asks it).
+    provider: JwksCache | None = None
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
     shutdown: anyio.Event = field(default_factory=anyio.Event)
