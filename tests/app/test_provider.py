@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +21,8 @@ TICKET_SECRET = "ticket-secret-0123456789abcdef0123456789"
 CHAT = {"agent": "chat", "input": {"prompt": "hello"}}
 
 
-def oidc(live: StartLive, idp: IdentityProvider, **settings: object) -> LiveServer:
-    values: dict[str, object] = {
+def oidc(live: StartLive, idp: IdentityProvider, **settings: Any) -> LiveServer:
+    values: dict[str, Any] = {
         "auth_jwt_secret": None,
         "auth_issuer": idp.issuer,
         "auth_audience": AUDIENCE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -36,8 +37,8 @@ def provider() -> Iterator[RealProvider]:
         real.stop()
 
 
-def service(live: StartLive, provider: RealProvider, **settings: object) -> LiveServer:
-    values: dict[str, object] = {
+def service(live: StartLive, provider: RealProvider, **settings: Any) -> LiveServer:
+    values: dict[str, Any] = {
         "auth_jwt_secret": None,
         "auth_issuer": provider.issuer,
         "auth_audience": AUDIENCE,

@@ -4,6 +4,7 @@ RFC 9068's required claims, and ID tokens refused, against the local provider ov
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx2
 import pytest
@@ -85,7 +86,8 @@ async def test_an_at_jwt_only_list_refuses_jwt_typed_tokens(
 async def test_an_at_jwt_token_must_carry_rfc9068s_claims(
     idp: IdentityProvider, http: httpx2.AsyncClient, missing: str
 ) -> None:
-    token = idp.access_token("alice", **{missing: None})
+    leave_out: dict[str, Any] = {missing: None}
+    token = idp.access_token("alice", **leave_out)
     with pytest.raises(InvalidToken, match=f"lacks the '{missing}' claim"):
         await make(idp, http).verify(token)
 
@@ -101,7 +103,8 @@ async def test_rfc9068_claim_types_are_checked(
 async def test_id_tokens_are_refused_by_their_claims(
     idp: IdentityProvider, http: httpx2.AsyncClient, claim: str
 ) -> None:
-    token = idp.token("alice", **{claim: "x"})  # typ JWT, aud the service's own
+    extra: dict[str, Any] = {claim: "x"}
+    token = idp.token("alice", **extra)  # typ JWT, aud the service's own
     with pytest.raises(InvalidToken, match=f"an ID token \\(it has '{claim}'\\)"):
         await make(idp, http).verify(token)
 

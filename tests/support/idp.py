@@ -149,13 +149,21 @@ class IdentityProvider:
     def access_token(self, sub: str = "alice", *, kid: str = "rsa-1", **claims: Any) -> str:
         """An RFC 9068 access token: ``typ: at+jwt``, with ``client_id``, ``jti`` and ``iat``
         (the shape ``oidc-provider`` issues for a resource indicator)."""
-        shape = {"client_id": "planner-web", "jti": secrets.token_urlsafe(12), "scope": "jobs"}
+        shape: dict[str, Any] = {
+            "client_id": "planner-web",
+            "jti": secrets.token_urlsafe(12),
+            "scope": "jobs",
+        }
         return self.token(sub, kid=kid, header={"typ": "at+jwt"}, **(shape | claims))
 
     def id_token(self, sub: str = "alice", *, kid: str = "rsa-1", **claims: Any) -> str:
         """An OpenID Connect ID token whose ``aud`` happens to be the service's audience:
         ``typ: JWT``, with the claims only ID tokens carry (``nonce``, ``at_hash``)."""
-        shape = {"nonce": "n-0S6_WzA2Mj", "at_hash": "77QmUPtjPfzWtF2AnpK9RQ", "auth_time": 1}
+        shape: dict[str, Any] = {
+            "nonce": "n-0S6_WzA2Mj",
+            "at_hash": "77QmUPtjPfzWtF2AnpK9RQ",
+            "auth_time": 1,
+        }
         return self.token(sub, kid=kid, **(shape | claims))
 
     def public_pem(self, kid: str = "rsa-1") -> bytes:
