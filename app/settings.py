@@ -1,6 +1,6 @@
 """The service's configuration: environment variables, read once into one :class:`Settings`.
 
-Names match DESIGN.md's configuration table exactly. Nothing reads the environment at import
+Names match the README's configuration table exactly. Nothing reads the environment at import
 time: ``python -m app`` builds ``Settings()`` and hands it to ``create_app(settings)``; tests
 build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
 ``AUTH_TOKEN_TYPES``, ``CORS_ALLOW_ORIGINS``) are accepted as plain ``a,b,c``.

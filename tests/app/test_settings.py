@@ -1,4 +1,4 @@
-"""Configuration: the names in DESIGN.md, read from the environment once."""
+"""Configuration: the names in the README, read from the environment once."""
 
 from __future__ import annotations
 
