@@ -228,8 +228,8 @@ async def test_a_provider_outage_is_503_not_401(
             auth_ticket_secret=TICKET_SECRET,
         )
     else:
+        idp.failure = 503  # before the start, whose check would otherwise fetch the keys
         server = oidc(live, idp)
-        idp.failure = 503
     response = await client.post(f"{server.url}/jobs", json=CHAT, headers=bearer(idp.token()))
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
