@@ -47,10 +47,16 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
         try:
             async with build_services(settings, dev_secret=dev_secret, backend=backend) as svc:
                 closing = asyncio.create_task(_wake_streams_at_shutdown(svc), name="shutdown")
+                # Discovery and keys checked now, without holding start-up: a misconfiguration
+                # shows in the log and /readyz at once, not at the first user's request.
+                provider = svc.provider
+                checking = asyncio.create_task(provider.check()) if provider else None
                 try:
                     yield {"services": svc}
                 finally:
                     closing.cancel()
+                    if checking is not None:
+                        checking.cancel()
         finally:
             metrics.worker_stopped()
 

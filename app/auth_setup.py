@@ -11,29 +11,38 @@ import httpx2
 
 from app.settings import Settings
 from auth import CachingVerifier, CombinedVerifier, SecretVerifier, Verifier
+from auth.access_tokens import TokenTypes
 from auth.jwks import JwksCache, JwksVerifier
 
 logger = logging.getLogger(__name__)
 
 
+def build_provider(settings: Settings, http: httpx2.AsyncClient | None) -> JwksCache | None:
+    """The identity provider's key cache, when AUTH_ISSUER or AUTH_JWKS_URL is set."""
+    if not settings.oidc:
+        return None
+    if http is None:
+        raise RuntimeError("AUTH_ISSUER/AUTH_JWKS_URL need an HTTP client for the keys")
+    return JwksCache(http, issuer=settings.auth_issuer, jwks_url=settings.auth_jwks_url)
+
+
 def build_verifier(
-    settings: Settings, dev_secret: str | None, http: httpx2.AsyncClient | None = None
+    settings: Settings, dev_secret: str | None, provider: JwksCache | None = None
 ) -> Verifier:
     """The verifier for the configured auth: an HS256 secret (or the dev secret), an identity
-    provider's keys (fetched with ``http``), or both, chosen per token by its ``alg``."""
+    provider's keys, or both, chosen per token by its ``alg``."""
     secret = settings.auth_jwt_secret.get_secret_value() if settings.auth_jwt_secret else None
     secret = secret or dev_secret
     by_secret = SecretVerifier(secret, audience=settings.auth_audience) if secret else None
     by_provider = None
-    if settings.oidc:
-        if http is None:
-            raise RuntimeError("AUTH_ISSUER/AUTH_JWKS_URL need an HTTP client for the keys")
-        keys = JwksCache(http, issuer=settings.auth_issuer, jwks_url=settings.auth_jwks_url)
+    if provider is not None:
+        assert settings.auth_audience is not None  # Settings requires it with a provider
         by_provider = JwksVerifier(
-            keys,
+            provider,
             algorithms=settings.auth_algorithms,
             issuer=settings.auth_issuer,
             audience=settings.auth_audience,
+            token_types=TokenTypes(settings.auth_token_types),
         )
     verifier: Verifier | None = by_secret or by_provider
     if by_secret is not None and by_provider is not None:
@@ -57,13 +66,11 @@ def log_auth(settings: Settings) -> None:
         accepted.append("HS256 (AUTH_JWT_SECRET)")
     if settings.oidc:
         source = settings.auth_jwks_url or f"discovery at {settings.auth_issuer}"
-        accepted.append(f"{','.join(settings.auth_algorithms)} from {source}")
-    logger.info("auth: accepting %s", "; ".join(accepted))
-    if settings.oidc and not settings.auth_audience:
-        logger.warning(
-            "AUTH_AUDIENCE is not set: any token the identity provider signs, for any "
-            "application, is accepted"
+        accepted.append(
+            f"{','.join(settings.auth_algorithms)} from {source}, "
+            f"typ {','.join(settings.auth_token_types)}, aud {settings.auth_audience}"
         )
+    logger.info("auth: accepting %s", "; ".join(accepted))
     if settings.auth_jwks_url and not settings.auth_issuer:
         logger.warning("AUTH_ISSUER is not set: the 'iss' of provider tokens is not checked")
 

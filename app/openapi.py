@@ -207,7 +207,8 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
                     "type": "apiKey",
                     "in": "query",
                     "name": "ticket",
-                    "description": "`streamTicket` from `POST /jobs`; the stream only",
+                    "description": "`streamTicket` from `POST /jobs`: that job's stream only, "
+                    "for the job's streamable life",
                 },
             },
         },

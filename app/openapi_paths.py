@@ -27,8 +27,8 @@ _PROBLEMS = {
     415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
     422: "Invalid body or input: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`)",
     429: "A per-user limit: `RATE_LIMITED`, `TOO_MANY_STREAMS` (`Retry-After`)",
-    503: "Redis or the identity provider unavailable: `STORE_UNAVAILABLE`, "
-    "`AUTH_UNAVAILABLE` (`Retry-After`)",
+    503: "Redis or the identity provider unavailable, or the provider misconfigured: "
+    "`STORE_UNAVAILABLE`, `AUTH_UNAVAILABLE`, `AUTH_MISCONFIGURED` (`/readyz`; `Retry-After`)",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
@@ -213,7 +213,8 @@ def service_paths() -> dict[str, Any]:
         "/readyz": {
             "get": {
                 "operationId": "readyz",
-                "summary": "Readiness: Redis reachable; this instance's runs and streams",
+                "summary": "Readiness: Redis reachable, the identity provider as configured; "
+                "this instance's runs and streams",
                 "security": [],
                 "responses": {"200": _json("Ready", "Readiness"), **_problems(503)},
             }

@@ -29,7 +29,7 @@ from jobs.errors import (
     StoreUnavailable,
     UnsupportedMediaType,
 )
-from jobs.events import is_event_id
+from jobs.events import JobStatus, is_event_id
 from jobs.keys import JOB_ID_RE, check_job_id
 from jobs.model import Job
 
@@ -145,7 +145,21 @@ async def issue_ticket(request: Request) -> Response:
     principal = await bearer(request)
     job = await svc.jobs.status(principal.sub, job_id)
     ticket = svc.tickets.issue(job.id, principal.sub)
-    return JSONResponse({"streamTicket": ticket, "expiresIn": svc.tickets.ttl_s})
+    return JSONResponse({"streamTicket": ticket, "expiresIn": svc.tickets.lifetime_s})
+
+
+async def ticket_holder(svc: Services, ticket: str, job_id: str) -> Principal:
+    """The owner named by a stream ticket. Past its first ``STREAM_TICKET_TTL_S`` a ticket
+    only reattaches to a job that has started (a reconnect or a resume), never starts one."""
+    verified = svc.tickets.verify(ticket, job_id)
+    if not verified.may_start:
+        job = await svc.jobs.status(verified.principal.sub, job_id)
+        if job.status is JobStatus.PENDING:
+            raise InvalidToken(
+                "the stream ticket has expired for starting the job; "
+                "POST /jobs/{id}/ticket gives a fresh one"
+            )
+    return verified.principal
 
 
 async def stream_job(request: Request) -> Response:
@@ -153,7 +167,7 @@ async def stream_job(request: Request) -> Response:
     job_id = check_job_id(path_job_id(request))
     ticket = request.query_params.get("ticket")
     if ticket is not None and "authorization" not in request.headers:
-        principal = svc.tickets.verify(ticket, job_id)
+        principal = await ticket_holder(svc, ticket, job_id)
     else:
         principal = await bearer(request)
     from_query = request.query_params.get("lastEventId")
@@ -203,8 +217,14 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when Redis answers; reports this instance's open runs and streams for operators."""
+    """Ready when Redis answers and the identity provider's configuration holds (an outage of
+    the provider is not this instance's fault, a misconfiguration is); reports this
+    instance's open runs and streams for operators."""
     svc = services(request)
+    if svc.provider is not None and svc.provider.misconfiguration is not None:
+        problem_found = await svc.provider.check()  # fixed in the meantime?
+        if problem_found is not None:
+            return problem(503, "AUTH_MISCONFIGURED", problem_found, headers={"Retry-After": "5"})
     try:
         await svc.jobs.store.ping()
     except StoreUnavailable:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from app.auth_setup import build_verifier, log_auth, ticket_secret
+from app.auth_setup import build_provider, build_verifier, log_auth, ticket_secret
 from app.settings import Settings
 from auth import TicketSigner, Verifier
-from auth.jwks import provider_client
+from auth.jwks import JwksCache, provider_client
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends import Backend, build_backend
 from jobs.connection import Redis, connect, is_cluster_url, plain_url
@@ -54,6 +54,8 @@ class Services:
     tickets: TicketSigner
     #: The directory the agents' tools read (``AGENT_WORKSPACE``).
     workspace: Workspace
+    #: The identity provider's keys, when one is configured (the readiness check asks it).
+    provider: JwksCache | None = None
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
     shutdown: anyio.Event = field(default_factory=anyio.Event)
 
@@ -106,6 +108,7 @@ async def build_services(
         redis = connect(plain_url(url) if url else None, cluster=cluster)
         stack.push_async_callback(redis.aclose)
         http = await stack.enter_async_context(provider_client()) if settings.oidc else None
+        provider = build_provider(settings, http)
         workspace = stack.enter_context(
             Workspace.open(
                 settings.agent_workspace, extra_secret_patterns=settings.agent_secret_patterns
@@ -152,9 +155,12 @@ async def build_services(
             jobs=JobService(
                 store, events, runner, agents, leases, limits, streams, CustomAgents(redis, keys)
             ),
-            verifier=build_verifier(settings, dev_secret, http),
+            verifier=build_verifier(settings, dev_secret, provider),
             workspace=workspace,
             tickets=TicketSigner(
-                ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
+                ticket_secret(settings, dev_secret),
+                ttl_s=settings.stream_ticket_ttl_s,
+                resume_s=int(settings.run_timeout_s) + settings.resume_grace_s,
             ),
+            provider=provider,
         )

@@ -3,7 +3,7 @@
 Names match the README's Configuration table exactly. Nothing reads the environment at import
 time: ``python -m app`` builds ``Settings()`` and hands it to ``create_app(settings)``; tests
 build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
-``CORS_ALLOW_ORIGINS``) are accepted as plain ``a,b,c``.
+``AUTH_TOKEN_TYPES``, ``CORS_ALLOW_ORIGINS``) are accepted as plain ``a,b,c``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import DirectoryPath, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auth.access_tokens import DEFAULT_TOKEN_TYPES, UNTYPED
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
 from jobs.backends import BACKENDS
 
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     auth_audience: str | None = None
     auth_jwks_url: str | None = None
     auth_algorithms: CommaList = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    auth_token_types: CommaList = Field(default_factory=lambda: list(DEFAULT_TOKEN_TYPES))
 
     agent_backend: str | None = None  # a name in jobs.backends.BACKENDS
     anthropic_api_key: SecretStr | None = None
@@ -75,6 +77,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "auth_algorithms",
+        "auth_token_types",
         "allowed_models",
         "cors_allow_origins",
         "agent_secret_patterns",
@@ -114,6 +117,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("auth_token_types")
+    @classmethod
+    def _token_types(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                f"lists the accepted 'typ' values of provider tokens (default "
+                f"{','.join(DEFAULT_TOKEN_TYPES)}; add {UNTYPED!r} to accept tokens without one)"
+            )
+        return value
+
     @field_validator("auth_issuer", "auth_jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -130,6 +143,18 @@ class Settings(BaseSettings):
             if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], or *)")
         return value
+
+    @model_validator(mode="after")
+    def _provider_needs_an_audience(self) -> Settings:
+        # A provider signs tokens for all its applications (and ID tokens for its clients):
+        # without an audience, any of them would be accepted here.
+        if self.oidc and not self.auth_audience:
+            raise ValueError(
+                "AUTH_AUDIENCE is required with AUTH_ISSUER/AUTH_JWKS_URL: set it to this API's "
+                "identifier as the provider puts it in the access tokens' 'aud' (never a "
+                "client id), or the service would accept tokens meant for other applications"
+            )
+        return self
 
     @model_validator(mode="after")
     def _shared_ticket_secret(self) -> Settings:

@@ -1,7 +1,7 @@
 """Who the caller is: bearer JWT verification and stream tickets."""
 
 from auth.errors import AuthError, AuthUnavailable, InvalidToken, MissingCredentials
-from auth.tickets import TicketSigner
+from auth.tickets import Ticket, TicketSigner
 from auth.verifier import (
     CachingVerifier,
     CombinedVerifier,
@@ -20,6 +20,7 @@ __all__ = [
     "MissingCredentials",
     "Principal",
     "SecretVerifier",
+    "Ticket",
     "TicketSigner",
     "Verifier",
     "mint_token",

@@ -3,28 +3,34 @@
 The keys come from ``AUTH_JWKS_URL``, or from the ``jwks_uri`` of
 ``{AUTH_ISSUER}/.well-known/openid-configuration``. :class:`JwksCache`:
 
-- fetches on the first token, not at start-up: the service starts (and answers health checks)
-  while the provider is down;
+- is checked once at start-up in the background (:meth:`JwksCache.check`): start-up never
+  waits for the provider, and a discovery document naming another issuer than
+  ``AUTH_ISSUER`` is reported at once, as a configuration error (logs, ``/readyz``, and the
+  ``detail`` of every 503), not as an endless outage;
 - fetches single-flight: requests that find the cache cold or stale wait for one shared fetch
   instead of each sending their own;
 - keeps keys for ``ttl_s``, then refreshes them;
-- refetches for a ``kid`` it does not know at most once per ``refetch_cooldown_s``: a rotated
-  key works without a restart, and a flood of made-up kids costs the provider one request per
-  cooldown;
-- answers :class:`~auth.errors.AuthUnavailable` (503) when it cannot get keys, never
-  "invalid token" for everyone; when a refresh fails it keeps the keys it has (a provider
-  outage does not log everybody out), and after any failure waits ``retry_after_s`` before it
-  asks again, so an outage is not met with a retry storm.
+- refetches for a ``kid`` it does not know; after a *successful* refetch it waits
+  ``refetch_cooldown_s`` before the next (as ``jose``'s remote JWKS set does): a rotated key
+  works without a restart, and a flood of made-up kids costs the provider one request per
+  cooldown. A failed fetch starts no cooldown;
+- never answers "invalid token" for a key it could not check: while the provider fails, a
+  token whose ``kid`` it does not have gets :class:`~auth.errors.AuthUnavailable` (503), as
+  does every token while it has no keys at all. When a refresh fails it keeps the keys it has
+  (an outage does not log everybody out), and after any failure waits ``retry_after_s``
+  before it asks again, so an outage is not met with a retry storm.
 
 Only public signing keys are taken from a JWKS (``kty`` RSA, EC or OKP; ``use`` absent or
 ``sig``); ``oct`` keys are ignored. :class:`JwksVerifier` accepts only the configured
 public-key algorithms and a key whose type matches the token's ``alg``, so an HS256 token
-"signed" with a provider's public key is refused (key confusion).
+"signed" with a provider's public key is refused (key confusion), and only access tokens
+(:mod:`auth.access_tokens`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -37,6 +43,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 from joserfc.jws import JWSRegistry
 
+from auth.access_tokens import ClaimsRegistry, TokenTypes, refuse_id_token
 from auth.errors import AuthUnavailable, InvalidToken
 from auth.verifier import (
     PUBLIC_KEY_ALGORITHMS,
@@ -69,6 +76,10 @@ def provider_client() -> httpx2.AsyncClient:
 class ProviderError(Exception):
     """The provider's discovery document or key set could not be had (internal to this
     module: callers see :class:`AuthUnavailable`)."""
+
+
+class Misconfigured(ProviderError):
+    """The provider answers, but not as configured: no outage, a setting to fix."""
 
 
 class JwksCache:
@@ -106,8 +117,10 @@ class JwksCache:
         self._keys: list[Key] | None = None
         self._fetched_at_s = 0.0
         self._failed_at_s: float | None = None
-        self._refetched_at_s: float | None = None
+        self._refetched_at_s: float | None = None  # the last *successful* refetch
         self._attempts = 0  # completed fetches, successful or not
+        #: Why the provider's answer does not fit the configuration, while it does not.
+        self.misconfiguration: str | None = None
 
     @property
     def fetches(self) -> int:
@@ -122,11 +135,19 @@ class JwksCache:
         return await self._load(unknown_kid=False, since=self._attempts)
 
     async def refetch(self, since: int) -> Sequence[Key]:
-        """The keys again, for a token whose ``kid`` was not among them: fetched at most once
-        per cooldown, and not at all when a fetch completed after ``since`` (the
-        :attr:`fetches` the caller saw before asking for the keys: such keys are as new as
-        they get). Otherwise, or while the provider fails, the cached keys."""
+        """The keys again, for a token whose ``kid`` was not among them: fetched unless a
+        refetch succeeded within the cooldown, and not at all when a fetch completed after
+        ``since`` (the :attr:`fetches` the caller saw before asking for the keys: such keys
+        are as new as they get). While the provider fails: :class:`AuthUnavailable`."""
         return await self._load(unknown_kid=True, since=since)
+
+    async def check(self) -> str | None:
+        """Fetch the keys now unless they are fresh or the provider failed within
+        ``retry_after_s``; the configuration problem found, if any. For start-up (in the
+        background) and the readiness check; an outage is logged, not raised."""
+        with contextlib.suppress(AuthUnavailable):
+            await self.keys()
+        return self.misconfiguration
 
     async def _load(self, *, unknown_kid: bool, since: int) -> list[Key]:
         async with self._lock:
@@ -135,39 +156,60 @@ class JwksCache:
                 # lock): share its result rather than fetch again.
                 return self._result(unknown_kid=unknown_kid)
             now = self._clock()
-            if unknown_kid:
-                if (
-                    self._refetched_at_s is not None
-                    and now - self._refetched_at_s < self._cooldown_s
-                ):
-                    return self._result(unknown_kid=False)
-            elif self._keys is not None and now - self._fetched_at_s < self._ttl_s:
+            if (
+                not unknown_kid
+                and self._keys is not None
+                and now - self._fetched_at_s < self._ttl_s
+            ):
                 return self._keys
-            if self._failed_at_s is not None and now - self._failed_at_s < self._retry_after_s:
-                return self._result(unknown_kid=unknown_kid)
-            if unknown_kid:
-                self._refetched_at_s = now
+            if self._failed_at_s is not None:
+                if now - self._failed_at_s < self._retry_after_s:
+                    return self._result(unknown_kid=unknown_kid)
+            elif (
+                unknown_kid
+                and self._refetched_at_s is not None
+                and now - self._refetched_at_s < self._cooldown_s
+            ):
+                # The provider answered recently, and without this kid: it does not publish it.
+                return self._result(unknown_kid=False)
             try:
                 keys = await self._fetch()
             except ProviderError as exc:
-                self._failed_at_s = self._clock()
-                self._attempts += 1
-                logger.warning(
-                    "identity provider keys unavailable: %s%s",
-                    exc,
-                    "; still using the cached keys" if self._keys is not None else "",
-                )
+                self._failed(exc)
                 return self._result(unknown_kid=unknown_kid)
             self._keys, self._fetched_at_s, self._failed_at_s = keys, self._clock(), None
+            if unknown_kid:
+                self._refetched_at_s = self._fetched_at_s
             self._attempts += 1
+            if self.misconfiguration is not None:
+                logger.warning("identity provider configuration problem resolved")
+            self.misconfiguration = None
             logger.info("identity provider keys loaded: %d", len(keys), extra={"keys": len(keys)})
             return keys
 
+    def _failed(self, exc: ProviderError) -> None:
+        self._failed_at_s = self._clock()
+        self._attempts += 1
+        if isinstance(exc, Misconfigured):
+            self.misconfiguration = str(exc)
+            logger.error("identity provider CONFIGURATION ERROR: %s", exc)
+            return
+        self.misconfiguration = None
+        logger.warning(
+            "identity provider keys unavailable: %s%s",
+            exc,
+            "; still using the cached keys" if self._keys is not None else "",
+        )
+
     def _result(self, *, unknown_kid: bool) -> list[Key]:
         """What a request gets without fetching: the cached keys, unless there are none or
-        the provider has just failed a request for a key we do not have."""
+        the provider failed its last fetch and the token needs a key we do not have."""
         failing = self._failed_at_s is not None
         if self._keys is None or (unknown_kid and failing):
+            if self.misconfiguration is not None:
+                raise AuthUnavailable(
+                    f"the identity provider is misconfigured: {self.misconfiguration}"
+                )
             raise AuthUnavailable(
                 "the identity provider's signing keys cannot be fetched; try again shortly"
             )
@@ -188,8 +230,9 @@ class JwksCache:
         url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
         document = await self._get_json(url, "the discovery document")
         # OpenID Connect Discovery 1.0, section 4.3: the document must name the issuer asked.
-        if document.get("issuer") != self._issuer:
-            raise ProviderError("the discovery document names a different issuer")
+        named = document.get("issuer")
+        if named != self._issuer:
+            raise Misconfigured(issuer_mismatch(self._issuer, named, url))
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str) or urlsplit(jwks_uri).scheme not in ("http", "https"):
             raise ProviderError("the discovery document has no usable jwks_uri")
@@ -215,6 +258,20 @@ class JwksCache:
         if not isinstance(document, dict):
             raise ProviderError(f"{what} at {url} is not a JSON object")
         return document
+
+
+def issuer_mismatch(configured: str, named: object, url: str) -> str:
+    """Say plainly how ``AUTH_ISSUER`` and the provider's own issuer differ."""
+    if not isinstance(named, str):
+        return f"the discovery document at {url} names no issuer"
+    hint = ""
+    if configured.rstrip("/") == named.rstrip("/"):
+        hint = " (they differ only in the trailing slash)"
+    return (
+        f"AUTH_ISSUER is {configured!r} but the provider's discovery document at {url} names "
+        f"the issuer {named!r}{hint}; set AUTH_ISSUER to exactly what the provider names "
+        f"(its tokens' 'iss')"
+    )
 
 
 def usable_keys(jwks: dict[str, Any]) -> list[Key]:
@@ -267,9 +324,12 @@ class JwksVerifier:
         keys: JwksCache,
         *,
         algorithms: Collection[str],
+        audience: str,
         issuer: str | None = None,
-        audience: str | None = None,
+        token_types: TokenTypes | None = None,
     ) -> None:
+        if not audience:
+            raise ValueError("a provider's tokens are only accepted for an audience (aud)")
         refused = set(algorithms) - PUBLIC_KEY_ALGORITHMS
         if refused or not algorithms:
             raise ValueError(
@@ -277,9 +337,14 @@ class JwksVerifier:
             )
         self._keys = keys
         self._algorithms = frozenset(algorithms)
+        self._types = token_types or TokenTypes()
         self._expected = {
             name: value for name, value in (("iss", issuer), ("aud", audience)) if value
         }
+
+    @property
+    def misconfiguration(self) -> str | None:
+        return self._keys.misconfiguration
 
     @property
     def generation(self) -> int:
@@ -295,11 +360,20 @@ class JwksVerifier:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("the token is malformed")
+        required = self._types.required_claims(header)  # before any fetch: no key needed
         seen = self._keys.fetches
         key = select_key(await self._keys.keys(), kid, alg)
         if key is None:
             key = select_key(await self._keys.refetch(since=seen), kid, alg)
         if key is None:
             raise InvalidToken("the token's signing key (kid) is not one the provider publishes")
-        decoded = decode(token, key, algorithms=[alg], expected=self._expected)
+        decoded = decode(
+            token,
+            key,
+            algorithms=[alg],
+            required=required,
+            expected=self._expected,
+            claims_registry=ClaimsRegistry,
+        )
+        refuse_id_token(decoded.claims)
         return Principal(decoded.claims["sub"], decoded.claims)

@@ -104,6 +104,7 @@ def decode(
     required: Collection[str] = ("exp", "sub"),
     expected: dict[str, str] | None = None,
     leeway_s: int = LEEWAY_S,
+    claims_registry: type[jwt.JWTClaimsRegistry] = jwt.JWTClaimsRegistry,
 ) -> jwt.Token:
     """Decode and validate ``token``; every failure is an :class:`InvalidToken` saying why."""
     if not token or token.count(".") != 2:
@@ -123,7 +124,7 @@ def decode(
     for name, value in (expected or {}).items():
         options[name] = {"essential": True, "value": value}
     try:
-        jwt.JWTClaimsRegistry(leeway=leeway_s, **options).validate(decoded.claims)
+        claims_registry(leeway=leeway_s, **options).validate(decoded.claims)
     except ExpiredTokenError:
         raise InvalidToken("the token has expired") from None
     except MissingClaimError as exc:

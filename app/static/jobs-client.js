@@ -21,12 +21,13 @@
  *
  * How attaching works:
  * - Phase 1, `start`: `POST /jobs` with `Authorization: Bearer <token>`. The answer carries a
- *   `streamTicket`: a short-lived (60 s) credential for this job's stream only.
+ *   `streamTicket`: a credential for this job's stream only, valid while the job can be
+ *   streamed (it must start the job within `STREAM_TICKET_TTL_S`, 60 s by default).
  * - Phase 2, `attach`: a plain `EventSource` on `streamUrl?ticket=...` (an EventSource cannot
  *   send an Authorization header). On a network drop the browser reconnects by itself and
  *   sends `Last-Event-ID`; the server resumes exactly after it: no text lost, none repeated.
- * - When the browser gives up (its reconnect got a non-200 answer, typically 401 because the
- *   ticket expired), this client asks `POST /jobs/{id}/ticket` for a fresh ticket and opens a
+ * - When the browser gives up (its reconnect got a non-200 answer: a 503 of the identity
+ *   provider, a 429, or a 401 once even the ticket's long lifetime is over), this client asks `POST /jobs/{id}/ticket` for a fresh ticket and opens a
  *   new EventSource with `lastEventId=<the last id seen>` in the query, with backoff, up to
  *   `maxReattempts` times in a row without progress.
  * - `complete` and `error` are terminal: the server closes the stream after them and this
@@ -285,7 +286,7 @@ export class JobsClient {
           return;
         }
         // The connection failed. CONNECTING: the browser retries by itself, with
-        // Last-Event-ID. CLOSED: it gave up (a non-200 answer, e.g. an expired ticket).
+        // Last-Event-ID. CLOSED: it gave up (a non-200 answer, e.g. a 429 or a 503).
         if (es.readyState === EventSource.CONNECTING) {
           handlers.onReconnecting?.(failures + 1);
         } else {

@@ -224,11 +224,12 @@ async def test_a_provider_outage_is_503_not_401(
         server = live(
             auth_jwt_secret=None,
             auth_issuer=f"http://127.0.0.1:{free_port()}",
+            auth_audience=AUDIENCE,
             auth_ticket_secret=TICKET_SECRET,
         )
     else:
+        idp.failure = 503  # before the start, whose check would otherwise fetch the keys
         server = oidc(live, idp)
-        idp.failure = 503
     response = await client.post(f"{server.url}/jobs", json=CHAT, headers=bearer(idp.token()))
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -283,8 +284,8 @@ async def test_credentials_never_reach_the_logs(
 def test_configured_auth_is_never_dev_mode(idp: IdentityProvider) -> None:
     for auth in (
         {"auth_jwt_secret": SECRET},
-        {"auth_jwt_secret": None, "auth_issuer": idp.issuer},
-        {"auth_jwt_secret": None, "auth_jwks_url": idp.jwks_url},
+        {"auth_jwt_secret": None, "auth_issuer": idp.issuer, "auth_audience": AUDIENCE},
+        {"auth_jwt_secret": None, "auth_jwks_url": idp.jwks_url, "auth_audience": AUDIENCE},
     ):
         settings = make_settings(None, **auth)
         assert not settings.dev_auth

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import get_args
 
 import anthropic
@@ -82,12 +84,40 @@ def test_oidc_with_a_shared_redis_needs_a_shared_ticket_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AUTH_ISSUER", "https://idp.example")
+    monkeypatch.setenv("AUTH_AUDIENCE", "https://jobs.example")
     assert Settings().oidc, "with the embedded store (one instance) a per-process key does"
     monkeypatch.setenv("REDIS_URL", "redis://redis.internal:6379/0")
     with pytest.raises(ValidationError, match="AUTH_TICKET_SECRET is required"):
         Settings()
     monkeypatch.setenv("AUTH_TICKET_SECRET", "t" * 32)
     assert not Settings().dev_auth
+
+
+@pytest.mark.parametrize("provider", ["AUTH_ISSUER", "AUTH_JWKS_URL"])
+def test_a_provider_needs_an_audience(monkeypatch: pytest.MonkeyPatch, provider: str) -> None:
+    monkeypatch.setenv(provider, "https://idp.example/")
+    with pytest.raises(ValidationError, match="AUTH_AUDIENCE is required with AUTH_ISSUER"):
+        Settings()
+    monkeypatch.setenv("AUTH_AUDIENCE", "https://jobs.example")
+    assert Settings().auth_token_types == ["at+jwt", "application/at+jwt", "JWT"]
+
+
+def test_the_service_refuses_to_start_without_an_audience() -> None:
+    env = {"AUTH_ISSUER": "https://idp.example", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--port", "1"],
+        capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "AUTH_AUDIENCE is required" in result.stderr
+
+
+def test_token_types_are_a_comma_list_and_never_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_TOKEN_TYPES", "at+jwt, untyped")
+    assert Settings().auth_token_types == ["at+jwt", "untyped"]
+    monkeypatch.setenv("AUTH_TOKEN_TYPES", " , ")
+    with pytest.raises(ValidationError, match="auth_token_types"):
+        Settings()
 
 
 def test_secrets_do_not_show_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -195,7 +195,7 @@ async def test_a_broken_provider_is_unavailable(
 
 async def test_an_unreachable_provider_is_unavailable(http: httpx2.AsyncClient) -> None:
     keys = JwksCache(http, issuer=f"http://127.0.0.1:{free_port()}")
-    verifier = JwksVerifier(keys, algorithms=ALGORITHMS)
+    verifier = JwksVerifier(keys, algorithms=ALGORITHMS, audience=AUDIENCE)
     with pytest.raises(AuthUnavailable):
         await verifier.verify(jwt.encode({"alg": "RS256"}, {"sub": "a"}, RSAKey.generate_key(2048)))
 
@@ -214,7 +214,9 @@ async def test_symmetric_keys_in_a_jwks_are_never_used(
     with pytest.raises(InvalidToken, match="algorithm is not allowed"):
         await verifier.verify(forged)
     with pytest.raises(ValueError, match="public-key algorithms only"):
-        JwksVerifier(JwksCache(http, issuer=idp.issuer), algorithms=["RS256", "HS256"])
+        JwksVerifier(
+            JwksCache(http, issuer=idp.issuer), algorithms=["RS256", "HS256"], audience=AUDIENCE
+        )
 
 
 @pytest.mark.parametrize(
@@ -265,3 +267,67 @@ async def test_both_secret_and_provider_never_confuse_their_keys(
     # An RS256 header never reaches the secret.
     with pytest.raises(InvalidToken, match="signing key"):
         await verifier.verify(idp.token(kid="made-up", key=RSAKey.generate_key(2048)))
+
+
+async def test_a_kid_that_cannot_be_checked_during_an_outage_is_503_until_it_can_be(
+    idp: IdentityProvider, http: httpx2.AsyncClient
+) -> None:
+    """The service has keys; the provider goes down; a token arrives with a kid the service
+    has not seen. Every request is 503 while the provider fails (never "not a key the provider
+    publishes"), and the first one after it is back (past the retry wait) fetches the key: no
+    cooldown was started by the failed fetches."""
+    clock = Clock()
+    verifier = make(idp, http, clock, retry_after_s=5)
+    await verifier.verify(idp.token())
+    idp.failure = 503
+    new_kid = idp.rotate("rsa-new")  # the provider rotated during its outage
+    new = idp.token("alice", kid=new_kid)
+    for step_s in (0, 1, 5, 1, 5):  # within and past the retry wait, several fetches failing
+        clock.now_s += step_s
+        with pytest.raises(AuthUnavailable):
+            await verifier.verify(new)
+    # At 0, 6 and 12 s (each failure rediscovers: the JWKS may have moved), never in between.
+    assert idp.hits["jwks"] + idp.hits["discovery"] == 2 + 3, "once per retry wait at most"
+    idp.failure = None
+    clock.now_s += 6
+    assert (await verifier.verify(new)).sub == "alice", "fetched at once, no 30 s cooldown"
+
+
+async def test_the_refetch_cooldown_starts_after_a_successful_refetch_only(
+    idp: IdentityProvider, http: httpx2.AsyncClient
+) -> None:
+    clock = Clock()
+    verifier = make(idp, http, clock, retry_after_s=5)
+    await verifier.verify(idp.token())
+    stranger = RSAKey.generate_key(2048)
+    with pytest.raises(InvalidToken, match="signing key"):  # a successful refetch: not there
+        await verifier.verify(idp.token(kid="bogus", key=stranger))
+    assert idp.hits["jwks"] == 2
+    clock.now_s += REFETCH_COOLDOWN_S - 1
+    with pytest.raises(InvalidToken, match="signing key"):  # cooling down: no fetch
+        await verifier.verify(idp.token(kid="bogus-2", key=stranger))
+    assert idp.hits["jwks"] == 2
+
+
+async def test_an_issuer_mismatch_is_a_configuration_error_named_in_every_503(
+    idp: IdentityProvider, http: httpx2.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    configured = idp.issuer + "/"  # the provider names itself without the trailing slash
+    keys = JwksCache(http, issuer=configured, clock=clock)
+    problem = await keys.check()
+    assert problem is not None
+    assert repr(configured) in problem
+    assert repr(idp.issuer) in problem
+    assert "trailing slash" in problem
+    assert keys.misconfiguration == problem
+    assert any(
+        r.levelname == "ERROR" and "CONFIGURATION ERROR" in r.getMessage() for r in caplog.records
+    )
+    verifier = JwksVerifier(keys, algorithms=ALGORITHMS, issuer=configured, audience=AUDIENCE)
+    with pytest.raises(AuthUnavailable, match="misconfigured: AUTH_ISSUER is"):
+        await verifier.verify(idp.token())
+    idp.discovery_issuer = configured  # the provider is changed to match
+    clock.now_s += 5
+    assert await keys.check() is None, "resolved once the provider names the issuer asked"
+    assert keys.misconfiguration is None

@@ -87,7 +87,7 @@ def test_short_secrets_are_refused() -> None:
 async def test_tickets_are_bound_to_one_job_and_are_not_bearer_tokens() -> None:
     signer = TicketSigner(SECRET, ttl_s=60)
     ticket = signer.issue("a" * 32, "alice")
-    assert signer.verify(ticket, "a" * 32).sub == "alice"
+    assert signer.verify(ticket, "a" * 32).principal.sub == "alice"
     with pytest.raises(InvalidToken, match="another job"):
         signer.verify(ticket, "b" * 32)
     with pytest.raises(InvalidToken):
@@ -97,6 +97,23 @@ async def test_tickets_are_bound_to_one_job_and_are_not_bearer_tokens() -> None:
     expired = TicketSigner(SECRET, ttl_s=-10).issue("a" * 32, "alice")  # past its 5 s leeway
     with pytest.raises(InvalidToken, match="expired"):
         signer.verify(expired, "a" * 32)
+
+
+def test_a_ticket_starts_its_job_within_its_ttl_and_reattaches_until_the_job_is_over() -> None:
+    signer = TicketSigner(SECRET, ttl_s=60, resume_s=360)
+    issued = time.time()
+    fresh = signer.verify(signer.issue("a" * 32, "alice", now=issued), "a" * 32)
+    assert fresh.may_start
+    # 200 s later: past the 60 s (and the 5 s leeway) for a first attach, within 60 + 360.
+    later = signer.verify(signer.issue("a" * 32, "alice", now=issued - 200), "a" * 32)
+    assert later.principal.sub == "alice"
+    assert not later.may_start, "a reconnect only: it may not start a pending job any more"
+    with pytest.raises(InvalidToken, match="another job"):
+        signer.verify(signer.issue("a" * 32, "alice", now=issued - 200), "b" * 32)
+    # 60 + 360 + 5 (the leeway) + 1 s later: gone for good.
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify(signer.issue("a" * 32, "alice", now=issued - 426), "a" * 32)
+    assert signer.lifetime_s == 420
 
 
 def test_the_token_command_mints_a_verifiable_token() -> None:

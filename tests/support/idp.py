@@ -2,7 +2,10 @@
 its RSA, EC and Ed25519 keys. It counts the requests it serves, can rotate its keys, and can be
 told to fail, so tests see exactly what the service asks of a provider.
 
-Also the forgeries an attacker would try, built by hand as an attacker would build them.
+Tokens come in the shapes real providers issue: ``typ: JWT`` access tokens (:meth:`token`),
+RFC 9068 ``typ: at+jwt`` access tokens (:meth:`access_token`) and OpenID Connect ID tokens
+(:meth:`id_token`). Also the forgeries an attacker would try, built by hand as an attacker
+would build them.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections import Counter
 from typing import Any
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.jwk import ECKey, Key, OctKey, OKPKey, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -135,12 +139,32 @@ class IdentityProvider:
         signing_key = key or self.keys[kid]
         alg = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}[signing_key.key_type]
         full_header = {"alg": alg, "kid": kid, "typ": "JWT", **(header or {})}
-        return jwt.encode(
-            {name: value for name, value in full_header.items() if value is not None},
-            self.claims(sub, **claims),
-            signing_key,
-            registry=signature_registry([alg]),  # EdDSA without joserfc's naming warning
-        )
+        header_set = {name: value for name, value in full_header.items() if value is not None}
+        registry = signature_registry([alg])  # EdDSA without joserfc's naming warning
+        if "typ" not in header_set:  # jwt.encode would add "typ": "JWT"
+            payload = json.dumps(self.claims(sub, **claims)).encode()
+            return jws.serialize_compact(header_set, payload, signing_key, registry=registry)
+        return jwt.encode(header_set, self.claims(sub, **claims), signing_key, registry=registry)
+
+    def access_token(self, sub: str = "alice", *, kid: str = "rsa-1", **claims: Any) -> str:
+        """An RFC 9068 access token: ``typ: at+jwt``, with ``client_id``, ``jti`` and ``iat``
+        (the shape ``oidc-provider`` issues for a resource indicator)."""
+        shape: dict[str, Any] = {
+            "client_id": "planner-web",
+            "jti": secrets.token_urlsafe(12),
+            "scope": "jobs",
+        }
+        return self.token(sub, kid=kid, header={"typ": "at+jwt"}, **(shape | claims))
+
+    def id_token(self, sub: str = "alice", *, kid: str = "rsa-1", **claims: Any) -> str:
+        """An OpenID Connect ID token whose ``aud`` happens to be the service's audience:
+        ``typ: JWT``, with the claims only ID tokens carry (``nonce``, ``at_hash``)."""
+        shape: dict[str, Any] = {
+            "nonce": "n-0S6_WzA2Mj",
+            "at_hash": "77QmUPtjPfzWtF2AnpK9RQ",
+            "auth_time": 1,
+        }
+        return self.token(sub, kid=kid, **(shape | claims))
 
     def public_pem(self, kid: str = "rsa-1") -> bytes:
         key = self.keys[kid]
