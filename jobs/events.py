@@ -33,7 +33,9 @@ TERMINAL = frozenset({COMPLETE, ERROR})
 #: The stream id before every real one: "replay from the start".
 START = "0-0"
 
-_EVENT_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
+#: ASCII digits only: ``\d`` would also match other scripts' digits ("١٢٣"), which ``int()``
+#: reads but Redis refuses, mid-stream.
+_EVENT_ID_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 #: Both parts of a stream id are unsigned 64-bit integers; Redis refuses anything larger.

@@ -8,7 +8,14 @@ from typing import Annotated, Any, ClassVar
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from jobs.agents.base import AgentInput, ModelRequest, check_allowed_model
+from jobs.agents.base import (
+    STRIP,
+    TEXT_CONTROL,
+    AgentInput,
+    ModelRequest,
+    TextRules,
+    check_allowed_model,
+)
 
 DEFAULT_SYSTEM = "You are a helpful, precise assistant."
 
@@ -16,8 +23,10 @@ DEFAULT_SYSTEM = "You are a helpful, precise assistant."
 class ChatInput(AgentInput):
     model_config = ConfigDict(alias_generator=to_camel)
 
-    prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
-    system: Annotated[str | None, Field(max_length=20_000)] = None
+    prompt: Annotated[
+        str, Field(min_length=1, max_length=20_000), TextRules(TEXT_CONTROL, visible=True), STRIP
+    ]
+    system: Annotated[str, Field(max_length=20_000), TextRules(TEXT_CONTROL), STRIP] | None = None
     model: str | None = None
     max_tokens: Annotated[int, Field(ge=1, le=8192)] = 1024
 

@@ -10,7 +10,15 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from jobs.agents.base import AgentInput, ModelRequest, check_allowed_model
+from jobs.agents.base import (
+    LINE_CONTROL,
+    STRIP,
+    TEXT_CONTROL,
+    AgentInput,
+    ModelRequest,
+    TextRules,
+    check_allowed_model,
+)
 from jobs.errors import OutputInvalid
 
 FeatureType = Literal[
@@ -22,10 +30,14 @@ Priority = Literal["low", "medium", "high", "critical"]
 class FeatureSuggestionInput(AgentInput):
     model_config = ConfigDict(alias_generator=to_camel)
 
-    page_or_component: Annotated[str, Field(min_length=1, max_length=200)]
+    page_or_component: Annotated[
+        str, Field(min_length=1, max_length=200), TextRules(LINE_CONTROL, visible=True), STRIP
+    ]
     feature_type: FeatureType
     priority_level: Priority
-    additional_context: Annotated[str | None, Field(max_length=1000)] = None
+    additional_context: (
+        Annotated[str, Field(max_length=1000), TextRules(TEXT_CONTROL), STRIP] | None
+    ) = None
     custom_model: str | None = None
 
     _check_model = field_validator("custom_model")(check_allowed_model)
