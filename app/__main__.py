@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from app.application import create_app
 from app.logs import configure
-from app.settings import Settings
+from app.settings import Settings, describe
 from auth import mint_token
 
 
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"python -m app: invalid configuration\n{exc}", file=sys.stderr)
+        for line in describe(exc):
+            print(f"python -m app: invalid configuration: {line}", file=sys.stderr)
         return 2
     configure(settings.log_level, json_lines=settings.json_logs)
     if args.workers > 1:

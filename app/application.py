@@ -8,6 +8,7 @@ reverse order. Nothing is built at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -29,6 +30,7 @@ from app.problems import EXCEPTION_HANDLERS
 from app.routes import routes
 from app.services import Services
 from app.settings import Settings
+from app.store_watch import StoreWatch, display_url
 from auth import CachingVerifier, CombinedVerifier, SecretVerifier, TicketSigner, Verifier
 from auth.jwks import JwksCache, JwksVerifier, provider_client
 from jobs import metrics
@@ -146,6 +148,8 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         if settings.redis_url is None:
             logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
+        else:
+            logger.info("job store: %s", display_url(settings.redis_url))
         log_auth(settings)
         http = provider_client() if settings.oidc else None
         url = settings.redis_url
@@ -213,7 +217,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
         streams.open()
         closing = asyncio.create_task(_wake_streams_at_shutdown(services), name="shutdown-watch")
         try:
-            yield {"services": services}
+            async with contextlib.AsyncExitStack() as watching:
+                if url is not None:  # the embedded store cannot go away
+                    await watching.enter_async_context(StoreWatch(store, display_url(url)))
+                yield {"services": services}
         finally:
             closing.cancel()
             await runner.aclose()

@@ -12,8 +12,9 @@ import re
 import sys
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.connection import parse_url
 
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
 
@@ -103,6 +104,19 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # Checked here, so that a typo stops the start with exit code 2 instead of failing the
+        # lifespan. "+cluster" is ours (see jobs.connection); redis-py parses the rest.
+        if value is not None:
+            scheme, sep, rest = value.partition("://")
+            try:
+                parse_url(scheme.removesuffix("+cluster") + sep + rest)
+            except ValueError as exc:
+                raise ValueError(f"not a Redis URL: {exc}") from None
+        return value
+
     @field_validator("auth_issuer", "auth_jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -170,3 +184,14 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format == "json"
         return not sys.stderr.isatty()
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its environment variable and never its value
+    (a value may hold a secret, such as the password in a ``REDIS_URL``)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        name = ".".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{name}: {message}" if name else message)
+    return lines
