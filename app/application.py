@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from app.logs import configure
-from app.middleware import AccessLog, BodyLimit, RequestId, cors
+from app.middleware import AccessLog, BodyLimit, BodyTimeout, RequestId, cors
 from app.openapi import openapi_json
 from app.page import page_routes
 from app.problems import EXCEPTION_HANDLERS
@@ -242,6 +242,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             Middleware(AccessLog),
             *cors(settings.cors_allow_origins),
             Middleware(BodyLimit, max_body_bytes=settings.max_body_bytes),
+            Middleware(BodyTimeout, body_timeout_s=settings.http_body_timeout_s),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     stream_send_timeout_s: Annotated[float, Field(gt=0)] = 30
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 10
     max_body_bytes: Annotated[int, Field(gt=0)] = 65536
+    # The HTTP server's own limits (see app.protocol): the request line and headers, the time
+    # to send them, the time to send the body, and how long an idle connection is kept.
+    http_max_header_bytes: Annotated[int, Field(ge=1024)] = 32768
+    http_head_timeout_s: Annotated[float, Field(gt=0)] = 10
+    http_body_timeout_s: Annotated[float, Field(gt=0)] = 30
+    http_keepalive_timeout_s: Annotated[int, Field(ge=1)] = 5
 
     auth_jwt_secret: SecretStr | None = None
     auth_ticket_secret: SecretStr | None = None
@@ -112,7 +118,7 @@ class Settings(BaseSettings):
         if value is not None:
             scheme, sep, rest = value.partition("://")
             try:
-                parse_url(scheme.removesuffix("+cluster") + sep + rest)
+                parse_url(scheme.removesuffix("+cluster") + sep + rest)  # type: ignore[no-untyped-call]
             except ValueError as exc:
                 raise ValueError(f"not a Redis URL: {exc}") from None
         return value
