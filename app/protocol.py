@@ -11,7 +11,9 @@ httptools protocol, through uvicorn's own extension point (``Config(http=<class>
 - a request head (request line and headers) larger than ``max_head_bytes`` is answered 431
   and the connection closed, counted as the bytes arrive, before any of it is parsed further;
 - a request head not complete ``head_timeout_s`` after its first byte (or after the connection
-  opened, for the first request) is answered 408 and the connection closed.
+  opened, for the first request) is answered 408 and the connection closed;
+- a connection whose request was answered before its body was read (401, 413) is closed,
+  rather than kept alive while the client trickles the rest of the body.
 
 Both answers are problem documents, like every other error (built by ``app.problems``). An
 idle keep-alive connection is closed by uvicorn's own ``timeout_keep_alive``; the time to send
@@ -92,6 +94,14 @@ class BoundedHttpTools(HttpToolsProtocol):
             self._refuse(431, "HEADERS_TOO_LARGE", self._too_large())
             raise _Refused()  # the parser reports it as an error: see send_400_response
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Answered before the body was read (a 401, a 413): the rest of the body could only be
+        # read to be dropped, and a client trickling it would hold the connection for ever
+        # (each byte would restart the keep-alive timer). Close instead.
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         if not self._refused:  # else the answer was sent already

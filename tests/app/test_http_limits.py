@@ -168,6 +168,24 @@ def test_a_body_that_never_finishes_is_answered_408(service: ServiceProcess) -> 
     assert took_s < BODY_TIMEOUT_S + SLACK_S
 
 
+def test_a_body_trickled_after_the_answer_does_not_hold_the_connection(
+    service: ServiceProcess,
+) -> None:
+    with connect(service) as sock:
+        send(sock, b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{")
+        started = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - started < KEEPALIVE_S + SLACK_S:
+            try:
+                sock.sendall(b" ")  # each byte would restart a keep-alive timer
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+            time.sleep(0.1)
+        response, _ = read_until_closed(sock)
+    assert closed, "the connection is still open"
+    assert_problem(response, 401, "UNAUTHORIZED")  # answered before the body was read
+
+
 def test_an_idle_keep_alive_connection_is_closed(service: ServiceProcess) -> None:
     with connect(service) as sock:
         send(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
