@@ -173,17 +173,19 @@ def test_a_body_trickled_after_the_answer_does_not_hold_the_connection(
 ) -> None:
     with connect(service) as sock:
         send(sock, b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{")
+        assert_problem(read_one(sock), 401, "UNAUTHORIZED")  # answered before the body is read
+        sock.settimeout(0.1)
         started = time.monotonic()
         closed = False
         while not closed and time.monotonic() - started < KEEPALIVE_S + SLACK_S:
             try:
                 sock.sendall(b" ")  # each byte would restart a keep-alive timer
+                closed = sock.recv(65536) == b""
+            except TimeoutError:
+                pass
             except (BrokenPipeError, ConnectionResetError):
                 closed = True
-            time.sleep(0.1)
-        response, _ = read_until_closed(sock)
     assert closed, "the connection is still open"
-    assert_problem(response, 401, "UNAUTHORIZED")  # answered before the body was read
 
 
 def test_an_idle_keep_alive_connection_is_closed(service: ServiceProcess) -> None:
