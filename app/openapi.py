@@ -71,6 +71,7 @@ _PROBLEMS = {
     401: "No or invalid credentials: `UNAUTHORIZED` (`WWW-Authenticate` says why)",
     403: "Another user's job: `NOT_OWNER`",
     404: "Unknown or expired job: `JOB_NOT_FOUND`",
+    408: "The body did not arrive within `HTTP_BODY_TIMEOUT_S`: `REQUEST_TIMEOUT`",
     410: "Finished, and no `Last-Event-ID` to resume from: `JOB_FINISHED`",
     413: "Body over `MAX_BODY_BYTES`: `BODY_TOO_LARGE`",
     415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
@@ -254,7 +255,7 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
                         "JobCreated",
                         headers={"Location": {"schema": {"type": "string"}}},
                     ),
-                    **_problems(400, 401, 413, 415, 422, 429, 503),
+                    **_problems(400, 401, 408, 413, 415, 422, 429, 503),
                 },
             }
         },
