@@ -121,7 +121,11 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._in_head or self.cycle is None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head behind a response still being sent (a stream): an answer now
+            # would land inside that response. Look again later.
+            self._start_head_timer()
+        elif self._in_head or self.cycle is None:
             detail = f"the request headers did not arrive within {self.head_timeout_s:g} s"
             self._refuse(408, "REQUEST_TIMEOUT", detail)
 
