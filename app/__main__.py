@@ -18,13 +18,16 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.supervisors import Multiprocess
 
 from app.application import create_app
 from app.logs import configure
-from app.settings import Settings
+from app.protocol import ServerConfig
+from app.settings import Settings, describe
 from auth import mint_token
 
 
@@ -40,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"python -m app: invalid configuration\n{exc}", file=sys.stderr)
+        for line in describe(exc):
+            print(f"python -m app: invalid configuration: {line}", file=sys.stderr)
         return 2
     configure(settings.log_level, json_lines=settings.json_logs)
     if args.workers > 1:
@@ -49,15 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     base = base_url(args.host, args.port)
     token = mint_token(app.state.dev_secret, "dev") if app.state.dev_secret is not None else None
     print(welcome(base, token), flush=True)
-    uvicorn.run(
+    server = uvicorn.Server(server_config(settings, app, host=args.host, port=args.port))
+    server.run()
+    return 0 if server.started else 3  # as uvicorn.run: the lifespan failed to start
+
+
+def server_config(settings: Settings, app: Any, **options: Any) -> ServerConfig:
+    """uvicorn's configuration for ``settings``: the HTTP limits (see ``app.protocol``), and
+    logging left to ``app.logs``."""
+    return ServerConfig(
         app,
-        host=args.host,
-        port=args.port,
+        max_head_bytes=settings.http_max_header_bytes,
+        head_timeout_s=settings.http_head_timeout_s,
+        timeout_keep_alive=settings.http_keepalive_timeout_s,
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
+        **options,
     )
-    return 0
 
 
 def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
@@ -76,16 +89,15 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int
     # Set before the workers start: each one picks its metrics mode when it imports them.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     try:
-        uvicorn.run(
+        config = server_config(
+            settings,
             "app.application:from_environment",
             factory=True,
             host=host,
             port=port,
             workers=workers,
-            access_log=False,
-            log_config=None,
-            timeout_graceful_shutdown=10,
         )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
         if not given:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from app.custom_agents import routes as custom_agent_routes
 from app.logs import configure
-from app.middleware import AccessLog, BodyLimit, RequestId, cors
+from app.middleware import AccessLog, BodyLimit, BodyTimeout, RequestId, cors
 from app.openapi import openapi_json
 from app.page import page_routes
 from app.problems import EXCEPTION_HANDLERS
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
             Middleware(AccessLog),
             *cors(settings.cors_allow_origins),
             Middleware(BodyLimit, max_body_bytes=settings.max_body_bytes),
+            Middleware(BodyTimeout, body_timeout_s=settings.http_body_timeout_s),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

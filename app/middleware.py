@@ -12,10 +12,15 @@
 - :class:`BodyLimit`: ``MAX_BODY_BYTES``. A declared ``Content-Length`` over the limit is
   refused before the app runs; a chunked body is counted as it is read. Both answer with a
   problem document (Starlette's own limit answers in plain text).
+- :class:`BodyTimeout`: ``HTTP_BODY_TIMEOUT_S``. A body that has not fully arrived that long
+  after the request began is answered 408 (a problem document), instead of holding the
+  connection and its handler for as long as the client trickles bytes. Once the body is
+  complete, ``receive`` is left alone (a stream waits on it for the client's disconnect).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
@@ -157,3 +162,33 @@ class BodyLimit:
             return message
 
         await self.app(scope, receive_with_limit, send)
+
+
+class BodyTimeout:
+    def __init__(self, app: ASGIApp, body_timeout_s: float) -> None:
+        self.app = app
+        self.body_timeout_s = body_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
+        complete = False
+
+        async def receive_with_deadline() -> Message:
+            nonlocal complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(
+                    408, f"the request body did not arrive within {self.body_timeout_s:g} s"
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            return message
+
+        await self.app(scope, receive_with_deadline, send)

@@ -97,27 +97,12 @@ def _create_job_schema(agents: AgentRegistry) -> tuple[dict[str, Any], dict[str,
         )
         variants.append(variant)
         # The input schema exactly as GET /agents serves it (with ALLOWED_MODELS as an enum).
-        defs[input_model.__name__] = _as_validated(served[name], input_model)
+        defs[input_model.__name__] = served[name]
     union: Any = Annotated[Union[tuple(variants)], Field(discriminator="agent")]  # noqa: UP007
     schema = TypeAdapter(union).json_schema(by_alias=True, ref_template=REF)
     for def_name, definition in schema.pop("$defs", {}).items():
         defs.setdefault(def_name, definition)
     return schema, defs
-
-
-def _as_validated(served: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    """The input schema ``GET /agents`` serves, made as exact as the model's validation: the
-    model strips surrounding whitespace before checking lengths, so a required text must hold
-    a character that is not whitespace (``\\S``; pydantic strips what Unicode calls
-    White_Space, as ``\\s`` means in JSON Schema's regex dialects).
-    """
-    properties = served.get("properties", {})
-    strips = bool(model.model_config.get("str_strip_whitespace"))
-    for name in model.model_json_schema(by_alias=True).get("properties", {}):
-        shown = properties.get(name, {})
-        if strips and shown.get("type") == "string" and shown.get("minLength", 0) >= 1:
-            shown["pattern"] = r"\S"
-    return served
 
 
 def _event_frames() -> dict[str, Any]:

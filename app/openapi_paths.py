@@ -22,6 +22,7 @@ _PROBLEMS = {
     401: "No or invalid credentials: `UNAUTHORIZED` (`WWW-Authenticate` says why)",
     403: "Another user's job: `NOT_OWNER`",
     404: "Unknown or expired job: `JOB_NOT_FOUND`",
+    408: "The body did not arrive within `HTTP_BODY_TIMEOUT_S`: `REQUEST_TIMEOUT`",
     410: "Finished, and no `Last-Event-ID` to resume from: `JOB_FINISHED`",
     413: "Body over `MAX_BODY_BYTES`: `BODY_TOO_LARGE`",
     415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
@@ -85,7 +86,7 @@ def job_paths() -> dict[str, Any]:
                         "JobCreated",
                         headers={"Location": {"schema": {"type": "string"}}},
                     ),
-                    **_problems(400, 401, 413, 415, 422, 429, 503),
+                    **_problems(400, 401, 408, 413, 415, 422, 429, 503),
                 },
             }
         },
@@ -149,7 +150,7 @@ def custom_agent_path(agent: str, body: str) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": _ref(body)}},
             },
-            "responses": {"200": stored, **_problems(*_AUTHENTICATED, 413, 415, 422)},
+            "responses": {"200": stored, **_problems(*_AUTHENTICATED, 408, 413, 415, 422)},
         },
         "delete": {
             "operationId": f"delete{suffix}CustomAgent",

@@ -61,6 +61,7 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
 _HTTP_CODES = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     413: "BODY_TOO_LARGE",
 }
 
@@ -86,6 +87,19 @@ def problem(
         **extra,
     }
     return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def problem_bytes(status: int, code: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 response carrying a problem document, closing the connection: for the
+    server protocol (``app.protocol``), which answers before there is an ASGI request."""
+    response = problem(status, code, detail)
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        f"content-type: {MEDIA_TYPE}\r\n"
+        f"content-length: {len(response.body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + bytes(response.body)
 
 
 async def jobs_error(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ import anyio
 
 from app.auth_setup import build_provider, build_verifier, log_auth, ticket_secret
 from app.settings import Settings
+from app.store_watch import StoreWatch, display_url
 from auth import TicketSigner, Verifier
 from auth.jwks import JwksCache, provider_client
 from jobs.agents import AgentRegistry, default_agents
@@ -104,6 +105,8 @@ async def build_services(
         url = settings.redis_url
         if url is None:
             logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
+        else:
+            logger.info("job store: %s", display_url(url))
         cluster = settings.redis_cluster or is_cluster_url(url)
         redis = connect(plain_url(url) if url else None, cluster=cluster)
         stack.push_async_callback(redis.aclose)
@@ -139,6 +142,8 @@ async def build_services(
         stack.push_async_callback(runner.aclose)
         streams.open()
         stack.push_async_callback(streams.aclose)
+        if url is not None:  # the embedded store cannot go away
+            await stack.enter_async_context(StoreWatch(store, display_url(url)))
         logger.info(
             "ready: backend=%s instance=%s",
             model_backend.name,

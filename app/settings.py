@@ -12,8 +12,16 @@ import re
 import sys
 from typing import Annotated, Literal
 
-from pydantic import DirectoryPath, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    DirectoryPath,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.connection import parse_url
 
 from auth.access_tokens import DEFAULT_TOKEN_TYPES, UNTYPED
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
@@ -40,6 +48,12 @@ class Settings(BaseSettings):
     stream_send_timeout_s: Annotated[float, Field(gt=0)] = 30
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 10
     max_body_bytes: Annotated[int, Field(gt=0)] = 65536
+    # The HTTP server's own limits (see app.protocol): the request line and headers, the time
+    # to send them, the time to send the body, and how long an idle connection is kept.
+    http_max_header_bytes: Annotated[int, Field(ge=1024)] = 32768
+    http_head_timeout_s: Annotated[float, Field(gt=0)] = 10
+    http_body_timeout_s: Annotated[float, Field(gt=0)] = 30
+    http_keepalive_timeout_s: Annotated[int, Field(ge=1)] = 5
 
     auth_jwt_secret: SecretStr | None = None
     auth_ticket_secret: SecretStr | None = None
@@ -127,6 +141,19 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # Checked here, so that a typo stops the start with exit code 2 instead of failing the
+        # lifespan. "+cluster" is ours (see jobs.connection); redis-py parses the rest.
+        if value is not None:
+            scheme, sep, rest = value.partition("://")
+            try:
+                parse_url(scheme.removesuffix("+cluster") + sep + rest)  # type: ignore[no-untyped-call]
+            except ValueError as exc:
+                raise ValueError(f"not a Redis URL: {exc}") from None
+        return value
+
     @field_validator("auth_issuer", "auth_jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -208,3 +235,14 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format == "json"
         return not sys.stderr.isatty()
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its environment variable and never its value
+    (a value may hold a secret, such as the password in a ``REDIS_URL``)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        name = ".".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{name}: {message}" if name else message)
+    return lines

@@ -80,7 +80,8 @@ def status_of(event: str, code: str | None = None) -> JobStatus:
 #: The stream id before every real one: "replay from the start".
 START = "0-0"
 
-#: ASCII digits only: ``\d`` would also match other scripts' digits, which Redis refuses.
+#: ASCII digits only: ``\d`` would also match other scripts' digits ("١٢٣"), which ``int()``
+#: reads but Redis refuses, mid-stream.
 _EVENT_ID_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 #: Both parts of a stream id are unsigned 64-bit integers; Redis refuses anything larger.
@@ -97,14 +98,15 @@ def at_most(limit: int) -> str:
     many digits as ``limit`` has): what :func:`is_event_id` accepts per part."""
     digits = str(limit)
     n = len(digits)
-    branches = [rf"\d{{1,{n - 1}}}", rf"0\d{{{n - 1}}}"]
+    # [0-9], not \d: Python's \d also matches other scripts' digits (ECMA-262's does not).
+    branches = [rf"[0-9]{{1,{n - 1}}}", rf"0[0-9]{{{n - 1}}}"]
     for i, digit in enumerate(digits):
         low = 1 if i == 0 else 0
         if int(digit) > low:
             high = int(digit) - 1
             smaller = f"[{low}-{high}]" if high > low else str(low)
             rest = n - i - 1
-            branches.append(digits[:i] + smaller + (rf"\d{{{rest}}}" if rest else ""))
+            branches.append(digits[:i] + smaller + (rf"[0-9]{{{rest}}}" if rest else ""))
     branches.append(digits)
     return "(?:" + "|".join(branches) + ")"
 

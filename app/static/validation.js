@@ -4,9 +4,11 @@
  *
  * It understands what the service's schemas use: `type: "string"`, `minLength`, `maxLength`,
  * `enum`, `required`, `additionalProperties: false`, and `anyOf: [{...string}, {type: "null"}]`
- * for optional text. Like the server it trims strings first and counts lengths in Unicode code
- * points (not UTF-16 units, which is what String.length counts). The server stays the
- * authority: its 422 answer is shown the same way (see `serverErrors`).
+ * for optional text. It trims strings first (what the form sends is trimmed) and counts
+ * lengths in Unicode code points, as the server does (not UTF-16 units, which is what
+ * String.length counts). The server stays the authority, for the rules this does not check
+ * too (`pattern`, `not`: blank text, control characters): its 422 answer is shown the same
+ * way (see `serverErrors`).
  */
 
 /**

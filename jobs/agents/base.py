@@ -9,13 +9,77 @@ chosen by the service (``jobs.backends``). A new use case is one module here plu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Protocol
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from jobs.backends import ModelRequest
+
+# The text rules, as regexes that mean the same in ECMA-262 (JSON Schema's dialect), Python's
+# re and pydantic's Rust engine: character classes of \uXXXX escapes only, no \s or \d (whose
+# meaning differs between them) and no anchors (Python's $ also matches before a final \n).
+
+#: A control character (Unicode Cc), line breaks and tabs included: not in a one-line text.
+LINE_CONTROL = r"[\u0000-\u001f\u007f-\u009f]"
+#: A control character other than tab, line feed and carriage return: not in any text.
+TEXT_CONTROL = r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]"
+#: A character that is neither a control character nor whitespace (Unicode White_Space, all
+#: of which Python's str.strip removes): a required text must hold one.
+VISIBLE = r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+@dataclass(frozen=True, slots=True)
+class TextRules:
+    """``Annotated`` metadata for a text field: no character that ``control`` matches, and when
+    ``visible``, at least one ``VISIBLE`` character. The JSON Schema says the same, as
+    ``"not": {"pattern": control}`` and ``"pattern": VISIBLE``, so that the published schema
+    and the validation agree (``tests/jobs/test_agent_schemas.py`` checks both ways)."""
+
+    control: str
+    visible: bool = False
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        has_control = re.compile(self.control).search
+        has_visible = re.compile(VISIBLE).search
+        visible = self.visible
+
+        def check(value: str) -> str:
+            if has_control(value):
+                raise ValueError("must not contain control characters")
+            if visible and not has_visible(value):
+                raise ValueError("must contain a character that is not whitespace")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        if self.visible:
+            json_schema["pattern"] = VISIBLE
+        json_schema["not"] = {"pattern": self.control}
+        return json_schema
+
+
+#: Surrounding whitespace is dropped after validation, so a length is checked as sent (as the
+#: schema's ``maxLength`` says) and the model still gets the text without it.
+STRIP = AfterValidator(str.strip)
 
 
 def check_allowed_model(value: str | None, info: ValidationInfo) -> str | None:
@@ -41,11 +105,14 @@ ModelChoice = Annotated[str | None, _MODEL_CHOICE]
 
 class AgentInput(BaseModel):
     """Base of agent inputs: camelCase fields in the API (snake_case in Python), unknown
-    fields rejected, strings stripped."""
+    fields rejected, and strict types: an integer field takes a JSON integer, not ``true``,
+    ``1.0`` or ``"5"``.
 
-    model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, frozen=True, alias_generator=to_camel
-    )
+    Text fields say what they accept in their schema (see :class:`TextRules`): what the
+    published JSON Schema accepts, the model accepts, and the other way round.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel)
 
     @classmethod
     def model_choice_aliases(cls) -> list[str]:

@@ -7,15 +7,17 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from jobs.agents.base import AgentInput, ModelChoice
+from jobs.agents.base import STRIP, TEXT_CONTROL, AgentInput, ModelChoice, TextRules
 from jobs.backends import ModelRequest
 
 DEFAULT_SYSTEM = "You are a helpful, precise assistant."
 
 
 class ChatInput(AgentInput):
-    prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
-    system: Annotated[str | None, Field(max_length=20_000)] = None
+    prompt: Annotated[
+        str, Field(min_length=1, max_length=20_000), TextRules(TEXT_CONTROL, visible=True), STRIP
+    ]
+    system: Annotated[str, Field(max_length=20_000), TextRules(TEXT_CONTROL), STRIP] | None = None
     model: ModelChoice = None
     max_tokens: Annotated[int, Field(ge=1, le=8192)] = 1024
 

@@ -10,7 +10,14 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from jobs.agents.base import AgentInput, ModelChoice
+from jobs.agents.base import (
+    LINE_CONTROL,
+    STRIP,
+    TEXT_CONTROL,
+    AgentInput,
+    ModelChoice,
+    TextRules,
+)
 from jobs.backends import ModelRequest
 from jobs.errors import OutputInvalid
 
@@ -21,10 +28,14 @@ Priority = Literal["low", "medium", "high", "critical"]
 
 
 class FeatureSuggestionInput(AgentInput):
-    page_or_component: Annotated[str, Field(min_length=1, max_length=200)]
+    page_or_component: Annotated[
+        str, Field(min_length=1, max_length=200), TextRules(LINE_CONTROL, visible=True), STRIP
+    ]
     feature_type: FeatureType
     priority_level: Priority
-    additional_context: Annotated[str | None, Field(max_length=1000)] = None
+    additional_context: (
+        Annotated[str, Field(max_length=1000), TextRules(TEXT_CONTROL), STRIP] | None
+    ) = None
     custom_model: ModelChoice = None
 
 

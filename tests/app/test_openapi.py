@@ -15,6 +15,7 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from jobs.agents.base import VISIBLE
 from jobs.errors import UpstreamOverloaded
 from jobs.events import RESUME_PATTERN, at_most
 from tests.conftest import SECRET, StartLive, token
@@ -91,7 +92,7 @@ async def test_the_document_is_valid_openapi_generated_from_the_models(
     chat = schemas["ChatInput"]["properties"]
     allowed = {"type": "string", "enum": ["model-a", "model-b"]}
     assert chat["model"]["anyOf"] == [allowed, {"type": "null"}]  # ALLOWED_MODELS, or none
-    assert chat["prompt"]["pattern"] == r"\S"  # whitespace is stripped before the length check
+    assert chat["prompt"]["pattern"] == VISIBLE  # not blank: the model strips whitespace
 
     stream = doc["paths"]["/jobs/{job_id}/stream"]["get"]
     assert stream["security"] == [{"bearerAuth": []}, {"streamTicket": []}]

@@ -70,6 +70,8 @@ def test_environment_names_and_comma_lists(monkeypatch: pytest.MonkeyPatch) -> N
         ("JOB_TTL_S", "0"),
         ("JOBS_REDIS_PREFIX", "has space"),
         ("AGENT_BACKEND", "gpt"),
+        ("REDIS_URL", "foo://x"),
+        ("REDIS_URL", "redis://host:port"),
     ],
 )
 def test_bad_configuration_is_refused(
