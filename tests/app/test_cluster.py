@@ -18,11 +18,14 @@ import httpx
 import pytest
 import redis
 
+from jobs.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend
 from tests.support.process import ROOT
 from tests.support.redis_server import RedisServer, free_port, require
 from tests.support.sse import read_stream
+
+KEYS = Keys("jobs")
 
 pytestmark = pytest.mark.anyio
 
@@ -89,7 +92,7 @@ async def test_the_core_flow_on_a_cluster(
         )
         assert tail.events[-1].event == "complete"
         assert head.text + tail.text == tail.events[-1].data["result"]["text"]
-        slot = redis.Redis(port=cluster[0].port).cluster("keyslot", f"jobs:{{{job['jobId']}}}")
+        slot = redis.Redis(port=cluster[0].port).cluster("keyslot", KEYS.job(job["jobId"]))
         masters.add(int(slot) * 3 // 16384)
 
         pending = (
@@ -133,7 +136,7 @@ def test_ops_commands_scan_every_master(cluster: list[RedisServer], live: StartL
         ).json()["jobId"]
         for n in range(6)
     }
-    slots = {redis.Redis(port=cluster[0].port).cluster("keyslot", f"jobs:{{{j}}}") for j in created}
+    slots = {redis.Redis(port=cluster[0].port).cluster("keyslot", KEYS.job(j)) for j in created}
     assert len({int(slot) * 3 // 16384 for slot in slots}) > 1, "on several masters"
     env = {"PATH": os.environ["PATH"], "REDIS_URL": url}
     listed = subprocess.run(

@@ -10,8 +10,11 @@ import pytest
 import redis
 
 from auth import mint_token
+from jobs.keys import Keys
 from tests.conftest import SECRET, StartLive, token
 from tests.support.redis_server import free_port
+
+KEYS = Keys("jobs")
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +59,7 @@ async def test_create_answers_201_and_stores_a_ttl_bound_job(
     assert created["streamUrl"] == f"/jobs/{job_id}/stream"
     assert response.headers["location"] == f"/jobs/{job_id}"
 
-    key = f"jobs:{{{job_id}}}"
+    key = KEYS.job(job_id)
     assert redis_client.type(key) == "hash"
     stored = redis_client.hgetall(key)
     assert stored["owner"] == "alice"

@@ -17,9 +17,12 @@ import httpx
 import pytest
 import redis
 
+from jobs.keys import Keys
 from tests.conftest import SECRET, token
 from tests.support.process import ServiceProcess
 from tests.support.sse import read_stream
+
+KEYS = Keys("jobs")
 
 pytestmark = pytest.mark.anyio
 
@@ -69,7 +72,7 @@ async def create(http: httpx.AsyncClient, base: str, body: dict[str, Any] = CHAT
 
 def entries(redis_client: redis.Redis, job_id: str) -> list[dict[str, str]]:
     """The fields of the job's stored events, oldest first."""
-    stored: Any = redis_client.xrange(f"jobs:{{{job_id}}}:events")
+    stored: Any = redis_client.xrange(KEYS.events(job_id))
     return [fields for _, fields in stored]
 
 
@@ -88,7 +91,7 @@ async def assert_nothing_leaked(
         counts = [(await http.get(f"{s.url}/readyz")).json() for s in services]
         assert all("activeRuns" in c for c in counts), counts
         busy = [c for c in counts if c["activeRuns"] or c["openStreams"]]
-        slots = [k for k in redis_client.scan_iter("jobs:user:*:streams") if redis_client.zcard(k)]
+        slots = [k for k in redis_client.scan_iter(KEYS.user_streams("*")) if redis_client.zcard(k)]
         if not busy and not slots:
             break
         assert time.monotonic() < deadline, f"still busy: {busy}, slots held: {slots}"
@@ -106,7 +109,7 @@ async def test_start_attach_resume_and_cancel_across_instances(
 
     # Attach on B: B claims the job and runs it. Drop the connection after a few deltas.
     head = await read_stream(http, b.url + stream_path, token=token(), stop_after=3)
-    assert redis_client.hget(f"jobs:{{{job_id}}}", "runner") is not None
+    assert redis_client.hget(KEYS.job(job_id), "runner") is not None
 
     async def cancel_soon() -> None:
         await asyncio.sleep(0.5)
@@ -147,7 +150,7 @@ async def test_cancel_a_pending_job_means_it_never_runs(
     assert (await http.delete(f"{a.url}/jobs/{job_id}", headers=AUTH)).status_code == 204
     attach = await http.get(f"{a.url}/jobs/{job_id}/stream", headers=AUTH)
     assert attach.status_code == 410
-    assert not redis_client.exists(f"jobs:{{{job_id}}}:lease")
+    assert not redis_client.exists(KEYS.lease(job_id))
     assert (await http.delete(f"{a.url}/jobs/{'c' * 32}", headers=AUTH)).status_code == 404
     await assert_nothing_leaked(http, redis_client, a)
 

@@ -12,9 +12,12 @@ import redis
 
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
 from jobs.errors import UpstreamOverloaded
+from jobs.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend
 from tests.support.sse import read_stream
+
+KEYS = Keys("jobs")
 
 pytestmark = pytest.mark.anyio
 
@@ -85,8 +88,8 @@ async def test_the_full_contract(
     assert complete.data["executionTimeMs"] >= 0
 
     # Finished: the record is gone, the events stay for the resume grace only.
-    assert not redis_client.exists(f"jobs:{{{job['jobId']}}}")
-    assert 0 < redis_client.ttl(f"jobs:{{{job['jobId']}}}:events") <= 60
+    assert not redis_client.exists(KEYS.job(job["jobId"]))
+    assert 0 < redis_client.ttl(KEYS.events(job["jobId"])) <= 60
 
 
 async def test_wire_format_connected_first_with_retry_and_no_id(
@@ -209,7 +212,7 @@ async def test_a_failed_run_ends_with_error_and_stays_failed(
     assert status.status_code == 200
     assert status.json()["status"] == "failed"
     assert status.json()["error"]["code"] == "UPSTREAM_OVERLOADED"
-    key = f"jobs:{{{job['jobId']}}}"
+    key = KEYS.job(job["jobId"])
     assert 60 < redis_client.ttl(key) <= 3600
     gone = await client.get(
         server.url + job["streamUrl"], headers={"Authorization": f"Bearer {token()}"}

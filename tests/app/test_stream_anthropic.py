@@ -12,10 +12,13 @@ import httpx
 import pytest
 import redis
 
+from jobs.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply, Usage
 from tests.support.live import LiveServer
 from tests.support.sse import Stream, read_stream
+
+KEYS = Keys("jobs")
 
 pytestmark = pytest.mark.anyio
 
@@ -286,7 +289,7 @@ async def test_upstream_failures_reach_the_client_and_fail_the_job(
     status = await job_status(client, server, job_id)
     assert status["status"] == "failed"
     assert status["error"]["code"] == code
-    assert redis_client.hget(f"jobs:{{{job_id}}}", "status") == "failed"
+    assert redis_client.hget(KEYS.job(job_id), "status") == "failed"
     no_key_anywhere(stream, caplog)
     assert "sk-ant-revoked-0000" not in caplog.text
     assert "sk-ant-revoked-0000" not in json.dumps([e.data for e in stream.events])
@@ -327,6 +330,6 @@ async def test_a_shutdown_mid_run_hangs_up_on_the_api(
     (seen,) = fake_anthropic.requests
     assert await seen.wait_hung_up()
     assert seen.ended == "client disconnected"
-    record = redis_client.hgetall(f"jobs:{{{job['jobId']}}}")
+    record = redis_client.hgetall(KEYS.job(job["jobId"]))
     assert record["status"] == "failed"
     assert json.loads(record["error"])["code"] == "SHUTDOWN"

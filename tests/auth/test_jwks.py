@@ -203,16 +203,28 @@ async def test_an_unreachable_provider_is_unavailable(http: httpx2.AsyncClient) 
 async def test_symmetric_keys_in_a_jwks_are_never_used(
     idp: IdentityProvider, http: httpx2.AsyncClient
 ) -> None:
-    """A JWKS that publishes an ``oct`` key next to RSA: an HS256 token cannot use it, even
-    with HS256 on the verifier's list (which the constructor refuses anyway)."""
-    keys = oct_jwks(SECRET)
+    """A JWKS that publishes an ``oct`` key next to RSA: the cache drops the ``oct`` key, so
+    no token can be checked against it, whatever algorithm it names."""
+    symmetric = json.loads(oct_jwks(SECRET))["keys"]
+    assert [entry["kty"] for entry in symmetric] == ["oct"]
     idp.jwks_body = json.dumps(
-        {"keys": [*json.loads(keys)["keys"], idp.keys["rsa-1"].as_dict(private=False)]}
+        {"keys": [*symmetric, idp.keys["rsa-1"].as_dict(private=False)]}
     ).encode()
-    verifier = make(idp, http)
-    forged = hs256_with(SECRET.encode(), idp.claims(), kid="oct-1")
-    with pytest.raises(InvalidToken, match="algorithm is not allowed"):
-        await verifier.verify(forged)
+    cache = JwksCache(http, issuer=idp.issuer, clock=Clock())
+    held = await cache.keys()
+    assert [(key.kid, key.key_type) for key in held] == [("rsa-1", "RSA")]
+
+    # An allowed algorithm naming the oct key's kid: had the cache kept the key, the verifier
+    # would find it and refuse the mismatch; dropped, the kid is simply not published.
+    verifier = JwksVerifier(cache, algorithms=ALGORITHMS, issuer=idp.issuer, audience=AUDIENCE)
+    naming_oct = idp.token(kid="oct-1", key=idp.keys["rsa-1"])
+    with pytest.raises(InvalidToken, match="not one the provider publishes"):
+        await verifier.verify(naming_oct)
+
+    # A key set of nothing but the oct key is no key set at all.
+    idp.jwks_body = oct_jwks(SECRET)
+    with pytest.raises(AuthUnavailable):
+        await JwksCache(http, issuer=idp.issuer, clock=Clock()).keys()
     with pytest.raises(ValueError, match="public-key algorithms only"):
         JwksVerifier(
             JwksCache(http, issuer=idp.issuer), algorithms=["RS256", "HS256"], audience=AUDIENCE

@@ -21,7 +21,7 @@ from playwright.sync_api import Page, Request, Route, expect
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
 from jobs.backends.demo import split_tokens
 from tests.conftest import StartLive, token
-from tests.support.reset_proxy import TcpProxy
+from tests.support.proxy import Proxy as TcpProxy
 
 pytestmark = pytest.mark.browser
 

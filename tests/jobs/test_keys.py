@@ -10,13 +10,33 @@ from jobs.keys import Keys, check_job_id, new_job_id
 from jobs.model import Job
 
 
-def test_keys_share_the_job_hash_tag() -> None:
+def test_the_key_layout_operators_see() -> None:
+    """The one test that spells key names by hand: this layout is the operators' contract
+    (README), so every other test builds names with ``Keys``."""
+    job_id = "0123456789abcdef0123456789abcdef"
+    keys = Keys("jobs")
+    assert keys.job(job_id) == "jobs:{0123456789abcdef0123456789abcdef}"
+    assert keys.events(job_id) == "jobs:{0123456789abcdef0123456789abcdef}:events"
+    assert keys.lease(job_id) == "jobs:{0123456789abcdef0123456789abcdef}:lease"
+    assert keys.readers(job_id) == "jobs:{0123456789abcdef0123456789abcdef}:readers"
+    assert keys.user_creates("alice") == "jobs:user:alice:creates"
+    assert keys.user_streams("alice") == "jobs:user:alice:streams"
+    assert keys.inbox("i-1") == "jobs:instance:i-1:inbox"
+    assert keys.job_pattern == "jobs:{*}"
+    assert keys.job_keys_pattern == "jobs:{*}*"
+    assert keys.all_pattern == "jobs:*"
+    assert Keys("staging").job(job_id) == "staging:{0123456789abcdef0123456789abcdef}"
+
+
+def test_a_job_id_is_read_back_from_its_keys_only() -> None:
     keys = Keys("jobs")
     job_id = new_job_id()
-    assert keys.job(job_id) == f"jobs:{{{job_id}}}"
-    assert keys.events(job_id) == f"jobs:{{{job_id}}}:events"
-    assert keys.job_id_of(keys.events(job_id)) == job_id
+    for key in keys.job_keys(job_id):
+        assert keys.job_id_of(key) == job_id
     assert keys.job_id_of("other:{x}") is None
+    assert keys.job_id_of("jobs:{not-a-job-id}:events") is None
+    assert keys.job_id_of(Keys("staging").job(job_id)) is None
+    assert keys.job_id_of(keys.user_streams("alice")) is None
 
 
 def test_job_ids_are_checked() -> None:

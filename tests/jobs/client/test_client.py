@@ -85,7 +85,7 @@ async def test_events_resume_after_a_dropped_connection(
             if isinstance(event, Delta):
                 text += event.text
                 if text == "".join(backend.before):
-                    proxy.drop()  # mid-run: the rest is not even written yet
+                    proxy.sever()  # mid-run: the rest is not even written yet
             if isinstance(event, Connected) and event.resumed:
                 backend.release.set()
 

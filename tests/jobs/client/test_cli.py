@@ -138,7 +138,7 @@ def test_attach_survives_a_dropped_connection(live: StartLive, proxies: list[Pro
     attach = start_cli(proxy.url, "attach", job_id)
     try:
         before = read_until(attach, "".join(backend.before).encode())
-        proxy.drop()  # the network fails mid-run
+        proxy.sever()  # the network fails mid-run
         while proxy.accepted < 2:  # the CLI reconnects by itself...
             time.sleep(0.01)
         backend.release.set()  # ...and only then does the rest of the text exist
