@@ -60,7 +60,9 @@ class RunChannel:
                 if event.terminal:
                     return
             if woken and not news:
+                woken = False
                 yield None
+                continue  # what was published while the reader was away is read first
             await self._wakeup.wait()
             woken = True
 

@@ -19,7 +19,7 @@ from auth.tickets import TICKET_LEEWAY_S
 from jobs.agents.chat import ChatAgent, ChatInput
 from jobs.backends.demo import split_tokens
 from tests.conftest import StartLive, token
-from tests.support.reset_proxy import TcpProxy
+from tests.support.proxy import Proxy as TcpProxy
 
 pytestmark = pytest.mark.browser
 

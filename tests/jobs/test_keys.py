@@ -22,7 +22,9 @@ def test_the_key_layout_operators_see() -> None:
     assert keys.user_creates("alice") == "jobs:user:alice:creates"
     assert keys.user_streams("alice") == "jobs:user:alice:streams"
     assert keys.inbox("i-1") == "jobs:instance:i-1:inbox"
-    assert keys.job_pattern == "jobs:{*}"
+    assert keys.custom_agent("alice", "chat") == "jobs:user:alice:agent:chat"
+    assert keys.is_custom_agent("jobs:user:alice:agent:chat")
+    assert not keys.is_custom_agent("jobs:user:alice:streams")
     assert keys.job_keys_pattern == "jobs:{*}*"
     assert keys.all_pattern == "jobs:*"
     assert Keys("staging").job(job_id) == "staging:{0123456789abcdef0123456789abcdef}"

@@ -25,8 +25,8 @@ async def running(domain: Domain, owner: str = "alice") -> Job:
     await domain.store.create(job)
     claim = await domain.store.claim(job.id, owner, RUNNER)
     assert claim is not None
-    assert claim[1]
-    return claim[0]
+    assert claim.claimed
+    return claim.job
 
 
 async def test_a_renewal_reports_each_runs_state_in_one_call(domain: Domain) -> None:

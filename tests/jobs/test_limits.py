@@ -13,7 +13,7 @@ import pytest
 from jobs.connection import Redis
 from jobs.errors import RateLimited, TooManyStreams
 from jobs.keys import Keys, new_job_id
-from jobs.limits import Limits
+from jobs.limits import Check, Limits
 
 pytestmark = pytest.mark.anyio
 
@@ -24,18 +24,20 @@ def limits(aredis: Redis, *, creates: int = 2, streams: int = 2, ttl_s: float = 
     return Limits(aredis, KEYS, creates_per_min=creates, max_streams=streams, stream_ttl_s=ttl_s)
 
 
-async def create(limits: Limits, owner: str = "alice") -> None:
+async def check(limits: Limits, limit: Check | None) -> None:
+    assert limit is not None
     async with limits.redis.pipeline(transaction=False) as pipe:
-        assert limits.queue_creation(pipe, owner, new_job_id())
-        [wait_ms] = await pipe.execute()
-    limits.creation_verdict(wait_ms)
+        limit.queue(pipe)
+        [reply] = await pipe.execute()
+    limit.verdict(reply)
+
+
+async def create(limits: Limits, owner: str = "alice") -> None:
+    await check(limits, limits.creation(owner, new_job_id()))
 
 
 async def open_stream(limits: Limits, stream_id: str, owner: str = "alice") -> None:
-    async with limits.redis.pipeline(transaction=False) as pipe:
-        assert limits.queue_open_stream(pipe, owner, stream_id)
-        [held] = await pipe.execute()
-    limits.stream_verdict(held)
+    await check(limits, limits.open_stream(owner, stream_id))
 
 
 async def redis_now_ms(aredis: Redis) -> int:
@@ -118,9 +120,7 @@ async def test_a_crashed_instances_slots_expire_on_their_own(aredis: Redis) -> N
 
 async def test_a_limit_of_zero_is_off_and_touches_nothing(aredis: Redis) -> None:
     off = limits(aredis, creates=0, streams=0)
-    async with aredis.pipeline(transaction=False) as pipe:
-        assert not off.queue_creation(pipe, "alice", new_job_id())
-        assert not off.queue_open_stream(pipe, "alice", "s1")
-        assert len(pipe) == 0
+    assert off.creation("alice", new_job_id()) is None
+    assert off.open_stream("alice", "s1") is None
     await off.close_stream("alice", "s1")
     assert await aredis.keys("*") == []

@@ -15,6 +15,9 @@ from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend
 
+#: Job records only (not their streams, leases or readers).
+RECORDS = "jobs:{*}"
+
 pytestmark = pytest.mark.anyio
 
 
@@ -42,7 +45,7 @@ async def test_create_stores_the_validated_input(domain: Domain) -> None:
     )
     with pytest.raises(InputInvalid):
         await domain.service.create("alice", "chat", {"prompt": "hi", "model": "not-allowed"})
-    assert len(await domain.redis.keys(domain.keys.job_pattern)) == 1, "nothing stored"
+    assert len(await domain.redis.keys(RECORDS)) == 1, "nothing stored"
 
 
 async def test_a_rate_limited_creation_leaves_no_record(rate_limited: Domain) -> None:
@@ -50,7 +53,7 @@ async def test_a_rate_limited_creation_leaves_no_record(rate_limited: Domain) ->
     with pytest.raises(RateLimited) as refused:
         await rate_limited.service.create("alice", "chat", {"prompt": "hi"})
     assert refused.value.retry_after_s > 0
-    records = await rate_limited.redis.keys(rate_limited.keys.job_pattern)
+    records = await rate_limited.redis.keys(RECORDS)
     assert sorted(records) == sorted(rate_limited.keys.job(job.id) for job in made)
 
 
@@ -81,7 +84,7 @@ async def test_cancel_of_a_run_on_another_instance_goes_to_its_inbox(domain: Dom
     job = await domain.service.create("alice", "chat", {"prompt": "hi"})
     claim = await domain.store.claim(job.id, "alice", "instance-b")
     assert claim is not None
-    assert claim[1]
+    assert claim.claimed
     await domain.service.cancel("alice", job.id)
     assert await domain.leases.next_request("instance-b", timeout_s=1) == job.id
     assert await domain.leases.next_request(RUNNER, timeout_s=0.1) is None
