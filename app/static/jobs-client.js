@@ -12,6 +12,7 @@
  *   });                                        // throws ProblemError (e.g. 422 with .errors)
  *   const stream = jobs.attach(job, {
  *     onDelta: (delta) => output.append(delta.text),
+ *     onTool: (step) => steps.update(step),  // agents with tool steps only
  *     onReconnecting: () => banner.show("reconnecting…"),
  *     onConnected: () => banner.hide(),
  *   });
@@ -70,6 +71,20 @@
  */
 
 /**
+ * A tool step of an agent that uses tools: one event when the call starts, one with its result.
+ * (Sent only by agents with tool steps; the feature planner's agent has none.)
+ * @typedef {object} ToolEvent
+ * @property {string} id  the step's id: its `call` and its `result` share it
+ * @property {string} name  the tool's name
+ * @property {"call" | "result"} phase
+ * @property {unknown} [input]  `call`: the tool's input
+ * @property {boolean} [ok]  `result`: whether the tool succeeded
+ * @property {string} [summary]  `result`: a short, human-readable account of the result
+ * @property {number} [durationMs]  `result`: how long the tool took
+ * @property {number} timestamp
+ */
+
+/**
  * @typedef {object} TokenUsage
  * @property {number} inputTokens
  * @property {number} outputTokens
@@ -111,6 +126,7 @@
  * @typedef {object} StreamHandlers
  * @property {(event: ConnectedEvent) => void} [onConnected]  every (re)connection
  * @property {(event: DeltaEvent, id: string) => void} [onDelta]
+ * @property {(event: ToolEvent, id: string) => void} [onTool]  a tool step (call or result)
  * @property {(event: CompleteEvent) => void} [onComplete]
  * @property {(event: JobErrorEvent) => void} [onError]
  * @property {(attempt: number) => void} [onReconnecting]  the connection dropped; resuming
@@ -155,6 +171,8 @@ export class ProblemError extends Error {
  */
 
 const TERMINAL = new Set(["complete", "error"]);
+/** Stored events (they carry an id to resume after) besides the terminal ones. */
+const PROGRESS = new Set(["delta", "tool"]);
 /** The one `error` code after which the stream may be resumed (Redis failed mid-stream). */
 const RESUMABLE_ERROR = "STORE_UNAVAILABLE";
 
@@ -260,7 +278,7 @@ export class JobsClient {
         es.addEventListener(name, (e) => {
           if (closed || source !== es) return;
           const message = /** @type {MessageEvent} */ (e);
-          if (TERMINAL.has(name) || name === "delta") {
+          if (TERMINAL.has(name) || PROGRESS.has(name)) {
             lastId = message.lastEventId || lastId;
             failures = 0; // progress: the next drop gets the full budget again
           }
@@ -269,6 +287,7 @@ export class JobsClient {
 
       on("connected", (data) => handlers.onConnected?.(data));
       on("delta", (data) => handlers.onDelta?.(data, lastId || ""));
+      on("tool", (data) => handlers.onTool?.(data, lastId || ""));
       on("complete", (data) => finish({ type: "complete", data }));
       es.addEventListener("error", (e) => {
         if (closed || source !== es) return;

@@ -258,7 +258,11 @@ def test_cancel_mid_stream(live: StartLive, page: Page) -> None:
         page.click("#generate")
     job_id = created.value.json()["jobId"]
     wait_for_text(page, 20)
-    expect(page.locator("#cancel")).to_be_focused()  # the next thing a keyboard user may want
+    # After Generate the results get focus (screen readers hear "Suggestions"); Cancel is
+    # the next stop for a keyboard user.
+    expect(page.locator("#run-heading")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#cancel")).to_be_focused()
 
     with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
         page.keyboard.press("Enter")
