@@ -2,7 +2,8 @@
  * jobs-client.js: a small browser client for the jobs-service two-phase API.
  *
  * Copy this one file into your frontend: no dependencies, no build step, plain ES module,
- * types in JSDoc (TypeScript's checkJs and editors read them).
+ * types in JSDoc (TypeScript's checkJs and editors read them). For TypeScript, copy
+ * jobs-client.d.ts beside it.
  *
  *   import { JobsClient } from "./jobs-client.js";
  *
