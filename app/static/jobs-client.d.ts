@@ -3,6 +3,12 @@
  * The JSDoc in jobs-client.js is the reference; these declarations say the same.
  */
 
+/**
+ * The `lastEventId` before a job's first event: `attach({jobId}, handlers, {lastEventId:
+ * FROM_START})` watches a job from its beginning, a finished one too while its events are kept.
+ */
+export const FROM_START: "0-0";
+
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
 /** The 201 answer of `POST /jobs`. */

@@ -171,6 +171,13 @@ export class ProblemError extends Error {
  * @property {string} type  the rule that failed, e.g. "string_too_long"
  */
 
+/**
+ * The `lastEventId` before a job's first event: `attach({jobId}, handlers, {lastEventId:
+ * FROM_START})` watches a job from its beginning, a finished one too while its events are kept
+ * (without a last event id the service answers a finished job with 410 `JOB_FINISHED`).
+ */
+export const FROM_START = "0-0";
+
 const TERMINAL = new Set(["complete", "error"]);
 /** Stored events (they carry an id to resume after) besides the terminal ones. */
 const PROGRESS = new Set(["delta", "tool"]);

@@ -8,7 +8,7 @@
  */
 
 import { LiveCards } from "./cards.js";
-import { ProblemError } from "./jobs-client.js";
+import { FROM_START, ProblemError } from "./jobs-client.js";
 
 /** Rough size of one suggestion as JSON: the progress bar's estimate (demo ≈ 515, Claude ≈ 600). */
 const CHARS_PER_SUGGESTION = 540;
@@ -103,7 +103,7 @@ export async function startRun(client, start, input, hooks) {
  */
 export async function resumeRun(client, jobId) {
   resetRun();
-  await watch(client, { jobId }, 4);
+  await watch(client, { jobId }, 4, FROM_START);
 }
 
 /** @param {ProblemError} problem  `POST /jobs` did not create a job */
@@ -124,8 +124,9 @@ function showCreateError(problem) {
  * @param {import("./jobs-client.js").JobsClient} client
  * @param {{jobId: string, streamUrl?: string, streamTicket?: string}} job
  * @param {number} expectedSuggestions
+ * @param {string | null} [lastEventId]  resume after this event (FROM_START: all of them)
  */
-async function watch(client, job, expectedSuggestions) {
+async function watch(client, job, expectedSuggestions, lastEventId = null) {
   const mine = generation;
   setState("connecting");
   cancelButton.hidden = false;
@@ -163,7 +164,7 @@ async function watch(client, job, expectedSuggestions) {
       $("reconnecting").hidden = false;
       $("usage-reconnects").textContent = String(drops);
     },
-  });
+  }, { lastEventId });
   active = { jobId: job.jobId, attachment };
 
   const end = await attachment.done;
