@@ -269,3 +269,27 @@ def test_dark_mode_has_its_own_readable_colours(live: StartLive, browser: Browse
         assert contrast(c["cardText"], c["panel"]) >= 7, scheme
         assert contrast(c["muted"], c["panel"]) >= 4.5, scheme
         assert contrast(c["link"], c["page"]) >= 4.5, scheme
+
+
+def test_with_a_pasted_token_the_job_in_the_url_resumes_once_it_is_pasted(
+    live: StartLive, page: Page
+) -> None:
+    server = live(demo_tokens_per_second=400)  # real auth: a reload forgets the token
+    expected_text = offline_reply(BASE_INPUT)
+    bearer = token()
+    created = httpx.post(
+        f"{server.url}/jobs",
+        json={"agent": "feature-suggestion", "input": BASE_INPUT},
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
+    job_id = created.json()["jobId"]
+    page.goto(f"{server.url}/#job={job_id}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#auth-status")).to_contain_text(f"resumes job {job_id}")
+    expect(page.locator("#run")).to_be_hidden()
+
+    page.fill("#token", bearer)
+    page.keyboard.press("Tab")
+    expect(page.locator("#run")).to_have_attribute("data-state", "complete")
+    assert stream_text(page) == expected_text
+    assert shown_cards(page) == suggestions(expected_text)
