@@ -50,7 +50,7 @@ function setState(state) {
   $("generate").setAttribute("aria-disabled", String(runState.busy));
 }
 
-/** Empty the view, show it, and bring it into view and focus (screen readers land on it). */
+/** Empty the view and show it. */
 function resetRun() {
   generation += 1;
   active?.attachment.close();
@@ -65,6 +65,10 @@ function resetRun() {
   $("raw").hidden = false;
   cancelButton.hidden = true;
   setProgress(0, 0, 0);
+}
+
+/** Bring the run into view and focus its heading (screen readers land on the results). */
+function reveal() {
   const reduced = matchMedia("(prefers-reduced-motion: reduce)").matches;
   run$.scrollIntoView({ behavior: reduced ? "auto" : "smooth", block: "start" });
   $("run-heading").focus({ preventScroll: true });
@@ -81,6 +85,7 @@ export async function startRun(client, start, input, hooks) {
   resetRun();
   const mine = generation;
   setState("creating");
+  reveal();
   let job;
   try {
     job = await start(input);
@@ -103,6 +108,8 @@ export async function startRun(client, start, input, hooks) {
  */
 export async function resumeRun(client, jobId) {
   resetRun();
+  setState("connecting");
+  reveal();
   await watch(client, { jobId }, 4, FROM_START);
 }
 
