@@ -14,6 +14,7 @@ import re
 import pytest
 
 from app.page import STATIC_DIR
+from jobs.events import COMPLETE, CONNECTED, DELTA, ERROR, START, TERMINAL
 
 JS = (STATIC_DIR / "jobs-client.js").read_text()
 DTS = (STATIC_DIR / "jobs-client.d.ts").read_text()
@@ -70,3 +71,17 @@ def test_the_typedefs_were_found() -> None:
     assert {"Job", "StreamHandlers", "ToolEvent", "Attachment", "CompleteEvent"} <= set(typedefs)
     assert typedefs["StreamHandlers"]["onTool"] is True  # optional, like every handler
     assert typedefs["Job"]["jobId"] is False
+
+
+def test_the_client_speaks_the_services_event_vocabulary() -> None:
+    """The events the client listens for are the service's (``tool``: the agents' tool steps,
+    passed through to ``onTool`` ahead of the service sending them), and ``FROM_START`` is the
+    service's id before every real one."""
+    listened = set(re.findall(r'\bon\("(\w+)"', JS)) | {"error"}  # error: its own listener
+    assert listened == {CONNECTED, DELTA, COMPLETE, ERROR, "tool"}
+    terminal = re.search(r"const TERMINAL = new Set\(\[(.*?)\]\)", JS)
+    assert terminal
+    assert set(re.findall(r'"(\w+)"', terminal[1])) == TERMINAL
+    from_start = re.search(r'export const FROM_START = "(.*?)";', JS)
+    assert from_start
+    assert from_start[1] == START
