@@ -50,6 +50,9 @@ class Static(StaticFiles):
 
     def file_response(self, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(*args, **kwargs)
+        if isinstance(response, FileResponse) and str(response.path).endswith(".ts"):
+            # TypeScript declarations, to read or save (the default guess is an MPEG stream).
+            response.headers["Content-Type"] = "text/plain; charset=utf-8"
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response

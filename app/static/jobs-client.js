@@ -2,7 +2,8 @@
  * jobs-client.js: a small browser client for the jobs-service two-phase API.
  *
  * Copy this one file into your frontend: no dependencies, no build step, plain ES module,
- * types in JSDoc (TypeScript's checkJs and editors read them).
+ * types in JSDoc (TypeScript's checkJs and editors read them). For TypeScript, copy
+ * jobs-client.d.ts beside it.
  *
  *   import { JobsClient } from "./jobs-client.js";
  *
@@ -12,6 +13,7 @@
  *   });                                        // throws ProblemError (e.g. 422 with .errors)
  *   const stream = jobs.attach(job, {
  *     onDelta: (delta) => output.append(delta.text),
+ *     onTool: (step) => steps.update(step),  // agents with tool steps only
  *     onReconnecting: () => banner.show("reconnecting…"),
  *     onConnected: () => banner.hide(),
  *   });
@@ -71,6 +73,20 @@
  */
 
 /**
+ * A tool step of an agent that uses tools: one event when the call starts, one with its result.
+ * (Sent only by agents with tool steps; the feature planner's agent has none.)
+ * @typedef {object} ToolEvent
+ * @property {string} id  the step's id: its `call` and its `result` share it
+ * @property {string} name  the tool's name
+ * @property {"call" | "result"} phase
+ * @property {unknown} [input]  `call`: the tool's input
+ * @property {boolean} [ok]  `result`: whether the tool succeeded
+ * @property {string} [summary]  `result`: a short, human-readable account of the result
+ * @property {number} [durationMs]  `result`: how long the tool took
+ * @property {number} timestamp
+ */
+
+/**
  * @typedef {object} TokenUsage
  * @property {number} inputTokens
  * @property {number} outputTokens
@@ -112,6 +128,7 @@
  * @typedef {object} StreamHandlers
  * @property {(event: ConnectedEvent) => void} [onConnected]  every (re)connection
  * @property {(event: DeltaEvent, id: string) => void} [onDelta]
+ * @property {(event: ToolEvent, id: string) => void} [onTool]  a tool step (call or result)
  * @property {(event: CompleteEvent) => void} [onComplete]
  * @property {(event: JobErrorEvent) => void} [onError]
  * @property {(attempt: number) => void} [onReconnecting]  the connection dropped; resuming
@@ -155,7 +172,16 @@ export class ProblemError extends Error {
  * @property {string} type  the rule that failed, e.g. "string_too_long"
  */
 
+/**
+ * The `lastEventId` before a job's first event: `attach({jobId}, handlers, {lastEventId:
+ * FROM_START})` watches a job from its beginning, a finished one too while its events are kept
+ * (without a last event id the service answers a finished job with 410 `JOB_FINISHED`).
+ */
+export const FROM_START = "0-0";
+
 const TERMINAL = new Set(["complete", "error"]);
+/** Stored events (they carry an id to resume after) besides the terminal ones. */
+const PROGRESS = new Set(["delta", "tool"]);
 /** The one `error` code after which the stream may be resumed (Redis failed mid-stream). */
 const RESUMABLE_ERROR = "STORE_UNAVAILABLE";
 
@@ -261,7 +287,7 @@ export class JobsClient {
         es.addEventListener(name, (e) => {
           if (closed || source !== es) return;
           const message = /** @type {MessageEvent} */ (e);
-          if (TERMINAL.has(name) || name === "delta") {
+          if (TERMINAL.has(name) || PROGRESS.has(name)) {
             lastId = message.lastEventId || lastId;
             failures = 0; // progress: the next drop gets the full budget again
           }
@@ -270,6 +296,7 @@ export class JobsClient {
 
       on("connected", (data) => handlers.onConnected?.(data));
       on("delta", (data) => handlers.onDelta?.(data, lastId || ""));
+      on("tool", (data) => handlers.onTool?.(data, lastId || ""));
       on("complete", (data) => finish({ type: "complete", data }));
       es.addEventListener("error", (e) => {
         if (closed || source !== es) return;

@@ -1,9 +1,12 @@
 /**
- * planner.js: the feature planner page. Form → POST /jobs → EventSource → cards.
+ * planner.js: the feature planner page. Sign-in, the form, and the job in the URL.
  *
- * States of a run (`#run[data-state]`): creating → connecting → streaming → complete | error.
- * The API calls go through jobs-client.js (only the dev-mode token is fetched here); this module
- * draws. Model output is written with textContent, never parsed as HTML.
+ * The run itself (POST /jobs → EventSource → cards) is drawn by run.js. The API calls go
+ * through jobs-client.js (only the dev-mode token is fetched here). Model output is written
+ * with textContent, never parsed as HTML.
+ *
+ * The job being watched is in the URL (`#job=<id>`): a reload, or the URL opened in another
+ * tab of the same user, watches it again from its first stored event (see run.js).
  *
  * The bearer token stays in this module's memory: never in localStorage or sessionStorage,
  * where it would outlive the tab's need for it and be one more place for a script to find it.
@@ -11,15 +14,12 @@
  */
 
 import { JobsClient, ProblemError } from "./jobs-client.js";
+import { activeJobId, cancelRun, resumeRun, runState, startRun } from "./run.js";
 import { codePoints, fieldRules, normalize, serverErrors, validate } from "./validation.js";
 
 const AGENT = "feature-suggestion";
-/** Rough size of one suggestion as JSON: the progress bar's estimate (demo ≈ 515, Claude ≈ 600). */
-const CHARS_PER_SUGGESTION = 540;
-/** How many suggestions each priority tends to get (the prompt scales ambition to it). */
-const EXPECTED_SUGGESTIONS = { low: 3, medium: 3, high: 4, critical: 5 };
-/** After DELETE, how long to wait for the stream's own CANCELLED before giving up on it. */
-const CANCEL_WAIT_MS = 5000;
+/** Job ids are 32 lowercase hex characters. */
+const JOB_HASH = /^#job=([0-9a-f]{32})$/;
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const form = /** @type {HTMLFormElement} */ ($("planner"));
@@ -37,9 +37,6 @@ const client = new JobsClient({ token: currentToken });
 
 /** @type {Map<string, import("./validation.js").FieldRule>} */
 let rules = new Map();
-/** @type {null | {jobId: string, attachment: import("./jobs-client.js").Attachment}} */
-let active = null;
-let busy = false;
 
 // ---------------------------------------------------------------- sign-in
 
@@ -133,7 +130,7 @@ function focusFirstError() {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  if (busy || rules.size === 0) return;
+  if (runState.busy || rules.size === 0) return;
   /** @type {Record<string, string>} */
   const raw = {};
   for (const name of rules.keys()) {
@@ -151,78 +148,10 @@ form.addEventListener("submit", (event) => {
     focusFirstError();
     return;
   }
-  run(input);
+  startRun(client, start, input, { onJob: showJobInUrl, onRefused: showRefusal });
 });
 
 // ---------------------------------------------------------------- a run
-
-const run$ = $("run");
-const stateLabel = $("state-label");
-const streamPre = /** @type {HTMLElement} */ (document.querySelector(".stream"));
-const streamText = document.createTextNode("");
-$("stream-text").replaceChildren(streamText);
-
-const STATE_LABELS = {
-  idle: "Idle",
-  creating: "Creating job…",
-  connecting: "Connecting…",
-  streaming: "Streaming…",
-  complete: "Complete",
-  error: "Failed",
-};
-
-/** @param {keyof STATE_LABELS} state */
-function setState(state) {
-  run$.dataset.state = state;
-  stateLabel.textContent = STATE_LABELS[state];
-  streamPre.setAttribute("aria-busy", String(state === "streaming"));
-  busy = ["creating", "connecting", "streaming"].includes(state);
-  $("generate").setAttribute("aria-disabled", String(busy));
-}
-
-function resetRun() {
-  run$.hidden = false;
-  streamText.data = "";
-  $("cards").replaceChildren();
-  $("error-panel").hidden = true;
-  $("usage").hidden = true;
-  $("reconnecting").hidden = true;
-  $("raw").hidden = false;
-  $("progress-wrap").hidden = false;
-  /** @type {HTMLDetailsElement} */ ($("raw")).open = true;
-  setProgress(0, 0, 0);
-}
-
-/**
- * @param {number} totalLength  characters received
- * @param {number} expected  the estimated final length; 0 when unknown, -1 when complete
- * @param {number} elapsedMs
- */
-function setProgress(totalLength, expected, elapsedMs) {
-  const fraction = expected < 0 ? 1 : expected ? estimate(totalLength, expected) : 0;
-  const percent = Math.round(fraction * 100);
-  const bar = $("progress");
-  bar.setAttribute("aria-valuenow", String(percent));
-  bar.setAttribute("aria-valuetext", `about ${percent}% (estimated)`);
-  /** @type {HTMLElement} */ (bar.firstElementChild).style.width = `${fraction * 100}%`;
-  $("progress-text").textContent = totalLength
-    ? `~${percent}% · ${totalLength.toLocaleString()} characters · ${seconds(elapsedMs)}`
-    : "";
-}
-
-/**
- * Estimated share of the output received. Linear up to 90% of the expected length, then
- * it approaches (never reaches) 100%: an answer longer than expected never shows "done".
- * @param {number} length @param {number} expected
- */
-function estimate(length, expected) {
-  const knee = 0.9 * expected;
-  if (length <= knee) return length / expected;
-  return 0.9 + 0.09 * (1 - Math.exp(-(length - knee) / (0.3 * expected)));
-}
-
-/** @param {number} ms */
-const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
  * POST /jobs. In dev mode a 401 means the service restarted (new dev key): fetch a new dev
@@ -239,157 +168,45 @@ async function start(input) {
   }
 }
 
-/** @param {Record<string, string>} input */
-async function run(input) {
-  resetRun();
-  setState("creating");
-  const expected = CHARS_PER_SUGGESTION * (EXPECTED_SUGGESTIONS[input.priorityLevel] || 4);
-  /** @type {import("./jobs-client.js").Job} */
-  let job;
-  try {
-    job = await start(input);
-  } catch (err) {
-    const problem = /** @type {ProblemError} */ (err);
-    if (problem.status === 422) {
-      showFieldErrors(serverErrors(problem.errors));
-      focusFirstError();
-    } else if (problem.status === 401) {
-      showFieldErrors({ token: auth.mode === "bearer" ? problem.detail : "" });
-    }
-    showError(problem.code, problem.detail, problem.status === 429 || problem.status >= 500);
+/** @param {ProblemError} problem  the form's share of a refused `POST /jobs` */
+function showRefusal(problem) {
+  if (problem.status === 422) {
+    showFieldErrors(serverErrors(problem.errors));
+    focusFirstError();
+  } else if (problem.status === 401) {
+    showFieldErrors({ token: auth.mode === "bearer" ? problem.detail : "" });
+  }
+}
+
+/** @param {string} jobId  the job now watched: in the URL, for a reload or another tab */
+function showJobInUrl(jobId) {
+  history.replaceState(null, "", `#job=${jobId}`);
+}
+
+/** The job named in the URL, if any. */
+function jobInUrl() {
+  return JOB_HASH.exec(location.hash)?.[1] ?? null;
+}
+
+/** Watch the job in the URL, unless it is already watched. With a pasted token, wait for it. */
+function resumeFromUrl() {
+  const jobId = jobInUrl();
+  if (!jobId || jobId === activeJobId()) return;
+  if (auth.mode === "bearer" && !tokenInput.value.trim()) {
+    const status = $("auth-status");
+    status.textContent = `${status.textContent} Then the page resumes job ${jobId}.`;
+    tokenInput.addEventListener("change", resumeFromUrl, { once: true });
     return;
   }
-
-  setState("connecting");
-  const cancel = /** @type {HTMLButtonElement} */ ($("cancel"));
-  cancel.hidden = false;
-  cancel.disabled = false;
-  cancel.textContent = "Cancel";
-  cancel.focus();
-  const startedMs = performance.now();
-  let drops = 0;
-  let reconnecting = false;
-  $("usage-reconnects").textContent = "0";
-
-  const attachment = client.attach(job, {
-    onConnected: () => {
-      reconnecting = false;
-      $("reconnecting").hidden = true;
-      setState("streaming");
-    },
-    onDelta: (delta) => {
-      streamText.appendData(delta.text);
-      if (streamPre.scrollHeight - streamPre.scrollTop - streamPre.clientHeight < 40) {
-        streamPre.scrollTop = streamPre.scrollHeight;
-      }
-      setProgress(delta.totalLength, expected, performance.now() - startedMs);
-    },
-    onReconnecting: () => {
-      if (!reconnecting) drops += 1;
-      reconnecting = true;
-      $("reconnecting").hidden = false;
-      $("usage-reconnects").textContent = String(drops);
-    },
-  });
-  active = { jobId: job.jobId, attachment };
-
-  const end = await attachment.done;
-  active = null;
-  cancel.hidden = true;
-  $("reconnecting").hidden = true;
-  if (end.type === "complete") {
-    const done = end.data;
-    setProgress(done.totalLength, -1, performance.now() - startedMs);
-    renderCards(done.result.suggestions || []);
-    $("usage-input").textContent = done.tokenUsage.inputTokens.toLocaleString();
-    $("usage-output").textContent = done.tokenUsage.outputTokens.toLocaleString();
-    $("usage-time").textContent = seconds(done.executionTimeMs);
-    $("usage-model").textContent = done.model;
-    $("usage").hidden = false;
-    /** @type {HTMLDetailsElement} */ ($("raw")).open = false;
-    setState("complete");
-    stateLabel.textContent = `Complete: ${done.result.suggestions?.length ?? 0} suggestions`;
-  } else if (end.type === "error") {
-    showError(end.data.code, end.data.message, end.data.retryable);
-  } else {
-    showError("CANCELLED", "the job was cancelled; the stream did not confirm it", false);
-  }
-  if (document.activeElement === cancel || document.activeElement === document.body) {
-    $("run-heading").focus();
-  }
+  resumeRun(client, jobId); // stops watching any other job first
 }
-
-/** @param {string} code @param {string} detail @param {boolean} retryable */
-function showError(code, detail, retryable) {
-  $("error-title").textContent =
-    code === "CANCELLED" ? "Cancelled" :
-    code === "UNAUTHORIZED" ? "Not signed in" :
-    code === "INPUT_INVALID" ? "Please correct the form" : "The job failed";
-  $("error-detail").textContent = retryable ? `${detail}. Trying again may work.` : detail;
-  $("error-code").textContent = code;
-  $("error-panel").hidden = false;
-  $("error-panel").classList.toggle("neutral", code === "CANCELLED");
-  setState("error");
-  stateLabel.textContent = code === "CANCELLED" ? "Cancelled" : "Failed";
-  // Nothing streamed (the job was refused, or never got going): no empty output box.
-  $("raw").hidden = streamText.data === "";
-  $("progress-wrap").hidden = streamText.data === "";
-}
-
-/**
- * @typedef {object} Suggestion  one card of a feature-suggestion result
- * @property {string} title
- * @property {string} rationale
- * @property {string} description
- * @property {string[]} implementationConsiderations
- */
-
-/** @param {Suggestion[]} suggestions */
-function renderCards(suggestions) {
-  const cards = suggestions.map((suggestion) => {
-    const item = document.createElement("li");
-    const card = item.appendChild(document.createElement("article"));
-    card.className = "card";
-    card.appendChild(text("h3", suggestion.title));
-    card.appendChild(text("p", suggestion.rationale)).className = "rationale";
-    card.appendChild(text("p", suggestion.description));
-    card.appendChild(text("h4", "Implementation considerations"));
-    const list = card.appendChild(document.createElement("ul"));
-    list.append(...suggestion.implementationConsiderations.map((c) => text("li", c)));
-    return item;
-  });
-  $("cards").replaceChildren(...cards);
-}
-
-/** @param {string} tag @param {string} content */
-function text(tag, content) {
-  const element = document.createElement(tag);
-  element.textContent = content;
-  return element;
-}
-
-$("cancel").addEventListener("click", async () => {
-  if (!active) return;
-  const { jobId, attachment } = active;
-  const cancel = /** @type {HTMLButtonElement} */ ($("cancel"));
-  cancel.disabled = true;
-  cancel.textContent = "Cancelling…";
-  try {
-    await client.cancel(jobId);
-  } catch (err) {
-    cancel.disabled = false;
-    cancel.textContent = "Cancel";
-    $("error-detail").textContent = `Could not cancel: ${describe(err)}`;
-    $("error-panel").hidden = false;
-    return;
-  }
-  // The stream ends with CANCELLED by itself; should it not arrive, stop waiting for it.
-  setTimeout(() => attachment.close(), CANCEL_WAIT_MS);
-});
 
 /** @param {unknown} err */
 const describe = (err) => (err instanceof Error ? err.message : String(err));
 
-$("run-heading").tabIndex = -1;
+$("cancel").addEventListener("click", () => cancelRun(client));
+addEventListener("hashchange", resumeFromUrl);
+
 await Promise.all([detectAuth(), loadSchema()]);
+resumeFromUrl();
 document.body.dataset.ready = "true";

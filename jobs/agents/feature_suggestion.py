@@ -157,8 +157,11 @@ def _offline_reply(value: FeatureSuggestionInput) -> str:
     rng = random.Random(hashlib.sha256(canonical.encode()).digest())  # noqa: S311 - not security
     count = {"low": 3, "medium": 3, "high": 4, "critical": 5}[value.priority_level]
     ideas = rng.sample(_IDEAS[value.feature_type], k=min(count, len(_IDEAS[value.feature_type])))
-    while len(ideas) < count:
-        ideas.append(rng.choice(_IDEAS["enhancement"]))
+    if len(ideas) < count:  # borrowed from the other types: never one idea twice
+        others = [
+            idea for kind, pool in _IDEAS.items() if kind != value.feature_type for idea in pool
+        ]
+        ideas += rng.sample(others, k=count - len(ideas))
     target = value.page_or_component
     suggestions = []
     for title, problem, what in ideas:

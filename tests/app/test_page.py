@@ -50,14 +50,21 @@ async def test_the_page_is_served_at_the_root_with_a_strict_policy(
         ("planner.js", "text/javascript"),
         ("jobs-client.js", "text/javascript"),
         ("validation.js", "text/javascript"),
+        ("run.js", "text/javascript"),
+        ("cards.js", "text/javascript"),
+        ("partial-json.js", "text/javascript"),
         ("style.css", "text/css"),
+        ("jobs-client.d.ts", "text/plain"),
     ],
 )
 async def test_every_file_the_page_loads_is_served(
     live: StartLive, client: httpx.AsyncClient, name: str, media_type: str
 ) -> None:
     server = live()
-    page = (STATIC_DIR / "index.html").read_text() + (STATIC_DIR / "planner.js").read_text()
+    page = "".join(
+        (STATIC_DIR / used).read_text()
+        for used in ("index.html", "planner.js", "run.js", "cards.js", "jobs-client.js")
+    )
     assert f"/static/{name}" in page or f"./{name}" in page, f"{name} is not used by the page"
     response = await client.get(f"{server.url}/static/{name}")
     assert response.status_code == 200

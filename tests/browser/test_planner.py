@@ -18,53 +18,19 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
 from jobs.backends.demo import split_tokens
+from tests.browser.pagekit import (
+    BASE_INPUT,
+    fill_form,
+    offline_reply,
+    open_page,
+    stream_text,
+    wait_for_text,
+)
 from tests.conftest import StartLive, token
 from tests.support.proxy import Proxy as TcpProxy
 
 pytestmark = pytest.mark.browser
-
-BASE_INPUT = {
-    "pageOrComponent": "checkout page",
-    "featureType": "enhancement",
-    "priorityLevel": "medium",
-}
-
-
-def offline_reply(raw: dict[str, Any]) -> str:
-    """What the demo backend streams for this input: the agent's deterministic reply."""
-    request = FeatureSuggestionAgent().request(
-        FeatureSuggestionInput.model_validate(raw), default_model="m"
-    )
-    return request.offline_reply
-
-
-def fill_form(page: Page, values: dict[str, str]) -> None:
-    page.fill("#pageOrComponent", values["pageOrComponent"])
-    page.select_option("#featureType", values["featureType"])
-    page.select_option("#priorityLevel", values["priorityLevel"])
-    page.fill("#additionalContext", values.get("additionalContext", ""))
-
-
-def open_page(page: Page, url: str, *, bearer: str | None = None) -> None:
-    page.goto(url + "/")
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    if bearer is not None:
-        page.fill("#token", bearer)
-
-
-def stream_text(page: Page) -> str:
-    return page.text_content("#stream-text") or ""
-
-
-def wait_for_text(page: Page, at_least: int) -> None:
-    """Until the page shows ``at_least`` characters of output (checked in the page's own loop:
-    ``wait_for_function`` would need eval, which the page's CSP forbids)."""
-    deadline = time.monotonic() + 15
-    while len(stream_text(page)) < at_least:
-        assert time.monotonic() < deadline, f"the page showed {len(stream_text(page))} chars"
-        page.wait_for_timeout(20)
 
 
 def record_states(page: Page) -> None:
@@ -214,7 +180,7 @@ VALIDATION_CASES: list[dict[str, Any]] = [
     {k: v for k, v in BASE_INPUT.items() if k != "priorityLevel"},
     {**BASE_INPUT, "additionalContext": "y" * 1000},
     {**BASE_INPUT, "additionalContext": "y" * 1001},
-    {**BASE_INPUT, "customModel": "claude-sonnet-5-5"},
+    {**BASE_INPUT, "customModel": "demo"},  # the demo backend's model, allowed by default
     {**BASE_INPUT, "customModel": "gpt-whatever"},
     {**BASE_INPUT, "surprise": "field"},
 ]
@@ -263,7 +229,11 @@ def test_cancel_mid_stream(live: StartLive, page: Page) -> None:
         page.click("#generate")
     job_id = created.value.json()["jobId"]
     wait_for_text(page, 20)
-    expect(page.locator("#cancel")).to_be_focused()  # the next thing a keyboard user may want
+    # After Generate the results get focus (screen readers hear "Suggestions"); Cancel is
+    # the next stop for a keyboard user.
+    expect(page.locator("#run-heading")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#cancel")).to_be_focused()
 
     with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
         page.keyboard.press("Enter")

@@ -1,0 +1,190 @@
+/**
+ * TypeScript declarations for jobs-client.js (copy both files side by side).
+ * The JSDoc in jobs-client.js is the reference; these declarations say the same.
+ */
+
+/**
+ * The `lastEventId` before a job's first event: `attach({jobId}, handlers, {lastEventId:
+ * FROM_START})` watches a job from its beginning, a finished one too while its events are kept.
+ */
+export const FROM_START: "0-0";
+
+export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+
+/** The 201 answer of `POST /jobs`. */
+export interface Job {
+  jobId: string;
+  status: JobStatus;
+  agent: string;
+  /** Unix ms */
+  createdAt: number;
+  /** Unix ms: a pending job not attached by then is gone */
+  expiresAt: number;
+  /** e.g. "/jobs/<id>/stream" */
+  streamUrl: string;
+  streamTicket: string;
+}
+
+/** Sent at the start of every connection (never stored). */
+export interface ConnectedEvent {
+  jobId: string;
+  status: JobStatus;
+  /** true when this connection resumed from a Last-Event-ID */
+  resumed: boolean;
+  timestamp: number;
+}
+
+export interface DeltaEvent {
+  /** the next piece of output */
+  text: string;
+  /** length of the output so far, this delta included */
+  totalLength: number;
+  timestamp: number;
+}
+
+/** A tool step of an agent that uses tools: one event for the call, one for its result. */
+export interface ToolEvent {
+  /** the step's id: its `call` and its `result` share it */
+  id: string;
+  name: string;
+  phase: "call" | "result";
+  /** `call`: the tool's input */
+  input?: unknown;
+  /** `result`: whether the tool succeeded */
+  ok?: boolean;
+  /** `result`: a short, human-readable account of the result */
+  summary?: string;
+  /** `result`: how long the tool took */
+  durationMs?: number;
+  timestamp: number;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadInputTokens?: number;
+  cacheCreationInputTokens?: number;
+}
+
+export interface CompleteEvent {
+  /** the agent's validated result (feature-suggestion: {suggestions: [...]}) */
+  result: any;
+  totalLength: number;
+  tokenUsage: TokenUsage;
+  executionTimeMs: number;
+  model: string;
+  stopReason?: string | null;
+  timestamp: number;
+}
+
+/**
+ * An `error` event from the server, or one the client makes when it cannot go on
+ * (then `status` is the HTTP status of the problem that stopped it, 0 for no answer at all).
+ */
+export interface JobErrorEvent {
+  /** e.g. CANCELLED, TIMEOUT, AGENT_ERROR, UNAUTHORIZED, STREAM_LOST */
+  code: string;
+  message: string;
+  /** true when starting a new job may well succeed */
+  retryable: boolean;
+  retryAfterMs?: number;
+  timestamp: number;
+  status?: number;
+}
+
+/** How a stream ended: its terminal event, or `closed` when you called `close()`. */
+export type StreamEnd =
+  | { type: "complete"; data: CompleteEvent }
+  | { type: "error"; data: JobErrorEvent }
+  | { type: "closed" };
+
+export interface StreamHandlers {
+  /** every (re)connection */
+  onConnected?: (event: ConnectedEvent) => void;
+  onDelta?: (event: DeltaEvent, id: string) => void;
+  /** a tool step (call or result); agents with tool steps only */
+  onTool?: (event: ToolEvent, id: string) => void;
+  onComplete?: (event: CompleteEvent) => void;
+  onError?: (event: JobErrorEvent) => void;
+  /** the connection dropped; resuming */
+  onReconnecting?: (attempt: number) => void;
+}
+
+export interface Attachment {
+  /** settles with how the stream ended (never rejects) */
+  done: Promise<StreamEnd>;
+  /** the id of the last stored event received */
+  lastEventId: () => string | null;
+  /** stop listening; the run itself goes on. `done` settles with `closed`. */
+  close: () => void;
+}
+
+/** One entry of a 422 problem's `errors`. */
+export interface FieldError {
+  /** dotted path, e.g. "input.pageOrComponent" */
+  field: string;
+  /** the same as a list: ["input", "pageOrComponent"] */
+  loc: string[];
+  message: string;
+  /** the rule that failed, e.g. "string_too_long" */
+  type: string;
+}
+
+export interface Problem {
+  code?: string;
+  detail?: string;
+  title?: string;
+  errors?: FieldError[];
+}
+
+/** A failed HTTP call: the service's RFC 9457 problem document, as an Error. */
+export class ProblemError extends Error {
+  constructor(status: number, problem: Problem);
+  /** 0 when the service could not be reached at all */
+  status: number;
+  code: string;
+  detail: string;
+  /** 422 only: one entry per invalid field */
+  errors: FieldError[];
+  problem: Problem;
+}
+
+export interface AgentInfo {
+  name: string;
+  description: string;
+  inputSchema: any;
+}
+
+export interface JobsClientOptions {
+  /** the bearer token, or a function returning it (called for every request) */
+  token: string | (() => string | Promise<string>);
+  /** the service's URL; defaults to this page's origin */
+  baseUrl?: string;
+  /** reopen attempts in a row without progress (default 5) */
+  maxReattempts?: number;
+}
+
+export class JobsClient {
+  constructor(options: JobsClientOptions);
+  baseUrl: string;
+  maxReattempts: number;
+  /** `GET /agents` (no token needed) */
+  agents(): Promise<{ agents: AgentInfo[] }>;
+  /** Phase 1: `POST /jobs`. Rejects with ProblemError (401, 422 with `errors`, 429...). */
+  start(agent: string, input: Record<string, unknown>): Promise<Job>;
+  /** Cancel a pending or running job (idempotent). Attached streams end with `CANCELLED`. */
+  cancel(jobId: string): Promise<void>;
+  /** A fresh stream ticket for a job you own. */
+  ticket(jobId: string): Promise<{ streamTicket: string; expiresIn: number }>;
+  /** A job's status (owner only). */
+  status(jobId: string): Promise<any>;
+  /**
+   * Phase 2: stream a job's events, resuming after drops. Pass the 201 answer of `start`, or
+   * just `{jobId}` to attach later (a fresh ticket is fetched; events replay from the start).
+   */
+  attach(
+    job: { jobId: string; streamUrl?: string; streamTicket?: string },
+    handlers?: StreamHandlers,
+    options?: { lastEventId?: string | null },
+  ): Attachment;
+}

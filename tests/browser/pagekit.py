@@ -1,0 +1,76 @@
+"""What the browser tests share: the form's input, the expected reply, and page helpers.
+
+Expected output comes from the agent's own offline reply (what the demo backend streams), never
+from the page. Waits are conditions on the page, not durations.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
+
+BASE_INPUT = {
+    "pageOrComponent": "checkout page",
+    "featureType": "enhancement",
+    "priorityLevel": "medium",
+}
+
+
+def offline_reply(raw: dict[str, Any]) -> str:
+    """What the demo backend streams for this input: the agent's deterministic reply."""
+    request = FeatureSuggestionAgent().request(
+        FeatureSuggestionInput.model_validate(raw), default_model="m"
+    )
+    return request.offline_reply
+
+
+def fill_form(page: Page, values: dict[str, str]) -> None:
+    page.fill("#pageOrComponent", values["pageOrComponent"])
+    page.select_option("#featureType", values["featureType"])
+    page.select_option("#priorityLevel", values["priorityLevel"])
+    page.fill("#additionalContext", values.get("additionalContext", ""))
+
+
+def open_page(page: Page, url: str, *, bearer: str | None = None) -> None:
+    page.goto(url + "/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    if bearer is not None:
+        page.fill("#token", bearer)
+
+
+def stream_text(page: Page) -> str:
+    return page.text_content("#stream-text") or ""
+
+
+def wait_for_text(page: Page, at_least: int) -> None:
+    """Until the page shows ``at_least`` characters of output (checked in the page's own loop:
+    ``wait_for_function`` would need eval, which the page's CSP forbids)."""
+    deadline = time.monotonic() + 15
+    while len(stream_text(page)) < at_least:
+        assert time.monotonic() < deadline, f"the page showed {len(stream_text(page))} chars"
+        page.wait_for_timeout(20)
+
+
+def suggestions(reply: str) -> list[dict[str, Any]]:
+    """The suggestions of a reply, as the cards must show them."""
+    result: list[dict[str, Any]] = json.loads(reply)["suggestions"]
+    return result
+
+
+def shown_cards(page: Page) -> list[dict[str, Any]]:
+    """The cards on the page, read back field by field."""
+    cards: list[dict[str, Any]] = page.evaluate(
+        """() => [...document.querySelectorAll("#cards > li > .card")].map((card) => ({
+          title: card.querySelector("h3").textContent,
+          rationale: card.querySelector(".rationale").textContent,
+          description: card.querySelectorAll("p")[1].textContent,
+          implementationConsiderations:
+            [...card.querySelectorAll("ul > li")].map((li) => li.textContent),
+        }))"""
+    )
+    return cards
