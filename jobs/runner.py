@@ -294,7 +294,7 @@ class Runner:
                             written = self._writes.get(job.id)
                             if written is not None and written.done():
                                 written.result()  # raises if Redis refused the last batch
-                        else:
+                        elif isinstance(item, Completion):
                             ending.append(item)
                         if job.id in self._endings:
                             # Asked to end, yet still here: the cancel was lost in an await
