@@ -26,6 +26,7 @@ from jobs.eventlog import EventLog
 from jobs.keys import Keys
 from jobs.lease import Leases
 from jobs.limits import Limits
+from jobs.loop import MAX_CALLS_PER_STEP, Toolbox
 from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
@@ -55,9 +56,11 @@ class Services:
 
 
 def max_events(settings: Settings) -> int:
-    """The most events one run can store: one per throttle window (at least 10 ms), plus slack."""
+    """The most events one run can store: one per throttle window (at least 10 ms), two per
+    tool call (a call and its result), plus slack."""
     window_ms = max(settings.stream_throttle_ms, 10)
-    return int(settings.run_timeout_s * 1000 / window_ms) + 100
+    tool_events = 2 * MAX_CALLS_PER_STEP * settings.agent_max_steps
+    return int(settings.run_timeout_s * 1000 / window_ms) + tool_events + 100
 
 
 def lifetimes(settings: Settings) -> Lifetimes:
@@ -76,6 +79,7 @@ def run_limits(settings: Settings) -> RunLimits:
         run_timeout_s=settings.run_timeout_s,
         abandon_after_s=settings.abandon_after_s,
         shutdown_grace_s=settings.shutdown_grace_s,
+        max_steps=settings.agent_max_steps,
     )
 
 
@@ -86,12 +90,15 @@ async def build_services(
     dev_secret: str | None = None,
     backend: Backend | None = None,
     instance_id: str | None = None,
+    workspace: Toolbox | None = None,
 ) -> AsyncIterator[Services]:
     """Open the service's parts for ``settings``; close them all when the block ends.
 
     ``dev_secret`` signs tokens in dev mode (no auth configured); ``backend`` replaces the
     configured model backend (tests script failures with it); ``instance_id`` names this
-    instance's runner (default: host, pid and a random suffix).
+    instance's runner (default: host, pid and a random suffix); ``workspace`` is the tools
+    agents may use (Glob, Grep, Read over the product's source); without one, agents run
+    without tools.
     """
     log_auth(settings)
     async with AsyncExitStack() as stack:
@@ -109,7 +116,10 @@ async def build_services(
         events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=spans.running_s)
         store = JobStore(redis, keys, events, spans)
         agents = AgentRegistry(
-            default_agents(), model_backend, allowed_models=settings.allowed_models
+            default_agents(),
+            model_backend,
+            allowed_models=settings.allowed_models,
+            toolbox=workspace,
         )
         leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
         limits = Limits(

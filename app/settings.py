@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     anthropic_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     allowed_models: CommaList = Field(default_factory=list)
     demo_tokens_per_second: Annotated[float, Field(gt=0)] = 40
+    # Model calls in one run (each step: a model call, then its tool calls, if any).
+    agent_max_steps: Annotated[int, Field(ge=1, le=50)] = 8
 
     lease_ttl_s: Annotated[float, Field(gt=0)] = 15
     abandon_after_s: Annotated[float, Field(gt=0)] = 30

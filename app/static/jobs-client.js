@@ -12,6 +12,7 @@
  *   });                                        // throws ProblemError (e.g. 422 with .errors)
  *   const stream = jobs.attach(job, {
  *     onDelta: (delta) => output.append(delta.text),
+ *     onTool: (tool) => steps.show(tool),     // {id, name, phase: "call" | "result", ...}
  *     onReconnecting: () => banner.show("reconnecting…"),
  *     onConnected: () => banner.hide(),
  *   });
@@ -70,6 +71,20 @@
  */
 
 /**
+ * A step of the agent's work: `phase` "call" when a tool call starts, then "result" with the
+ * same `id` when it ends. Calls of one step run at once; their results come as they end.
+ * @typedef {object} ToolEvent
+ * @property {string} id  the tool call's id, shared by its call and result
+ * @property {string} name  the tool: Glob, Grep or Read
+ * @property {"call" | "result"} phase
+ * @property {any} [input]  call only: the tool's input, as the model wrote it
+ * @property {boolean} [ok]  result only: false when the tool refused
+ * @property {string} [summary]  result only: what the tool did, for people
+ * @property {number} [durationMs]  result only
+ * @property {number} timestamp
+ */
+
+/**
  * @typedef {object} TokenUsage
  * @property {number} inputTokens
  * @property {number} outputTokens
@@ -85,6 +100,8 @@
  * @property {number} executionTimeMs
  * @property {string} model
  * @property {string | null} [stopReason]
+ * @property {number} [steps]  model calls the run made
+ * @property {number} [toolCalls]  tool calls the run made
  * @property {number} timestamp
  */
 
@@ -111,6 +128,7 @@
  * @typedef {object} StreamHandlers
  * @property {(event: ConnectedEvent) => void} [onConnected]  every (re)connection
  * @property {(event: DeltaEvent, id: string) => void} [onDelta]
+ * @property {(event: ToolEvent, id: string) => void} [onTool]  each tool call's start and end
  * @property {(event: CompleteEvent) => void} [onComplete]
  * @property {(event: JobErrorEvent) => void} [onError]
  * @property {(attempt: number) => void} [onReconnecting]  the connection dropped; resuming
@@ -155,6 +173,8 @@ export class ProblemError extends Error {
  */
 
 const TERMINAL = new Set(["complete", "error"]);
+/** The stored events: each has an id, which a resume continues after. */
+const STORED = new Set(["delta", "tool", ...TERMINAL]);
 /** The one `error` code after which the stream may be resumed (Redis failed mid-stream). */
 const RESUMABLE_ERROR = "STORE_UNAVAILABLE";
 
@@ -260,7 +280,7 @@ export class JobsClient {
         es.addEventListener(name, (e) => {
           if (closed || source !== es) return;
           const message = /** @type {MessageEvent} */ (e);
-          if (TERMINAL.has(name) || name === "delta") {
+          if (STORED.has(name)) {
             lastId = message.lastEventId || lastId;
             failures = 0; // progress: the next drop gets the full budget again
           }
@@ -269,6 +289,7 @@ export class JobsClient {
 
       on("connected", (data) => handlers.onConnected?.(data));
       on("delta", (data) => handlers.onDelta?.(data, lastId || ""));
+      on("tool", (data) => handlers.onTool?.(data, lastId || ""));
       on("complete", (data) => finish({ type: "complete", data }));
       es.addEventListener("error", (e) => {
         if (closed || source !== es) return;

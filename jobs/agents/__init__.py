@@ -11,6 +11,7 @@ from jobs.agents.chat import ChatAgent
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent
 from jobs.backends import Backend
 from jobs.errors import InputInvalid, UnknownAgent
+from jobs.loop import Toolbox
 
 __all__ = ["Agent", "AgentInput", "AgentRegistry", "ModelChoice", "default_agents"]
 
@@ -20,7 +21,8 @@ def default_agents() -> list[Agent]:
 
 
 class AgentRegistry:
-    """The agents this service offers, the backend they run on, and the models callers may pick."""
+    """The agents this service offers, the backend they run on, the tools they may use (the
+    workspace; None: agents run without tools), and the models callers may pick."""
 
     def __init__(
         self,
@@ -28,9 +30,11 @@ class AgentRegistry:
         backend: Backend,
         *,
         allowed_models: list[str] | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self._agents = {agent.name: agent for agent in agents}
         self.backend = backend
+        self.toolbox = toolbox
         self.default_model = backend.default_model
         #: ``ALLOWED_MODELS``; by default only the backend's default model.
         self.allowed_models = allowed_models or [backend.default_model]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -24,6 +25,7 @@ class ChatAgent:
     name: ClassVar[str] = "chat"
     description: ClassVar[str] = "Answers one prompt; the result is the model's full text."
     input_model: ClassVar[type[AgentInput]] = ChatInput
+    tools: ClassVar[tuple[str, ...]] = ()
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest:
         assert isinstance(agent_input, ChatInput)
@@ -35,7 +37,7 @@ class ChatAgent:
             offline_reply=_offline_reply(agent_input),
         )
 
-    def result(self, output: str) -> dict[str, Any]:
+    def result(self, output: str, *, files_read: Sequence[str] = ()) -> dict[str, Any]:
         return {"text": output}
 
 
