@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -138,6 +139,10 @@ class Seen:
     request_id: str
     ended: str = "pending"
     chunks_sent: int = 0
+    #: ``time.perf_counter()`` when the request arrived and when its answer's last event was
+    #: sent (the fake runs in the caller's process, so a benchmark can compare them).
+    received_at: float = field(default_factory=time.perf_counter)
+    stopped_at: float | None = None
     #: The ``tool_use`` blocks this answer sent (``id``, ``name``, ``input``).
     tool_uses: list[dict[str, Any]] = field(default_factory=list)
     hung_up: threading.Event = field(default_factory=threading.Event)
@@ -393,6 +398,7 @@ class _EventStream(Response):
             },
         )
         await emit("message_stop", {"type": "message_stop"})
+        seen.stopped_at = time.perf_counter()
         seen.ended = "completed"
         return True
 
