@@ -190,24 +190,16 @@ class AgentLoop:
                 return
             if step == self.max_steps:
                 raise AgentMaxSteps(self.max_steps)
-            results = {
-                use.id: ToolResultBlock(use.id, TOO_MANY, is_error=True)
-                for use in uses[MAX_CALLS_PER_STEP:]
-            }
             done: dict[str, ToolResult] = {}
             async with aclosing(self._run_tools(uses[:MAX_CALLS_PER_STEP], names)) as events:
                 async for event in events:
                     if isinstance(event, ToolDone):
-                        calls += 1
                         done[event.use.id] = event.result
                     yield event
+            calls += len(done)
             for use in uses:  # in the order of the calls, however they ended
-                if use.id in done:
-                    result = done[use.id]
-                    files.update(dict.fromkeys(result.files_read))
-                    results[use.id] = ToolResultBlock(use.id, result.content, not result.ok)
-            turns.append(AssistantTurn(blocks))
-            turns.append(ToolResults(tuple(results[use.id] for use in uses)))
+                files.update(dict.fromkeys(done[use.id].files_read if use.id in done else ()))
+            turns += [AssistantTurn(blocks), ToolResults(_answers(uses, done))]
         raise AssertionError("unreachable: the last step returns or raises")
 
     async def _run_tools(
@@ -251,3 +243,14 @@ class AgentLoop:
                 logger.exception("tool %s failed", use.name, extra={"tool": use.name})
                 result = Refusal("tool failed")
         return result, round((time.monotonic() - started) * 1000)
+
+
+def _answers(uses: list[ToolUse], done: dict[str, ToolResult]) -> tuple[ToolResultBlock, ...]:
+    """The results of a step's calls, in the order of the calls; a call that did not run
+    (past :data:`MAX_CALLS_PER_STEP`) is answered with an error."""
+    return tuple(
+        ToolResultBlock(use.id, done[use.id].content, is_error=not done[use.id].ok)
+        if use.id in done
+        else ToolResultBlock(use.id, TOO_MANY, is_error=True)
+        for use in uses
+    )

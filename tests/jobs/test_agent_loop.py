@@ -157,3 +157,19 @@ async def test_closing_the_loop_while_a_tool_runs_cancels_it() -> None:
     await source.aclose()
     assert toolbox.cancelled.is_set()
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("tool-")] == []
+
+
+async def test_at_most_sixteen_calls_of_one_step_run() -> None:
+    uses = [ToolUse(f"toolu_{n:02d}", "Read", {"path": f"f{n}"}) for n in range(20)]
+    backend = StepsBackend([tool_step(*uses), answer_step("ok")])
+    toolbox = FakeToolbox()
+    events = await collect(AgentLoop(backend, toolbox, max_steps=8))
+    assert len(toolbox.calls) == 16
+    assert sum(isinstance(e, ToolCall) for e in events) == 16
+    sent = results_sent(backend, 1)
+    assert [r.tool_use_id for r in sent] == [u.id for u in uses], "every call is answered"
+    assert [r.is_error for r in sent] == [False] * 16 + [True] * 4
+    assert "at most 16" in sent[-1].content
+    outcome = events[-1]
+    assert isinstance(outcome, Outcome)
+    assert outcome.tool_calls == 16
