@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.routes import CreateJob, services
 from jobs.agents import AgentRegistry
-from jobs.events import EVENT_ID_PATTERN, RESUME_PATTERN
+from jobs.events import EVENT_ID_PATTERN, RESUME_PATTERN, Event
 from jobs.keys import JOB_ID_RE
 from jobs.schemas import (
     EVENTS,
@@ -183,7 +183,7 @@ def _event_frames() -> dict[str, Any]:
             },
             "required": ["event", "data"],
         }
-        if name in ("delta", "complete"):
+        if name in (Event.DELTA, Event.TOOL, Event.COMPLETE):
             frame["required"].append("id")  # always stored
         branches.append(frame)
     return {
