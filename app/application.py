@@ -29,15 +29,19 @@ from app.services import Services, build_services
 from app.settings import Settings
 from jobs import metrics
 from jobs.backends import Backend
+from jobs.loop import Toolbox
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, backend: Backend | None = None, workspace: Toolbox | None = None
+) -> Starlette:
     """The service for ``settings``. In dev mode (no auth configured) tokens are signed with a
     per-process secret, kept in ``app.state.dev_secret`` for ``python -m app`` to mint one.
 
-    ``backend`` replaces the configured model backend (tests use it to script failures).
+    ``backend`` replaces the configured model backend (tests use it to script failures);
+    ``workspace`` is the tools agents may use (none: agents run without tools).
     """
     dev_secret = secrets.token_urlsafe(32) if settings.dev_auth else None
 
@@ -45,7 +49,9 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         metrics.forget_dead_workers()
         try:
-            async with build_services(settings, dev_secret=dev_secret, backend=backend) as svc:
+            async with build_services(
+                settings, dev_secret=dev_secret, backend=backend, workspace=workspace
+            ) as svc:
                 closing = asyncio.create_task(_wake_streams_at_shutdown(svc), name="shutdown")
                 # Discovery and keys checked now, without holding start-up: a misconfiguration
                 # shows in the log and /readyz at once, not at the first user's request.

@@ -30,7 +30,7 @@ from app.openapi_paths import BEARER, REF, custom_agent_path, job_paths, service
 from app.routes import CreateJob, services
 from jobs.agents import AgentRegistry
 from jobs.custom_agents import CustomAgent
-from jobs.events import EVENT_ID_PATTERN
+from jobs.events import EVENT_ID_PATTERN, Event
 from jobs.schemas import (
     EVENTS,
     AgentList,
@@ -125,7 +125,7 @@ def _event_frames() -> dict[str, Any]:
             },
             "required": ["event", "data"],
         }
-        if name in ("delta", "complete"):
+        if name in (Event.DELTA, Event.TOOL, Event.COMPLETE):
             frame["required"].append("id")  # always stored
         branches.append(frame)
     return {

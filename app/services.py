@@ -28,6 +28,7 @@ from jobs.eventlog import EventLog
 from jobs.keys import Keys
 from jobs.lease import Leases
 from jobs.limits import Limits
+from jobs.loop import MAX_CALLS_PER_STEP, Toolbox
 from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
@@ -53,8 +54,8 @@ class Services:
     jobs: JobService
     verifier: Verifier
     tickets: TicketSigner
-    #: The directory the agents' tools read (``AGENT_WORKSPACE``).
-    workspace: Workspace
+    #: The tools over the directory agents may read (``AGENT_WORKSPACE``).
+    workspace: Toolbox
     #: The identity provider's keys, when one is configured (the readiness check asks it).
     provider: JwksCache | None = None
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
@@ -62,9 +63,11 @@ class Services:
 
 
 def max_events(settings: Settings) -> int:
-    """The most events one run can store: one per throttle window (at least 10 ms), plus slack."""
+    """The most events one run can store: one per throttle window (at least 10 ms), two per
+    tool call (a call and its result), plus slack."""
     window_ms = max(settings.stream_throttle_ms, 10)
-    return int(settings.run_timeout_s * 1000 / window_ms) + 100
+    tool_events = 2 * MAX_CALLS_PER_STEP * settings.agent_max_steps
+    return int(settings.run_timeout_s * 1000 / window_ms) + tool_events + 100
 
 
 def lifetimes(settings: Settings) -> Lifetimes:
@@ -83,6 +86,7 @@ def run_limits(settings: Settings) -> RunLimits:
         run_timeout_s=settings.run_timeout_s,
         abandon_after_s=settings.abandon_after_s,
         shutdown_grace_s=settings.shutdown_grace_s,
+        max_steps=settings.agent_max_steps,
     )
 
 
@@ -93,12 +97,14 @@ async def build_services(
     dev_secret: str | None = None,
     backend: Backend | None = None,
     instance_id: str | None = None,
+    workspace: Toolbox | None = None,
 ) -> AsyncIterator[Services]:
     """Open the service's parts for ``settings``; close them all when the block ends.
 
     ``dev_secret`` signs tokens in dev mode (no auth configured); ``backend`` replaces the
     configured model backend (tests script failures with it); ``instance_id`` names this
-    instance's runner (default: host, pid and a random suffix).
+    instance's runner (default: host, pid and a random suffix); ``workspace`` replaces the
+    tools agents may use (Glob, Grep, Read over ``AGENT_WORKSPACE``; tests pass a fake).
     """
     log_auth(settings)
     async with AsyncExitStack() as stack:
@@ -112,12 +118,12 @@ async def build_services(
         stack.push_async_callback(redis.aclose)
         http = await stack.enter_async_context(provider_client()) if settings.oidc else None
         provider = build_provider(settings, http)
-        workspace = stack.enter_context(
-            Workspace.open(
+        if workspace is None:
+            opened = Workspace.open(
                 settings.agent_workspace, extra_secret_patterns=settings.agent_secret_patterns
             )
-        )
-        logger.info("agent workspace: %s", workspace.root)
+            workspace = stack.enter_context(opened)
+            logger.info("agent workspace: %s", opened.root)
         model_backend = backend or build_backend(settings.backend, settings)
         stack.push_async_callback(model_backend.aclose)
         keys = Keys(settings.jobs_redis_prefix)
@@ -125,7 +131,10 @@ async def build_services(
         events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=spans.running_s)
         store = JobStore(redis, keys, events, spans)
         agents = AgentRegistry(
-            default_agents(), model_backend, allowed_models=settings.allowed_models
+            default_agents(),
+            model_backend,
+            allowed_models=settings.allowed_models,
+            toolbox=workspace,
         )
         leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
         limits = Limits(

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     agent_workspace: DirectoryPath | None = None
     # More secret-looking files the tools never read (.gitignore syntax), beyond the defaults.
     agent_secret_patterns: CommaList = Field(default_factory=list)
+    # Model calls in one run (each step: a model call, then its tool calls, if any).
+    agent_max_steps: Annotated[int, Field(ge=1, le=50)] = 8
 
     lease_ttl_s: Annotated[float, Field(gt=0)] = 15
     abandon_after_s: Annotated[float, Field(gt=0)] = 30

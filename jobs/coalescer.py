@@ -104,6 +104,10 @@ class Throttle:
         elif self._timer is None:
             self._arm()
 
+    def flush(self) -> None:
+        """Send whatever is buffered now (before an event that must come after it)."""
+        self.close()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -27,6 +27,7 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     └── RunError                  ends a run with an ``error`` event of its ``code``
         ├── AgentFailed           AGENT_ERROR: the agent or its backend failed
         ├── OutputInvalid         OUTPUT_INVALID: the model's output did not validate
+        ├── AgentMaxSteps         AGENT_MAX_STEPS: still calling tools at AGENT_MAX_STEPS
         ├── UpstreamError         the model provider failed (retryable)
         │   ├── UpstreamRateLimited   UPSTREAM_RATE_LIMITED
         │   ├── UpstreamOverloaded    UPSTREAM_OVERLOADED
@@ -180,6 +181,18 @@ class AgentFailed(RunError):
 
 class OutputInvalid(RunError):
     code = ErrorCode.OUTPUT_INVALID
+
+
+class AgentMaxSteps(RunError):
+    """The model still asked for tools at its last allowed step (``AGENT_MAX_STEPS``)."""
+
+    code = ErrorCode.AGENT_MAX_STEPS
+
+    def __init__(self, max_steps: int) -> None:
+        super().__init__(
+            f"the agent was still calling tools after {max_steps} model calls "
+            "(AGENT_MAX_STEPS); it gave no answer"
+        )
 
 
 class UpstreamError(RunError):

@@ -28,6 +28,7 @@ class Event(StrEnum):
 
     CONNECTED = "connected"
     DELTA = "delta"
+    TOOL = "tool"
     COMPLETE = "complete"
     ERROR = "error"
 
@@ -53,6 +54,7 @@ class ErrorCode(StrEnum):
 
     AGENT_ERROR = "AGENT_ERROR"
     OUTPUT_INVALID = "OUTPUT_INVALID"
+    AGENT_MAX_STEPS = "AGENT_MAX_STEPS"
     UPSTREAM_RATE_LIMITED = "UPSTREAM_RATE_LIMITED"
     UPSTREAM_OVERLOADED = "UPSTREAM_OVERLOADED"
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
@@ -164,6 +166,37 @@ def connected_payload(job_id: str, status: str, *, resumed: bool) -> dict[str, A
 
 def delta_payload(text: str, total_length: int) -> dict[str, Any]:
     return {"text": text, "totalLength": total_length, "timestamp": now_ms()}
+
+
+class ToolPhase(StrEnum):
+    """A ``tool`` event's ``phase``: a call starts, or it ended with a result."""
+
+    CALL = "call"
+    RESULT = "result"
+
+
+def tool_call_payload(tool_id: str, name: str, tool_input: Any) -> dict[str, Any]:
+    return {
+        "id": tool_id,
+        "name": name,
+        "phase": ToolPhase.CALL.value,
+        "input": tool_input,
+        "timestamp": now_ms(),
+    }
+
+
+def tool_result_payload(
+    tool_id: str, name: str, *, ok: bool, summary: str, duration_ms: int
+) -> dict[str, Any]:
+    return {
+        "id": tool_id,
+        "name": name,
+        "phase": ToolPhase.RESULT.value,
+        "ok": ok,
+        "summary": summary,
+        "durationMs": duration_ms,
+        "timestamp": now_ms(),
+    }
 
 
 def error_payload(

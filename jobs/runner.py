@@ -3,9 +3,11 @@
 A run outlives the connection that started it: clients may drop and resume (here or on another
 instance) while the task keeps writing events to the job's stream. Each run:
 
-1. streams the backend's output through the lossless :class:`~jobs.coalescer.Throttle`,
-   queueing each flush as a ``delta`` event with the :class:`~jobs.writer.EventWriter`, which
-   stores it and then publishes it to this process's readers;
+1. runs the agent loop (:mod:`jobs.loop`: model calls and tool calls) and streams its
+   output through the lossless :class:`~jobs.coalescer.Throttle`, queueing each flush as a
+   ``delta`` event with the :class:`~jobs.writer.EventWriter`, which stores it and then
+   publishes it to this process's readers; each tool call's start and end is a ``tool``
+   event, queued after the throttle is flushed, so the stream keeps the run's order;
 2. turns the full output into the agent's result, and stores ``complete`` (with the stop
    reason: a ``max_tokens`` stop is reported, not hidden); or, on any failure, stores
    ``error`` with a code (``RUN_TIMEOUT_S`` → ``TIMEOUT``, bad output → ``OUTPUT_INVALID``,
@@ -30,10 +32,11 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from jobs import metrics
 from jobs.agents import AgentRegistry
-from jobs.backends import Completion, TextDelta
+from jobs.backends import TextDelta
 from jobs.channel import RunChannel
 from jobs.coalescer import Throttle
 from jobs.custom_agents import custom_agent_ref
@@ -50,8 +53,18 @@ from jobs.errors import (
     StoreUnavailable,
 )
 from jobs.eventlog import EventLog
-from jobs.events import Event, JobStatus, StoredEvent, delta_payload, dumps, now_ms
+from jobs.events import (
+    Event,
+    JobStatus,
+    StoredEvent,
+    delta_payload,
+    dumps,
+    now_ms,
+    tool_call_payload,
+    tool_result_payload,
+)
 from jobs.lease import Leases
+from jobs.loop import AgentLoop, Outcome, ToolCall, ToolDone
 from jobs.model import Job
 from jobs.store import JobStore
 from jobs.writer import EventWriter
@@ -65,6 +78,7 @@ class RunLimits:
     run_timeout_s: float  # RUN_TIMEOUT_S
     abandon_after_s: float = 30  # ABANDON_AFTER_S
     shutdown_grace_s: float = 10  # SHUTDOWN_GRACE_S
+    max_steps: int = 8  # AGENT_MAX_STEPS
 
 
 class Runner:
@@ -232,11 +246,14 @@ class Runner:
     async def _complete(self, job: Job, channel: RunChannel) -> StoredEvent:
         """Stream the run, build the result, store ``complete``; raise on any failure."""
         started = time.monotonic()
-        output, completion = await self._stream(job, channel)
+        output, outcome = await self._stream(job, channel)
+        completion = outcome.completion
         usage = completion.usage
         metrics.tokens(completion.model, usage.input_tokens, usage.output_tokens)
         try:
-            result = self.agents.get(job.agent).result(output)
+            # The answer is the final step's text; earlier steps' text led up to it.
+            agent = self.agents.get(job.agent)
+            result = agent.result(outcome.text, files_read=outcome.files_read)
         except OutputInvalid as exc:
             if completion.cut_short:
                 # Say why the output is incomplete: a truncated document is not a model bug.
@@ -252,6 +269,8 @@ class Runner:
             "executionTimeMs": round((time.monotonic() - started) * 1000),
             "model": completion.model,
             "stopReason": completion.stop_reason,
+            "steps": outcome.steps,
+            "toolCalls": outcome.tool_calls,
             "timestamp": now_ms(),
         }
         if job.custom_agent is not None:
@@ -266,24 +285,30 @@ class Runner:
         )
         return event or await self._ending_stored_elsewhere(job)
 
-    async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Completion]:
-        """Run the backend, queueing coalesced deltas; return the full output and ending once
-        every delta is stored."""
+    async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Outcome]:
+        """Run the agent loop, queueing coalesced deltas and tool events; return the full
+        output and the outcome once every event is stored."""
         agent_input = self.agents.restore(job.agent, job.input)
         request = self.agents.request(job.agent, agent_input, job.custom_agent)
-        source = self.agents.backend.stream(request)
-        ending: list[Completion] = []
+        loop = AgentLoop(self.agents.backend, self.agents.toolbox, max_steps=self.limits.max_steps)
+        source = loop.run(request, self.agents.tools(job.agent, job.custom_agent))
+        ending: list[Outcome] = []
         parts: list[str] = []
         total = 0
+        queued = 0
+
+        def write(event: Event, data: dict[str, Any]) -> None:
+            nonlocal queued
+            queued += 1
+            self._writes[job.id] = self.writer.submit(
+                job.id, event, dumps(data), first=queued == 1, channel=channel
+            )
 
         def emit(text: str) -> None:
             nonlocal total
             parts.append(text)
             total += len(text)
-            data = dumps(delta_payload(text, total))
-            self._writes[job.id] = self.writer.submit(
-                job.id, Event.DELTA, data, first=len(parts) == 1, channel=channel
-            )
+            write(Event.DELTA, delta_payload(text, total))
 
         throttle = Throttle(self.limits.throttle_ms / 1000, emit)
         deadline = asyncio.timeout(self.limits.run_timeout_s)
@@ -293,11 +318,14 @@ class Runner:
                     async for item in source:
                         if isinstance(item, TextDelta):
                             throttle.add(item.text)
-                            written = self._writes.get(job.id)
-                            if written is not None and written.done():
-                                written.result()  # raises if Redis refused the last batch
+                        elif isinstance(item, ToolCall | ToolDone):
+                            throttle.flush()  # the deltas written before a step come first
+                            write(Event.TOOL, _tool_payload(item))
                         else:
                             ending.append(item)
+                        written = self._writes.get(job.id)
+                        if written is not None and written.done():
+                            written.result()  # raises if Redis refused the last batch
                         if job.id in self._endings:
                             # Asked to end, yet still here: the cancel was lost in an await
                             # below (Python 3.11's asyncio.wait_for, which redis-py and others
@@ -354,6 +382,16 @@ class Runner:
         if tail is not None and tail[0].terminal:
             return tail[0]
         return _unstored(RunnerLost("the run was ended elsewhere"))
+
+
+def _tool_payload(item: ToolCall | ToolDone) -> dict[str, Any]:
+    use = item.use
+    if isinstance(item, ToolCall):
+        return tool_call_payload(use.id, use.name, use.input)
+    result = item.result
+    return tool_result_payload(
+        use.id, use.name, ok=result.ok, summary=result.summary, duration_ms=item.duration_ms
+    )
 
 
 def _unstored(error: RunError) -> StoredEvent:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from jobs.events import Event, JobStatus
+from jobs.events import Event, JobStatus, ToolPhase
 
 #: The job statuses as the API reports them.
 Status = JobStatus
@@ -159,6 +159,22 @@ class DeltaEvent(Wire):
     timestamp: int
 
 
+class ToolEvent(Wire):
+    """``tool``: a step of the agent's work. ``phase`` ``call`` when a tool call starts (with
+    the ``input`` the model wrote), then ``result`` with the same ``id`` when it ends (``ok``,
+    a short ``summary`` for people, ``durationMs``). Calls of one step run at once, so their
+    results may come in any order; every ``delta`` written before a call comes before it."""
+
+    id: str = Field(description="the tool call's id, shared by its call and result")
+    name: str = Field(description="the tool: Glob, Grep or Read")
+    phase: ToolPhase
+    input: Any = Field(default=None, description="call only: the tool's input")
+    ok: bool | None = Field(default=None, description="result only: false if the tool refused")
+    summary: str | None = Field(default=None, description="result only: what the tool did")
+    duration_ms: int | None = Field(default=None, description="result only")
+    timestamp: int
+
+
 class TokenUsage(Wire):
     input_tokens: int
     output_tokens: int
@@ -176,6 +192,8 @@ class CompleteEvent(Wire):
     model: str
     stop_reason: str | None = None
     custom_agent: CustomAgentRef | None = None
+    steps: int = Field(default=1, description="model calls the run made")
+    tool_calls: int = Field(default=0, description="tool calls the run made")
     timestamp: int
 
 
@@ -193,6 +211,7 @@ class ErrorEvent(Wire):
 EVENTS: dict[str, type[Wire]] = {
     Event.CONNECTED: ConnectedEvent,
     Event.DELTA: DeltaEvent,
+    Event.TOOL: ToolEvent,
     Event.COMPLETE: CompleteEvent,
     Event.ERROR: ErrorEvent,
 }

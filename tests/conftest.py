@@ -16,6 +16,7 @@ import redis
 from app import Settings, create_app
 from auth import mint_token
 from jobs.backends import Backend
+from jobs.loop import Toolbox
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.idp import IdentityProvider
 from tests.support.live import LiveServer
@@ -80,7 +81,9 @@ def make_settings(redis_url: str | None, **overrides: Any) -> Settings:
 
 
 class StartLive(Protocol):
-    def __call__(self, *, backend: Backend | None = None, **settings: Any) -> LiveServer: ...
+    def __call__(
+        self, *, backend: Backend | None = None, workspace: Toolbox | None = None, **settings: Any
+    ) -> LiveServer: ...
 
 
 @pytest.fixture
@@ -88,8 +91,11 @@ def live(redis_url: str) -> Iterator[StartLive]:
     """Start service instances on the test's Redis; all are stopped afterwards."""
     servers: list[LiveServer] = []
 
-    def start(*, backend: Backend | None = None, **settings: Any) -> LiveServer:
-        app = create_app(make_settings(**{"redis_url": redis_url} | settings), backend=backend)
+    def start(
+        *, backend: Backend | None = None, workspace: Toolbox | None = None, **settings: Any
+    ) -> LiveServer:
+        values = make_settings(**{"redis_url": redis_url} | settings)
+        app = create_app(values, backend=backend, workspace=workspace)
         server = LiveServer(app).start()
         servers.append(server)
         return server

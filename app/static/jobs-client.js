@@ -13,7 +13,7 @@
  *   });                                        // throws ProblemError (e.g. 422 with .errors)
  *   const stream = jobs.attach(job, {
  *     onDelta: (delta) => output.append(delta.text),
- *     onTool: (step) => steps.update(step),  // agents with tool steps only
+ *     onTool: (tool) => steps.show(tool),     // {id, name, phase: "call" | "result", ...}
  *     onReconnecting: () => banner.show("reconnecting…"),
  *     onConnected: () => banner.hide(),
  *   });
@@ -73,16 +73,16 @@
  */
 
 /**
- * A tool step of an agent that uses tools: one event when the call starts, one with its result.
- * (Sent only by agents with tool steps; the feature planner's agent has none.)
+ * A step of the agent's work: `phase` "call" when a tool call starts, then "result" with the
+ * same `id` when it ends. Calls of one step run at once; their results come as they end.
  * @typedef {object} ToolEvent
- * @property {string} id  the step's id: its `call` and its `result` share it
- * @property {string} name  the tool's name
+ * @property {string} id  the tool call's id, shared by its call and result
+ * @property {string} name  the tool: Glob, Grep or Read
  * @property {"call" | "result"} phase
- * @property {unknown} [input]  `call`: the tool's input
- * @property {boolean} [ok]  `result`: whether the tool succeeded
- * @property {string} [summary]  `result`: a short, human-readable account of the result
- * @property {number} [durationMs]  `result`: how long the tool took
+ * @property {any} [input]  call only: the tool's input, as the model wrote it
+ * @property {boolean} [ok]  result only: false when the tool refused
+ * @property {string} [summary]  result only: what the tool did, for people
+ * @property {number} [durationMs]  result only
  * @property {number} timestamp
  */
 
@@ -102,6 +102,8 @@
  * @property {number} executionTimeMs
  * @property {string} model
  * @property {string | null} [stopReason]
+ * @property {number} [steps]  model calls the run made
+ * @property {number} [toolCalls]  tool calls the run made
  * @property {number} timestamp
  */
 
@@ -128,7 +130,7 @@
  * @typedef {object} StreamHandlers
  * @property {(event: ConnectedEvent) => void} [onConnected]  every (re)connection
  * @property {(event: DeltaEvent, id: string) => void} [onDelta]
- * @property {(event: ToolEvent, id: string) => void} [onTool]  a tool step (call or result)
+ * @property {(event: ToolEvent, id: string) => void} [onTool]  each tool call's start and end
  * @property {(event: CompleteEvent) => void} [onComplete]
  * @property {(event: JobErrorEvent) => void} [onError]
  * @property {(attempt: number) => void} [onReconnecting]  the connection dropped; resuming
@@ -180,8 +182,8 @@ export class ProblemError extends Error {
 export const FROM_START = "0-0";
 
 const TERMINAL = new Set(["complete", "error"]);
-/** Stored events (they carry an id to resume after) besides the terminal ones. */
-const PROGRESS = new Set(["delta", "tool"]);
+/** The stored events: each has an id, which a resume continues after. */
+const STORED = new Set(["delta", "tool", ...TERMINAL]);
 /** The one `error` code after which the stream may be resumed (Redis failed mid-stream). */
 const RESUMABLE_ERROR = "STORE_UNAVAILABLE";
 
@@ -287,7 +289,7 @@ export class JobsClient {
         es.addEventListener(name, (e) => {
           if (closed || source !== es) return;
           const message = /** @type {MessageEvent} */ (e);
-          if (TERMINAL.has(name) || PROGRESS.has(name)) {
+          if (STORED.has(name)) {
             lastId = message.lastEventId || lastId;
             failures = 0; // progress: the next drop gets the full budget again
           }

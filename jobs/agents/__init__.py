@@ -12,6 +12,7 @@ from jobs.agents.chat import ChatAgent
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent
 from jobs.backends import Backend, ModelRequest
 from jobs.errors import InputInvalid, UnknownAgent
+from jobs.loop import Toolbox
 
 __all__ = ["Agent", "AgentInput", "AgentRegistry", "ModelChoice", "default_agents"]
 
@@ -21,7 +22,8 @@ def default_agents() -> list[Agent]:
 
 
 class AgentRegistry:
-    """The agents this service offers, the backend they run on, and the models callers may pick."""
+    """The agents this service offers, the backend they run on, the tools they may use (the
+    workspace; None: agents run without tools), and the models callers may pick."""
 
     def __init__(
         self,
@@ -29,9 +31,11 @@ class AgentRegistry:
         backend: Backend,
         *,
         allowed_models: list[str] | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self._agents = {agent.name: agent for agent in agents}
         self.backend = backend
+        self.toolbox = toolbox
         self.default_model = backend.default_model
         #: ``ALLOWED_MODELS``; by default only the backend's default model.
         self.allowed_models = allowed_models or [backend.default_model]
@@ -100,6 +104,13 @@ class AgentRegistry:
             model=model,
             effort=custom.get("effort"),
         )
+
+    def tools(self, name: str, custom: dict[str, Any] | None = None) -> tuple[str, ...]:
+        """The tools a run of agent ``name`` may use: the agent's, narrowed by the custom
+        agent's ``tools`` when it names some."""
+        offered = self.get(name).tools
+        chosen = custom.get("tools") if custom is not None else None
+        return offered if chosen is None else tuple(t for t in offered if t in chosen)
 
     def restore(self, name: str, stored_input: dict[str, Any]) -> AgentInput:
         """Rebuild a stored, already validated input (skipping the model allow-list, which may

@@ -134,7 +134,13 @@ class AgentInput(BaseModel):
 
 
 class Agent(Protocol):
-    """A use case. ``result`` raises ``OutputInvalid`` when the output does not validate."""
+    """A use case.
+
+    ``tools`` names the workspace tools the agent may use (``Glob``, ``Grep``, ``Read``); it
+    gets them when the service has a workspace. ``result`` turns the model's answer (the
+    text of the run's final step) into the ``complete`` event's result, given the workspace
+    files the tools read; it raises ``OutputInvalid`` when the answer does not validate.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -144,7 +150,7 @@ class Agent(Protocol):
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest: ...
 
-    def result(self, output: str) -> dict[str, Any]: ...
+    def result(self, output: str, *, files_read: Sequence[str] = ()) -> dict[str, Any]: ...
 
 
 __all__ = ["Agent", "AgentInput", "ModelChoice", "check_allowed_model"]

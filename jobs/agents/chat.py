@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -38,7 +39,7 @@ class ChatAgent:
             offline_reply=_offline_reply(agent_input),
         )
 
-    def result(self, output: str) -> dict[str, Any]:
+    def result(self, output: str, *, files_read: Sequence[str] = ()) -> dict[str, Any]:
         return {"text": output}
 
 

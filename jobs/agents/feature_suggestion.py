@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -59,16 +60,24 @@ class Suggestions(BaseModel):
 SYSTEM_PROMPT = (
     "You are a senior product engineer. You propose concrete, buildable product features. "
     "Each suggestion names the feature, says why it matters to users, describes what to "
-    "build, and lists the implementation considerations an engineering team must weigh. "
+    "build, and lists the implementation considerations an engineering team must weigh.\n\n"
+    "When you have the Glob, Grep and Read tools, they read the product's source code. "
+    "Before you suggest anything, find the named page or component in the source (Glob for "
+    "file names, Grep for words in files) and Read the files that implement it, so that "
+    "your suggestions fit what is really built; a few focused reads are enough. Without "
+    "tools, work from the description you were given.\n\n"
     "Answer only with JSON that matches the requested schema."
 )
+
+#: The workspace tools this agent uses to look at the product's source.
+TOOLS = ("Glob", "Grep", "Read")
 
 
 class FeatureSuggestionAgent:
     name: ClassVar[str] = "feature-suggestion"
     description: ClassVar[str] = "Suggests 3-5 product features for a page or component."
     input_model: ClassVar[type[AgentInput]] = FeatureSuggestionInput
-    tools: ClassVar[tuple[str, ...]] = ("Glob", "Grep", "Read")
+    tools: ClassVar[tuple[str, ...]] = TOOLS
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest:
         assert isinstance(agent_input, FeatureSuggestionInput)
@@ -81,14 +90,16 @@ class FeatureSuggestionAgent:
             output_schema=Suggestions,
         )
 
-    def result(self, output: str) -> dict[str, Any]:
+    def result(self, output: str, *, files_read: Sequence[str] = ()) -> dict[str, Any]:
+        """The suggestions, and as ``context`` the workspace files the agent read for them
+        (added here, not asked of the model: the tools know what was read)."""
         try:
             parsed = Suggestions.model_validate_json(output)
         except ValidationError as exc:
             raise OutputInvalid(
                 f"the model's output is not a valid suggestion list ({exc.error_count()} errors)"
             ) from exc
-        return parsed.model_dump(mode="json", by_alias=True)
+        return parsed.model_dump(mode="json", by_alias=True) | {"context": list(files_read)}
 
 
 def _prompt(value: FeatureSuggestionInput) -> str:

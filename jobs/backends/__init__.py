@@ -14,24 +14,36 @@ from pydantic import SecretStr
 
 from jobs.backends.anthropic import AnthropicBackend
 from jobs.backends.base import (
+    AssistantTurn,
     Backend,
     BackendEvent,
     Completion,
     ModelRequest,
+    TextBlock,
     TextDelta,
     TokenUsage,
+    ToolResultBlock,
+    ToolResults,
+    ToolUse,
+    Turn,
 )
 from jobs.backends.demo import DemoBackend
 
 __all__ = [
     "BACKENDS",
+    "AssistantTurn",
     "Backend",
     "BackendEvent",
     "BackendSettings",
     "Completion",
     "ModelRequest",
+    "TextBlock",
     "TextDelta",
     "TokenUsage",
+    "ToolResultBlock",
+    "ToolResults",
+    "ToolUse",
+    "Turn",
     "build_backend",
 ]
 

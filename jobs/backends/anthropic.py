@@ -23,6 +23,16 @@ pydantic model. Two alternatives were rejected:
 Constraints the API's grammar cannot enforce (3-5 items) travel in the schema's descriptions;
 the agent's model still enforces them, so output that slips through ends as ``OUTPUT_INVALID``.
 
+**Tools.** A request with ``tools`` sends them as the API's ``tools``; its ``turns`` become
+the conversation after the prompt: an assistant message with the model's text and
+``tool_use`` blocks as it wrote them, then a user message of ``tool_result`` blocks
+(``is_error`` when the tool refused). A tool call streams as ``content_block_start`` (a
+``tool_use`` block with an empty input), ``input_json_delta`` pieces and
+``content_block_stop``; the SDK accumulates the pieces, and the complete block (at its
+``content_block_stop``) is yielded as one :class:`ToolUse`. Structured output and tools go
+together in one request (the API allows both): the grammar constrains the model's text, not
+its tool calls, so a structured agent's final, tool-free answer is the JSON document.
+
 **Failures** become :class:`~jobs.errors.RunError` codes (the SDK retries the initial request
 itself, ``ANTHROPIC_MAX_RETRIES`` times, honouring ``retry-after``):
 
@@ -56,10 +66,28 @@ from typing import Any, cast
 
 import anthropic
 import httpx2
-from anthropic.types import OutputConfigParam, Usage
+from anthropic.types import (
+    MessageParam,
+    OutputConfigParam,
+    TextBlockParam,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
+    Usage,
+)
 from pydantic import BaseModel
 
-from jobs.backends.base import BackendEvent, Completion, ModelRequest, TextDelta, TokenUsage
+from jobs.backends.base import (
+    AssistantTurn,
+    BackendEvent,
+    Completion,
+    ModelRequest,
+    TextBlock,
+    TextDelta,
+    TokenUsage,
+    ToolResultBlock,
+    ToolUse,
+)
 from jobs.errors import (
     AgentFailed,
     RunError,
@@ -113,13 +141,18 @@ class AnthropicBackend:
                 model=request.model,
                 max_tokens=request.max_tokens,
                 system=request.system,
-                messages=[{"role": "user", "content": request.prompt}],
+                messages=_messages(request),
+                tools=_tools(request),
                 output_config=_output_config(request.output_schema, request.effort),
             ) as stream:
                 async for event in stream:
                     if event.type == "text" and event.text:
                         sent += len(event.text)
                         yield TextDelta(event.text)
+                    elif event.type == "content_block_stop":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            yield ToolUse(block.id, block.name, dict(block.input))
                     elif event.type == "message_stop":
                         stopped = True
                 if not stopped:
@@ -136,6 +169,11 @@ class AnthropicBackend:
                 if timed_out
                 else "the Anthropic API could not be reached",
                 sent,
+            ) from exc
+        except ValueError as exc:
+            # The SDK could not parse a tool call's input as JSON: the model's fault.
+            raise AgentFailed(
+                f"the model wrote a tool call that is not valid JSON{_after(sent)}"
             ) from exc
         except httpx2.TransportError as exc:
             # Raised mid-stream, once the SDK has handed the body over: lost connection or
@@ -232,6 +270,46 @@ def _usage(usage: Usage) -> TokenUsage:
         cache_read_input_tokens=usage.cache_read_input_tokens,
         cache_creation_input_tokens=usage.cache_creation_input_tokens,
     )
+
+
+def _messages(request: ModelRequest) -> list[MessageParam]:
+    """The prompt, then each earlier step: the model's turn and the tool results."""
+    messages: list[MessageParam] = [{"role": "user", "content": request.prompt}]
+    for turn in request.turns:
+        if isinstance(turn, AssistantTurn):
+            content = [_block(block) for block in turn.content if not _empty(block)]
+            messages.append({"role": "assistant", "content": content})
+        else:
+            results = [_result(result) for result in turn.results]
+            messages.append({"role": "user", "content": results})
+    return messages
+
+
+def _empty(block: TextBlock | ToolUse) -> bool:
+    # The API refuses empty text blocks.
+    return isinstance(block, TextBlock) and not block.text
+
+
+def _block(block: TextBlock | ToolUse) -> TextBlockParam | ToolUseBlockParam:
+    if isinstance(block, TextBlock):
+        return {"type": "text", "text": block.text}
+    return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+
+
+def _result(result: ToolResultBlock) -> ToolResultBlockParam:
+    param: ToolResultBlockParam = {
+        "type": "tool_result",
+        "tool_use_id": result.tool_use_id,
+        "content": result.content,
+    }
+    if result.is_error:
+        param["is_error"] = True
+    return param
+
+
+def _tools(request: ModelRequest) -> list[ToolParam] | anthropic.Omit:
+    # The entries are the Messages API's own shape (name, description, input_schema).
+    return [cast(ToolParam, tool) for tool in request.tools] if request.tools else anthropic.omit
 
 
 def _output_config(

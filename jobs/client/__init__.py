@@ -14,7 +14,7 @@ from jobs.client.errors import (
     StreamEnded,
     UsageError,
 )
-from jobs.client.resume import Complete, Connected, Delta, Event, Failure, job_failed
+from jobs.client.resume import Complete, Connected, Delta, Event, Failure, Tool, job_failed
 
 __all__ = [
     "ClientError",
@@ -30,6 +30,7 @@ __all__ = [
     "ProblemError",
     "StreamEnded",
     "SyncJobsClient",
+    "Tool",
     "UsageError",
     "job_failed",
 ]

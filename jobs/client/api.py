@@ -8,9 +8,10 @@
                 print(event.text, end="", flush=True)
         # or, all at once: complete = await jobs.run("chat", {"prompt": "Hello"})
 
-``events`` yields typed events (:class:`Connected`, :class:`Delta`, then :class:`Complete` or
-:class:`Failure`) and **resumes by itself**: when the connection drops, or the service ends it
-cleanly without a terminal event (as an instance does when it shuts down), it reconnects with
+``events`` yields typed events (:class:`Connected`, :class:`Delta` and :class:`Tool` (a tool
+call's start or end), then :class:`Complete` or :class:`Failure`) and **resumes by itself**:
+when the connection drops, or the service ends it cleanly without a terminal event (as an
+instance does when it shuts down), it reconnects with
 ``Last-Event-ID`` and carries on with the next event, so the text has no gap and no repeat.
 Each reconnect yields a fresh :class:`Connected` (``resumed=True``). ``attach`` and ``run``
 consume the events and return the :class:`Complete` event, or raise.

@@ -30,6 +30,7 @@ from jobs.schemas import (
     DeltaEvent,
     ErrorEvent,
     Problem,
+    ToolEvent,
 )
 
 # -- events ----------------------------------------------------------------------------------
@@ -45,6 +46,13 @@ class Delta(DeltaEvent):
     id: str = Field(default="", exclude=True)
 
 
+class Tool(ToolEvent):
+    """A tool call started (``phase`` ``call``) or ended (``result``). Its ``id`` is the
+    call's; ``event_id`` is its stream id (what a resume sends)."""
+
+    event_id: str = Field(default="", exclude=True)
+
+
 class Complete(CompleteEvent):
     """The run finished; ``result`` is the agent's result."""
 
@@ -57,10 +65,11 @@ class Failure(ErrorEvent):
     id: str = Field(default="", exclude=True)
 
 
-Event = Connected | Delta | Complete | Failure
+Event = Connected | Delta | Tool | Complete | Failure
 _TYPES: dict[str, type[Event]] = {
     Name.CONNECTED: Connected,
     Name.DELTA: Delta,
+    Name.TOOL: Tool,
     Name.COMPLETE: Complete,
     Name.ERROR: Failure,
 }
@@ -135,7 +144,9 @@ class Resume:
         own_id = sse_id if sse_id and sse_id != self._previous_id else ""
         self._previous_id = sse_id
         payload = json.loads(data)
-        if kind is not Connected:
+        if kind is Tool:
+            payload["eventId"] = own_id  # its own "id" is the tool call's
+        elif kind is not Connected:
             payload["id"] = own_id
         typed = kind.model_validate(payload)
         if own_id:

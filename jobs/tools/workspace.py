@@ -18,7 +18,7 @@ from jobs.tools.glob import run_glob
 from jobs.tools.grep import run_grep
 from jobs.tools.paths import DEFAULT_SECRET_PATTERNS, Confinement, Refused
 from jobs.tools.read import run_read
-from jobs.tools.schemas import INPUTS
+from jobs.tools.schemas import INPUTS, tool_definitions
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,10 @@ class Workspace:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def definitions(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """The Messages API ``tools`` entries of ``names`` (what the agent loop offers)."""
+        return tool_definitions(list(names))
 
     async def run(self, name: str, tool_input: object) -> ToolResult:
         """Run one tool call. Never raises for bad input: refusals are ``ok=False`` results."""

@@ -158,7 +158,7 @@ async def test_feature_suggestions_are_structured_and_validated(
 
     assert stream.text == document, "the JSON document streamed as it was written"
     assert stream.events[-1].event == "complete"
-    assert stream.events[-1].data["result"] == SUGGESTIONS
+    assert stream.events[-1].data["result"] == SUGGESTIONS | {"context": []}, "no workspace"
 
     (seen,) = fake_anthropic.requests
     assert seen.body["output_config"]["format"]["type"] == "json_schema"

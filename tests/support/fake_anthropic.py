@@ -9,6 +9,15 @@ fixtures (``tests/lib/streaming/fixtures/*.txt`` in anthropic-sdk-python):
   tokens), ``content_block_start`` (a ``text`` block), ``ping``, ``content_block_delta``
   (``text_delta``)…, ``content_block_stop``, ``message_delta`` (stop reason, cumulative
   usage), ``message_stop``; or, mid-stream, an ``error`` event;
+- a reply with tool calls streams each as the API does: ``content_block_start`` with
+  ``{"type": "tool_use", "id": "toolu_…", "name", "input": {}}``, ``content_block_delta``
+  events of ``input_json_delta`` (an empty ``partial_json`` first, then the JSON in pieces),
+  ``content_block_stop``; the message then stops with ``stop_reason`` ``tool_use``. A reply
+  that is only tool calls has no text block, as when the model calls a tool at once;
+- requests are checked as the API checks a conversation (400 ``invalid_request_error``):
+  messages alternate from ``user``, every ``tool_use`` is answered by a ``tool_result`` in
+  the next message (and no result answers a call that was not made), text blocks are not
+  empty, and a conversation with tool blocks defines ``tools``;
 - failures before the stream are HTTP errors with the body
   ``{"type": "error", "error": {"type", "message"}, "request_id"}``, a ``request-id`` header
   on every answer, and ``retry-after`` where a :class:`Reply` sets it.
@@ -23,6 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -59,6 +69,23 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool call in a scripted reply; ``json_chunks`` cut its input's JSON (default: the
+    compact JSON in 6-character pieces); ``id`` defaults to a fresh ``toolu_…`` id."""
+
+    name: str
+    input: dict[str, Any]
+    id: str | None = None
+    json_chunks: Sequence[str] | None = None
+
+    def pieces(self) -> list[str]:
+        if self.json_chunks is not None:
+            return list(self.json_chunks)
+        text = json.dumps(self.input, separators=(",", ":"), ensure_ascii=False)
+        return [text[at : at + 6] for at in range(0, len(text), 6)]
+
+
+@dataclass(frozen=True)
 class Reply:
     """One scripted answer.
 
@@ -74,7 +101,9 @@ class Reply:
     chunks: Sequence[str] | None = None
     interval_s: float = 0.0
     usage: Usage = field(default_factory=Usage)
-    stop_reason: str = "end_turn"
+    tool_calls: Sequence[ToolCall] = ()
+    #: Default: ``tool_use`` when the reply calls tools, else ``end_turn``.
+    stop_reason: str | None = None
     model: str | None = None  # default: the model the request asked for
     status: int = 200
     error_type: str | None = None
@@ -82,6 +111,12 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     fail_after: int | None = None
     failure: Literal["error", "drop", "stall", "end"] = "error"
+
+    @property
+    def stop(self) -> str:
+        if self.stop_reason is not None:
+            return self.stop_reason
+        return "tool_use" if self.tool_calls else "end_turn"
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -104,7 +139,25 @@ class Seen:
     request_id: str
     ended: str = "pending"
     chunks_sent: int = 0
+    #: ``time.perf_counter()`` when the request arrived and when its answer's last event was
+    #: sent (the fake runs in the caller's process, so a benchmark can compare them).
+    received_at: float = field(default_factory=time.perf_counter)
+    stopped_at: float | None = None
+    #: The ``tool_use`` blocks this answer sent (``id``, ``name``, ``input``).
+    tool_uses: list[dict[str, Any]] = field(default_factory=list)
     hung_up: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.body["messages"]
+        return messages
+
+    def tool_results(self) -> list[dict[str, Any]]:
+        """The ``tool_result`` blocks of this request's last message, in order."""
+        content = self.messages[-1]["content"]
+        if isinstance(content, str):
+            return []
+        return [block for block in content if block.get("type") == "tool_result"]
 
     async def wait_hung_up(self, timeout_s: float = 10.0) -> bool:
         """Wait until the client hung up on this answer while it was still streaming."""
@@ -174,6 +227,10 @@ class FakeAnthropic:
         if seen.body.get("stream") is not True:
             seen.ended = "400"
             return self._error(seen, 400, "invalid_request_error", "this fake only streams")
+        problem = check_conversation(seen.body)
+        if problem is not None:
+            seen.ended = "400"
+            return self._error(seen, 400, "invalid_request_error", problem)
         reply = self._next_reply()
         if reply.status != 200:
             seen.ended = str(reply.status)
@@ -192,6 +249,45 @@ class FakeAnthropic:
     ) -> Response:
         headers = {"request-id": seen.request_id} | (reply.headers if reply else {})
         return JSONResponse(error_body(error_type, message, seen.request_id), status, headers)
+
+
+def check_conversation(body: dict[str, Any]) -> str | None:
+    """What the API would refuse in this request's messages (its own wording), or None."""
+    messages = body.get("messages") or []
+    calls: set[str] = set()
+    has_tool_blocks = False
+    for n, message in enumerate(messages):
+        role = message.get("role")
+        if role != ("user" if n % 2 == 0 else "assistant"):
+            return f"messages.{n}: roles must alternate between user and assistant"
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        results = [b["tool_use_id"] for b in blocks if b.get("type") == "tool_result"]
+        if any(b.get("type") == "text" and not b.get("text") for b in blocks):
+            return f"messages.{n}: text content blocks must be non-empty"
+        if calls - set(results):
+            missing = ", ".join(sorted(calls - set(results)))
+            return (
+                f"messages.{n}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {missing}. Each `tool_use` block must have a "
+                "corresponding `tool_result` block in the next message."
+            )
+        if set(results) - calls:
+            unexpected = ", ".join(sorted(set(results) - calls))
+            return (
+                f"messages.{n}.content: unexpected `tool_use_id` found in `tool_result` "
+                f"blocks: {unexpected}. Each `tool_result` block must have a corresponding "
+                "`tool_use` block in the previous message."
+            )
+        if results and any(b.get("type") != "tool_result" for b in blocks[: len(results)]):
+            return f"messages.{n}: `tool_result` blocks must come first in the message"
+        calls = {b["id"] for b in blocks if b.get("type") == "tool_use"}
+        has_tool_blocks = has_tool_blocks or bool(calls or results)
+    if calls:
+        return "the last message has `tool_use` blocks: they need a user turn of results"
+    if has_tool_blocks and not body.get("tools"):
+        return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+    return None
 
 
 class _EventStream(Response):
@@ -260,16 +356,18 @@ class _EventStream(Response):
                 },
             },
         )
-        await emit(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        )
+        with_text = bool(reply.text or reply.chunks) or not reply.tool_calls
+        if with_text:
+            await emit(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
         await emit("ping", {"type": "ping"})
-        for index, piece in enumerate(reply.pieces()):
+        for index, piece in enumerate(reply.pieces() if with_text else []):
             if reply.fail_after is not None and index == reply.fail_after:
                 return await self._fail(emit)
             if reply.interval_s:
@@ -285,20 +383,47 @@ class _EventStream(Response):
             seen.chunks_sent += 1
         if reply.fail_after is not None and reply.fail_after >= seen.chunks_sent:
             return await self._fail(emit)
-        await emit("content_block_stop", {"type": "content_block_stop", "index": 0})
+        if with_text:
+            await emit("content_block_stop", {"type": "content_block_stop", "index": 0})
+        for index, call in enumerate(reply.tool_calls, start=int(with_text)):
+            await self._tool_use(emit, index, call)
         # The API's message_delta usage is cumulative: output tokens, and again the input and
         # cache counts (the SDK keeps message_start's values when these are omitted).
         await emit(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
+                "delta": {"stop_reason": reply.stop, "stop_sequence": None},
                 "usage": start_usage | {"output_tokens": usage.output_tokens},
             },
         )
         await emit("message_stop", {"type": "message_stop"})
+        seen.stopped_at = time.perf_counter()
         seen.ended = "completed"
         return True
+
+    async def _tool_use(self, emit: Emit, index: int, call: ToolCall) -> None:
+        seen = self.seen
+        number = len(seen.tool_uses) + 1
+        tool_id = call.id or f"toolu_01Fake{seen.request_id[-4:]}{number:02d}{'x' * 10}"
+        seen.tool_uses.append({"id": tool_id, "name": call.name, "input": call.input})
+        block = {"type": "tool_use", "id": tool_id, "name": call.name, "input": {}}
+        await emit(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": block},
+        )
+        for piece in ["", *call.pieces()]:
+            if self.reply.interval_s:
+                await anyio.sleep(self.reply.interval_s)
+            await emit(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                },
+            )
+        await emit("content_block_stop", {"type": "content_block_stop", "index": index})
 
     async def _fail(self, emit: Emit) -> bool:
         reply, seen = self.reply, self.seen

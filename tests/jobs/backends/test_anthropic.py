@@ -70,6 +70,7 @@ async def run(backend: AnthropicBackend, request: ModelRequest = CHAT) -> Outcom
             if isinstance(item, TextDelta):
                 outcome.texts.append(item.text)
             else:
+                assert isinstance(item, Completion), "no tools were offered"
                 assert outcome.completion is None, "exactly one completion"
                 outcome.completion = item
     except RunError as exc:

@@ -1,0 +1,256 @@
+"""The agent loop: model call → tool calls → tool results → model call, until the model answers.
+
+The runner's collaborator between an agent's request and the backend. One *step* is one model
+call. When a step ends with ``stop_reason`` ``tool_use``, every tool call of that step runs at
+once (concurrently, on the :class:`Toolbox`), and their results go back to the model in the
+order of the calls, as the next request's last turn. A step that ends any other way is the
+final one: its text is the agent's answer (a structured agent's JSON document).
+
+:meth:`AgentLoop.run` is an async generator of what happens, in the run's order: each
+:class:`~jobs.backends.TextDelta` as the model writes it (every step's), a :class:`ToolCall`
+when a call starts, a :class:`ToolDone` when it ends (in the order they end), and one
+:class:`Outcome` at the end. The runner turns these into ``delta`` and ``tool`` events.
+
+Rules:
+
+- At most ``max_steps`` model calls (``AGENT_MAX_STEPS``): a model still asking for tools at
+  the last step ends the run with ``AGENT_MAX_STEPS``, and those calls are not run. At most
+  :data:`MAX_CALLS_PER_STEP` calls of one step run; the model hears that the others did not
+  (they have no events).
+- The model is untrusted: a call of a tool this agent was not given, a run without a toolbox,
+  or a tool that raises answer the model with an ``is_error`` result; the run goes on.
+- Cancellation (cancel, abandon, timeout, lease loss, shutdown: the run task is cancelled)
+  reaches whatever is awaited: the backend's stream is closed, running tool tasks are
+  cancelled and awaited. Closing the generator does the same. No task outlives the loop.
+
+Backends never know agents and agents never talk to providers: the loop sees only the
+request the agent built, the backend, and the toolbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from jobs.backends import (
+    AssistantTurn,
+    Backend,
+    Completion,
+    ModelRequest,
+    TextBlock,
+    TextDelta,
+    ToolResultBlock,
+    ToolResults,
+    ToolUse,
+    Turn,
+)
+from jobs.errors import AgentFailed, AgentMaxSteps
+
+logger = logging.getLogger(__name__)
+
+#: The most tool calls of one step that run; the model hears that the others were not run.
+MAX_CALLS_PER_STEP = 16
+
+#: How long cancelled tool tasks get to finish before the loop stops waiting for them.
+TOOL_CANCEL_GRACE_S = 5.0
+
+
+class ToolResult(Protocol):
+    """What a tool returns: ``content`` for the model, ``summary`` for the user, the
+    workspace files it read."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def files_read(self) -> tuple[str, ...]: ...
+
+
+class Toolbox(Protocol):
+    """The tools agents may use (``jobs.tools``' workspace). ``run`` never raises for bad
+    input: it returns a result with ``ok`` false."""
+
+    async def run(self, name: str, tool_input: object) -> ToolResult: ...
+
+    def definitions(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """The Messages API ``tools`` entries (name, description, input_schema) of ``names``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A :class:`ToolResult` the loop makes itself (unknown tool, a tool that raised)."""
+
+    content: str
+    ok: bool = False
+    files_read: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        return self.content
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call starts."""
+
+    use: ToolUse
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDone:
+    """A tool call ended."""
+
+    use: ToolUse
+    result: ToolResult
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the loop ended. ``completion`` is the final step's, with the usage of all steps;
+    ``text`` is the final step's text (the answer), ``files_read`` what the tools read (in
+    the order first read, without repeats)."""
+
+    completion: Completion
+    text: str
+    steps: int
+    tool_calls: int
+    files_read: tuple[str, ...]
+
+
+TOO_MANY = f"not run: at most {MAX_CALLS_PER_STEP} tool calls run per step"
+
+LoopEvent = TextDelta | ToolCall | ToolDone | Outcome
+
+
+class AgentLoop:
+    """Runs one agent's request to its answer on ``backend``, with ``toolbox`` if any."""
+
+    def __init__(self, backend: Backend, toolbox: Toolbox | None, *, max_steps: int) -> None:
+        if max_steps < 1:
+            raise ValueError("max_steps must be >= 1")
+        self.backend = backend
+        self.toolbox = toolbox
+        self.max_steps = max_steps
+
+    def offered(self, tools: Sequence[str]) -> tuple[str, ...]:
+        """The tools a run is given: the agent's, if there is a toolbox."""
+        return tuple(tools) if self.toolbox is not None else ()
+
+    async def run(
+        self, request: ModelRequest, tools: Sequence[str] = ()
+    ) -> AsyncGenerator[LoopEvent, None]:
+        names = self.offered(tools)
+        if names and self.toolbox is not None:
+            request = replace(request, tools=tuple(self.toolbox.definitions(names)))
+        turns: list[Turn] = []
+        usage = None
+        calls = 0
+        files: dict[str, None] = {}
+        for step in range(1, self.max_steps + 1):
+            # The step's content as the model wrote it: runs of text pieces and tool calls.
+            content: list[list[str] | ToolUse] = []
+            completion: Completion | None = None
+            async with aclosing(
+                self.backend.stream(replace(request, turns=tuple(turns)))
+            ) as stream:
+                async for item in stream:
+                    if isinstance(item, TextDelta):
+                        last = content[-1] if content else None
+                        if not isinstance(last, list):
+                            last = []
+                            content.append(last)
+                        last.append(item.text)
+                        yield item
+                    elif isinstance(item, ToolUse):
+                        content.append(item)
+                    else:
+                        completion = item
+            if completion is None:
+                raise AgentFailed("the backend ended without a completion")
+            usage = completion.usage if usage is None else usage + completion.usage
+            blocks = tuple(
+                block if isinstance(block, ToolUse) else TextBlock("".join(block))
+                for block in content
+            )
+            uses = [block for block in blocks if isinstance(block, ToolUse)]
+            if completion.stop_reason != "tool_use" or not uses:
+                text = "".join(b.text for b in blocks if isinstance(b, TextBlock))
+                final = replace(completion, usage=usage)
+                yield Outcome(final, text, step, calls, tuple(files))
+                return
+            if step == self.max_steps:
+                raise AgentMaxSteps(self.max_steps)
+            done: dict[str, ToolResult] = {}
+            async with aclosing(self._run_tools(uses[:MAX_CALLS_PER_STEP], names)) as events:
+                async for event in events:
+                    if isinstance(event, ToolDone):
+                        done[event.use.id] = event.result
+                    yield event
+            calls += len(done)
+            for use in uses:  # in the order of the calls, however they ended
+                files.update(dict.fromkeys(done[use.id].files_read if use.id in done else ()))
+            turns += [AssistantTurn(blocks), ToolResults(_answers(uses, done))]
+        raise AssertionError("unreachable: the last step returns or raises")
+
+    async def _run_tools(
+        self, uses: list[ToolUse], names: tuple[str, ...]
+    ) -> AsyncGenerator[ToolCall | ToolDone, None]:
+        """Start every call at once; yield each start, then each end as it happens. Whatever
+        ends this generator early cancels and awaits the calls still running."""
+        for use in uses:
+            yield ToolCall(use)
+        tasks = {
+            asyncio.create_task(self._call(use, names), name=f"tool-{use.name}"): use
+            for use in uses
+        }
+        try:
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in (t for t in tasks if t in done):  # simultaneous ends: call order
+                    result, duration_ms = task.result()
+                    yield ToolDone(tasks[task], result, duration_ms)
+        finally:
+            running = [task for task in tasks if not task.done()]
+            for task in running:
+                task.cancel()
+            if running:
+                _, stuck = await asyncio.wait(running, timeout=TOOL_CANCEL_GRACE_S)
+                if stuck:
+                    logger.warning("%d tool calls ignored their cancellation", len(stuck))
+
+    async def _call(self, use: ToolUse, names: tuple[str, ...]) -> tuple[ToolResult, int]:
+        started = time.monotonic()
+        result: ToolResult
+        if use.name not in names or self.toolbox is None:
+            offered = ", ".join(names) or "none"
+            result = Refusal(f"unknown tool {use.name!r}; the tools offered are: {offered}")
+        else:
+            try:
+                result = await self.toolbox.run(use.name, use.input)
+            except Exception:
+                # A tool bug must not end the run: the model hears that the call failed.
+                logger.exception("tool %s failed", use.name, extra={"tool": use.name})
+                result = Refusal("tool failed")
+        return result, round((time.monotonic() - started) * 1000)
+
+
+def _answers(uses: list[ToolUse], done: dict[str, ToolResult]) -> tuple[ToolResultBlock, ...]:
+    """The results of a step's calls, in the order of the calls; a call that did not run
+    (past :data:`MAX_CALLS_PER_STEP`) is answered with an error."""
+    return tuple(
+        ToolResultBlock(use.id, done[use.id].content, is_error=not done[use.id].ok)
+        if use.id in done
+        else ToolResultBlock(use.id, TOO_MANY, is_error=True)
+        for use in uses
+    )
