@@ -21,7 +21,7 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     ├── LimitExceeded             a per-user limit; says when to retry (429)
     │   ├── RateLimited           too many job creations this minute
     │   └── TooManyStreams        too many open streams
-    ├── StoreUnavailable          Redis cannot be reached (503)
+    ├── StoreUnavailable          Redis cannot be reached or refuses writes (503)
     ├── AuthError                 (auth.errors) 401, or 503 when the provider is down
     └── RunError                  ends a run with an ``error`` event of its ``code``
         ├── AgentFailed           AGENT_ERROR: the agent or its backend failed
@@ -138,8 +138,17 @@ class TooManyStreams(LimitExceeded):
 
 
 class StoreUnavailable(JobsError):
-    def __init__(self) -> None:
-        super().__init__("the job store (Redis) is unavailable; try again shortly")
+    """Redis failed the request (unreachable, out of memory, read-only, ...): 503 with
+    ``Retry-After: retry_after_s``."""
+
+    def __init__(
+        self,
+        message: str = "the job store (Redis) is unavailable; try again shortly",
+        *,
+        retry_after_s: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class RunError(JobsError):
