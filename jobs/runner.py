@@ -40,6 +40,7 @@ from jobs.errors import (
     Abandoned,
     AgentFailed,
     Cancelled,
+    Fenced,
     OutputInvalid,
     RunError,
     RunnerLost,
@@ -79,8 +80,8 @@ class Runner:
         *,
         instance_id: str,
     ) -> None:
-        self.writer = EventWriter(events)
-        self._writes: dict[str, asyncio.Future[None]] = {}
+        # A runner that cannot store for a lease's length has lost its lease in any case.
+        self.writer = EventWriter(events, runner=instance_id, retry_for_s=leases.lease_ttl_s)
         self.store = store
         self.events = events
         self.agents = agents
@@ -159,7 +160,6 @@ class Runner:
             self._channels,
             self._endings,
             self._watched_at,
-            self._writes,
         )
         for registry in registries:
             registry.pop(job_id, None)
@@ -222,10 +222,13 @@ class Runner:
             ending = await self._fail(job, exc)
         except StoreUnavailable as exc:
             ending = await self._fail(job, StoreLost(str(exc)))
+        except Fenced:
+            ending = await self._fenced(job)
         except Exception:
             logger.exception("run failed", extra={"job_id": job.id})
             ending = await self._fail(job, AgentFailed("the agent failed unexpectedly"))
         finally:
+            self.writer.forget(job.id)  # what could not be stored is never published
             channel.publish(ending or _unstored(AgentFailed("the run ended unexpectedly")))
 
     async def _complete(self, job: Job, channel: RunChannel) -> StoredEvent:
@@ -278,9 +281,8 @@ class Runner:
             nonlocal total
             parts.append(text)
             total += len(text)
-            data = dumps(delta_payload(text, total))
-            self._writes[job.id] = self.writer.submit(
-                job.id, Event.DELTA, data, first=len(parts) == 1, channel=channel
+            self.writer.submit(
+                job.id, Event.DELTA, dumps(delta_payload(text, total)), channel=channel
             )
 
         throttle = Throttle(self.limits.throttle_ms / 1000, emit)
@@ -291,9 +293,7 @@ class Runner:
                     async for item in source:
                         if isinstance(item, TextDelta):
                             throttle.add(item.text)
-                            written = self._writes.get(job.id)
-                            if written is not None and written.done():
-                                written.result()  # raises if Redis refused the last batch
+                            self.writer.check(job.id)  # raises if the run can store no more
                         else:
                             ending.append(item)
                         if job.id in self._endings:
@@ -317,10 +317,8 @@ class Runner:
         return "".join(parts), ending[0]
 
     async def _stored(self, job_id: str) -> None:
-        """Wait until every event the run queued is stored; raises if the batch failed."""
-        written = self._writes.get(job_id)
-        if written is not None:
-            await asyncio.shield(written)
+        """Wait until every event the run queued is stored; raises if they cannot be."""
+        await self.writer.flushed(job_id)
 
     async def _fail(self, job: Job, error: RunError) -> StoredEvent:
         """Store the terminal ``error`` and settle the job; return the ending (unstored if the
@@ -352,6 +350,22 @@ class Runner:
         if tail is not None and tail[0].terminal:
             return tail[0]
         return _unstored(RunnerLost("the run was ended elsewhere"))
+
+    async def _fenced(self, job: Job) -> StoredEvent:
+        """The ending of a run whose append was refused: whatever the store holds. A lease
+        that merely expired (nobody declared the run lost yet) is settled as ``RUNNER_LOST``
+        here, once, by the same script readers use; a job the store no longer knows (Redis
+        restarted empty) ends unstored with ``STORE_UNAVAILABLE``."""
+        logger.warning("run stopped: the job is no longer its own", extra={"job_id": job.id})
+        lost = RunnerLost("the run lost its lease and was stopped")
+        verdict, tail = "unknown", None
+        with contextlib.suppress(StoreUnavailable):
+            verdict = await self.store.declare_lost(job.id, lost.payload())
+            tail = await self.events.last(job.id)
+        metrics.run_ended(job, JobStatus.FAILED, lost.code, stored=verdict == "lost")
+        if tail is not None and tail[0].terminal:
+            return tail[0]
+        return _unstored(StoreLost("the job is no longer in the job store"))
 
 
 def _unstored(error: RunError) -> StoredEvent:

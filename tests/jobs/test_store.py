@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from jobs.events import ErrorCode, Event, JobStatus, error_payload
+from jobs.eventlog import Batch
+from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent, error_payload
 from jobs.keys import new_job_id
 from jobs.model import Job
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
@@ -78,7 +79,8 @@ async def running(domain: Domain, owner: str = "alice") -> Job:
 async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
     job = await running(domain)
     assert await domain.redis.get(domain.keys.lease(job.id)) == RUNNER
-    await domain.events.append(job.id, Event.DELTA, {"text": "x", "totalLength": 1}, first=True)
+    delta = StoredEvent("1-0", Event.DELTA, '{"text":"x","totalLength":1}')
+    assert await domain.events.append_many([Batch(job.id, RUNNER, START, [delta])]) == ["ok"]
     event = await domain.store.finish(
         job, RUNNER, Event.COMPLETE, {"result": {}}, JobStatus.COMPLETED
     )
@@ -165,14 +167,16 @@ async def test_a_lost_runner_is_declared_once(domain: Domain) -> None:
 
 
 async def test_appended_events_have_a_ttl_and_a_length_bound(domain: Domain) -> None:
-    job_id = new_job_id()
-    first = await domain.events.append(job_id, Event.DELTA, {"n": 0}, first=True)
-    assert 0 < await domain.redis.ttl(domain.keys.events(job_id)) <= LIFETIMES.running_s
+    job_id = (await running(domain)).id
     maxlen = domain.events.maxlen
     written = maxlen * 5 // 2
-    for n in range(1, written):
-        await domain.events.append(job_id, Event.DELTA, {"n": n})
+    for n in range(written):
+        after = f"{n}-0" if n else START
+        event = StoredEvent(f"{n + 1}-0", Event.DELTA, f'{{"n":{n}}}')
+        assert await domain.events.append_many([Batch(job_id, RUNNER, after, [event])]) == ["ok"]
+        if n == 0:
+            assert 0 < await domain.redis.ttl(domain.keys.events(job_id)) <= LIFETIMES.running_s
     length = await domain.redis.xlen(domain.keys.events(job_id))
     assert maxlen <= length < written, "approximate trimming keeps at least maxlen, bounds the rest"
-    after = await domain.events.after(job_id, first.id or "", count=5)
-    assert len(after) == 5
+    later = await domain.events.after(job_id, "1-0", count=5)
+    assert len(later) == 5
