@@ -345,27 +345,28 @@ class Runner:
         return event
 
     async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:
-        """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict)."""
+        """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict). Settling
+        a job always stores its terminal event, so a job that is no longer ours and has none
+        was lost by the store itself (a Redis that restarted empty)."""
         tail = await self.events.last(job.id)
         if tail is not None and tail[0].terminal:
             return tail[0]
-        return _unstored(RunnerLost("the run was ended elsewhere"))
+        return _unstored(StoreLost("the job is no longer in the job store"))
 
     async def _fenced(self, job: Job) -> StoredEvent:
         """The ending of a run whose append was refused: whatever the store holds. A lease
         that merely expired (nobody declared the run lost yet) is settled as ``RUNNER_LOST``
-        here, once, by the same script readers use; a job the store no longer knows (Redis
-        restarted empty) ends unstored with ``STORE_UNAVAILABLE``."""
+        here, once, by the same script readers use."""
         logger.warning("run stopped: the job is no longer its own", extra={"job_id": job.id})
         lost = RunnerLost("the run lost its lease and was stopped")
-        verdict, tail = "unknown", None
-        with contextlib.suppress(StoreUnavailable):
+        verdict = "unknown"
+        try:
             verdict = await self.store.declare_lost(job.id, lost.payload())
-            tail = await self.events.last(job.id)
-        metrics.run_ended(job, JobStatus.FAILED, lost.code, stored=verdict == "lost")
-        if tail is not None and tail[0].terminal:
-            return tail[0]
-        return _unstored(StoreLost("the job is no longer in the job store"))
+            return await self._ending_stored_elsewhere(job)
+        except StoreUnavailable as exc:
+            return _unstored(StoreLost(str(exc)))
+        finally:
+            metrics.run_ended(job, JobStatus.FAILED, lost.code, stored=verdict == "lost")
 
 
 def _unstored(error: RunError) -> StoredEvent:
