@@ -10,7 +10,8 @@ The limits are chosen, not inherited from redis-py's defaults:
   longest blocking read we issue (``BLOCK_MS``), so a dead server is noticed in seconds;
 - a command that fails on a broken or timed-out connection is retried twice, 50-200 ms apart,
   which rides out a failover or a dropped idle connection but not an outage: during an outage
-  callers get ``StoreUnavailable`` (503, or a retryable ``error`` event) within about 2 s;
+  requests get ``StoreUnavailable`` (503) within about 2 s (a run's writes are retried longer,
+  see :mod:`jobs.writer`);
 - the pool is bounded (``MAX_CONNECTIONS``) and *blocking*: a burst waits up to 2 s for a free
   connection instead of opening unbounded sockets or failing at once;
 - idle connections are health-checked after 30 s and TCP keepalive is on, so connections that

@@ -20,7 +20,10 @@ instance's inbox. At shutdown, runs get ``SHUTDOWN_GRACE_S`` to finish, then end
 retryable ``SHUTDOWN`` error.
 
 Every exit path ends in exactly one terminal event (the store refuses a second), the backend's
-stream is closed on every exit path, and every local reader is told how the run ended.
+stream is closed on every exit path, and every local reader is told how the run ended. A run
+whose write is refused (:class:`~jobs.errors.Fenced`: the job was ended elsewhere, or its lease
+lapsed while this process was frozen) stops at once and stores nothing more; its readers get
+whatever ending the store holds.
 """
 
 from __future__ import annotations

@@ -226,7 +226,7 @@ async def test_a_redis_restart_without_persistence_ends_every_reader(
         assert reader.ending.event == "error"
         assert reader.ending.data["retryable"] is True
         assert reader.statuses[-1] in (404, 410), "the job is gone, and the client is told"
-    assert readers[0].ending.data["code"] == "STORE_UNAVAILABLE"
+        assert reader.ending.data["code"] == "STORE_UNAVAILABLE"
     with own_redis.client() as client:
         assert not client.exists(f"jobs:{{{job_id}}}:events"), "not recreated after the restart"
         assert_every_key_has_a_ttl(client)
