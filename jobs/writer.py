@@ -90,9 +90,11 @@ class EventWriter:
         """Store what is queued (within a few seconds), then stop."""
         if self._task is None:
             return
-        pending = [run.idle.wait() for run in self._runs.values() if run.queue]
-        if pending:
-            await asyncio.wait([asyncio.ensure_future(p) for p in pending], timeout=5)
+        waits = [asyncio.ensure_future(run.idle.wait()) for run in self._runs.values() if run.queue]
+        if waits:
+            await asyncio.wait(waits, timeout=5)
+            for wait in waits:
+                wait.cancel()
         self._task.cancel()
         await asyncio.wait([self._task], timeout=5)
 
@@ -134,7 +136,13 @@ class EventWriter:
             self._wakeup.clear()
             # One turn of the loop: every run that is ready joins this batch.
             await asyncio.sleep(0)
-            failed = await self._store_once()
+            try:
+                failed = await self._store_once()
+            except Exception:  # a bug: keep the writer alive, end the runs it was storing
+                logger.exception("the event writer failed")
+                for run in [run for run in self._runs.values() if run.queue]:
+                    run.fail(StoreUnavailable("storing the run's events failed"))
+                failed = False
             if failed:
                 delay_s = min(max(delay_s * 2, RETRY_FIRST_S), RETRY_MAX_S)
                 await asyncio.sleep(delay_s)

@@ -1,0 +1,104 @@
+"""The runner's writes through a real Redis outage: retried while the run can still succeed,
+otherwise a retryable ``STORE_UNAVAILABLE``; never a skipped delta."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from app.services import build_services
+from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent
+from tests.conftest import make_settings
+from tests.jobs.conftest import SETTINGS, Domain
+from tests.support.backends import ScriptedBackend
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def persistent_redis() -> Iterator[RedisServer]:
+    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
+        yield server
+
+
+@pytest.fixture
+async def domain(persistent_redis: RedisServer) -> AsyncIterator[Domain]:
+    backend = ScriptedBackend(chunks=[f"w{n} " for n in range(150)], interval_s=0.01)
+    # A lease (and so a retry window) of 3 s: longer than the short outage below.
+    settings = make_settings(persistent_redis.url, **(SETTINGS | {"lease_ttl_s": 3.0}))
+    async with build_services(settings, backend=backend, instance_id="writer-test") as services:
+        yield Domain(services, backend)
+
+
+async def run_through_outage(
+    domain: Domain, redis: RedisServer, outage_s: float
+) -> tuple[str, list[StoredEvent]]:
+    """Start a run, stop Redis for ``outage_s`` mid-run; return the job id and what a local
+    reader saw."""
+    job = await domain.service.create("alice", "chat", {"prompt": "hi"})
+    claim = await domain.store.claim(job.id, "alice", "writer-test")
+    assert claim is not None
+    channel = domain.runner.start(claim.job)
+    seen: list[StoredEvent] = []
+
+    async def read() -> None:
+        async for event in channel.follow(START):
+            if event is not None:
+                seen.append(event)
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.4)
+    await asyncio.to_thread(redis.stop)
+    await asyncio.sleep(outage_s)
+    await asyncio.to_thread(redis.start)
+    await asyncio.wait_for(reader, 30)
+    while domain.runner.active:
+        await asyncio.sleep(0.01)
+    return job.id, seen
+
+
+def gap_free_text(events: list[StoredEvent], text: str) -> str:
+    """The deltas' text, checked to be a gap-free prefix of ``text``."""
+    parts: list[str] = []
+    total = 0
+    for event in events:
+        if event.event == Event.DELTA:
+            data = event.payload()
+            parts.append(data["text"])
+            total += len(data["text"])
+            assert data["totalLength"] == total, "a gap or a repeat"
+    assert text.startswith("".join(parts))
+    return "".join(parts)
+
+
+async def test_a_short_outage_delays_the_run_but_loses_nothing(
+    domain: Domain, persistent_redis: RedisServer
+) -> None:
+    job_id, events = await run_through_outage(domain, persistent_redis, outage_s=1.0)
+    assert events[-1].event == Event.COMPLETE, events[-1].data
+    assert gap_free_text(events, domain.backend.text) == domain.backend.text
+    stored = await domain.events.after(job_id, START)
+    assert gap_free_text(stored, domain.backend.text) == domain.backend.text
+    assert [e.id for e in events] == [e.id for e in stored], "readers see only stored events"
+
+
+async def test_an_outage_longer_than_the_lease_ends_the_run_retryably(
+    domain: Domain, persistent_redis: RedisServer
+) -> None:
+    job_id, events = await run_through_outage(domain, persistent_redis, outage_s=4.5)
+    ending = events[-1].payload()
+    assert events[-1].event == Event.ERROR
+    assert ending["code"] in (ErrorCode.STORE_UNAVAILABLE, ErrorCode.RUNNER_LOST)
+    assert ending["retryable"] is True
+    text = gap_free_text(events, domain.backend.text)
+    assert text, "what was stored before the outage was delivered"
+    assert text != domain.backend.text, "the run did not pretend to finish"
+    # Redis came back after the run gave up: its ending could not be stored, and the job's
+    # lease has lapsed. Reading its status settles it, so readers elsewhere get an ending too.
+    assert (await domain.service.status("alice", job_id)).status is JobStatus.FAILED
+    stored = await domain.events.after(job_id, START)
+    assert gap_free_text(stored, domain.backend.text) == text, "readers elsewhere see the same"
+    assert stored[-1].event == Event.ERROR
