@@ -31,6 +31,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     AskError,
     ClusterError,
+    ExecAbortError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
@@ -61,12 +62,13 @@ BLOCK_MS = 1_000
 #: errors include refused connections, authentication and ``LOADING`` (a Redis still reading
 #: its data after a restart); ``ClusterError`` includes ``CLUSTERDOWN`` and ``MASTERDOWN``;
 #: ``AskError`` includes ``MOVED`` (a slot migration the client did not follow in its
-#: retries). ``NOSCRIPT`` is normally handled by redis-py (it loads the script again); one that
+#: retries). ``EXECABORT`` is a transaction Redis refused to queue (for one of these reasons).
+#: ``NOSCRIPT`` is normally handled by redis-py (it loads the script again); one that
 #: still escapes (a restart between the load and the call) is a transient failure like the rest.
 #: A Redis at ``maxmemory`` with ``noeviction`` refuses writes until keys expire or an operator
 #: acts: still 503, with a longer ``Retry-After``.
 _UNAVAILABLE: tuple[tuple[type[BaseException], ...], str, int] = (
-    (RedisConnectionError, RedisTimeoutError, NoScriptError),
+    (RedisConnectionError, RedisTimeoutError, NoScriptError, ExecAbortError),
     "the job store (Redis) is unavailable; try again shortly",
     1,
 )
