@@ -27,10 +27,10 @@ other work): one script call appending one 100-byte delta for each of 100 runs t
 against 3.8-3.9 ms. A batch is still one round trip, about 11,000-15,000 events a second for
 one writer, above the ~10,000 a second one worker delivers at 1000 streams.
 
-Why explicit ids rather than skipping by ``totalLength``: the id is what readers resume from,
-so fixing it before the first attempt also means a retried event keeps the id a reader may
-already hold; and the record's ``storedId`` lets the script skip stored entries without
-reading the stream (in the common case, ``after_id == storedId``, without comparing any id).
+Why explicit ids rather than skipping by ``totalLength``: an id fixed before the first attempt
+names the entry on every attempt, so "already stored" is one comparison with the record's
+``storedId`` (no stream read, no JSON decoding), and in the common case (``after_id`` equals
+``storedId``) no comparison at all.
 While a round trip fails, the whole writer backs off (all runs share one Redis).
 """
 
