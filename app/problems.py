@@ -108,10 +108,8 @@ async def jobs_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InputInvalid):
         return problem(status, code, str(exc), errors=exc.errors)
     headers = None
-    if isinstance(exc, LimitExceeded):
+    if isinstance(exc, LimitExceeded | StoreUnavailable):
         headers = {"Retry-After": str(exc.retry_after_s)}
-    elif status == 503:
-        headers = {"Retry-After": "1"}
     return problem(status, code, str(exc), headers=headers)
 
 

@@ -1,4 +1,4 @@
-"""Building the Redis client, and turning its connection failures into ``StoreUnavailable``.
+"""Building the Redis client, and turning its failures into ``StoreUnavailable``.
 
 The client is made once by the app's lifespan (or a CLI command) and passed down; nothing here
 keeps a module-level client. Without a URL the service runs on an embedded in-process Redis
@@ -10,7 +10,8 @@ The limits are chosen, not inherited from redis-py's defaults:
   longest blocking read we issue (``BLOCK_MS``), so a dead server is noticed in seconds;
 - a command that fails on a broken or timed-out connection is retried twice, 50-200 ms apart,
   which rides out a failover or a dropped idle connection but not an outage: during an outage
-  callers get ``StoreUnavailable`` (503, or a retryable ``error`` event) within about 2 s;
+  requests get ``StoreUnavailable`` (503) within about 2 s (a run's writes are retried longer,
+  see :mod:`jobs.writer`);
 - the pool is bounded (``MAX_CONNECTIONS``) and *blocking*: a burst waits up to 2 s for a free
   connection instead of opening unbounded sockets or failing at once;
 - idle connections are health-checked after 30 s and TCP keepalive is on, so connections that
@@ -27,7 +28,16 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ClusterError, RedisClusterException
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    ExecAbortError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -48,7 +58,30 @@ MAX_CONNECTIONS = 200
 #: How long a blocking stream read waits before its reader wakes to check on the run.
 BLOCK_MS = 1_000
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterError, RedisClusterException)
+#: Every way Redis can fail a well-formed command, with what callers are told. Connection
+#: errors include refused connections, authentication and ``LOADING`` (a Redis still reading
+#: its data after a restart); ``ClusterError`` includes ``CLUSTERDOWN`` and ``MASTERDOWN``;
+#: ``AskError`` includes ``MOVED`` (a slot migration the client did not follow in its
+#: retries). ``EXECABORT`` is a transaction Redis refused to queue (for one of these reasons).
+#: ``NOSCRIPT`` is normally handled by redis-py (it loads the script again); one that
+#: still escapes (a restart between the load and the call) is a transient failure like the rest.
+#: A Redis at ``maxmemory`` with ``noeviction`` refuses writes until keys expire or an operator
+#: acts: still 503, with a longer ``Retry-After``.
+_UNAVAILABLE: tuple[tuple[type[BaseException], ...], str, int] = (
+    (RedisConnectionError, RedisTimeoutError, NoScriptError, ExecAbortError),
+    "the job store (Redis) is unavailable; try again shortly",
+    1,
+)
+_FAILURES: list[tuple[tuple[type[BaseException], ...], str, int]] = [
+    ((OutOfMemoryError,), "the job store (Redis) is out of memory; try again later", 30),
+    ((ReadOnlyError,), "the job store (Redis) is a read-only replica (a failover is under way)", 1),
+    (
+        (ClusterError, RedisClusterException, AskError, TryAgainError),
+        "the job store (Redis Cluster) is reorganising or down; try again shortly",
+        1,
+    ),
+    _UNAVAILABLE,
+]
 
 
 def _options() -> dict[str, Any]:
@@ -95,11 +128,24 @@ def plain_url(url: str) -> str:
     return scheme.removesuffix("+cluster") + sep + rest
 
 
+def as_domain_error(exc: BaseException) -> StoreUnavailable | None:
+    """The :class:`StoreUnavailable` that a Redis failure ``exc`` means, or None if ``exc`` is
+    not one (a bug, such as a malformed command, stays what it is)."""
+    for classes, message, retry_after_s in _FAILURES:
+        if isinstance(exc, classes):
+            return StoreUnavailable(message, retry_after_s=retry_after_s)
+    return None
+
+
 @contextmanager
 def unavailable_as_domain_error() -> Iterator[None]:
-    """Re-raise Redis connection, timeout and cluster failures as :class:`StoreUnavailable`."""
+    """Re-raise every Redis failure mode (unreachable, timed out, loading, out of memory,
+    read-only, cluster trouble, a lost script) as :class:`StoreUnavailable`."""
     try:
         yield
-    except _UNAVAILABLE as exc:
+    except Exception as exc:
+        error = as_domain_error(exc)
+        if error is None:
+            raise
         metrics.redis_error()
-        raise StoreUnavailable() from exc
+        raise error from exc

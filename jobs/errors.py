@@ -22,7 +22,8 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     ├── LimitExceeded             a per-user limit; says when to retry (429)
     │   ├── RateLimited           too many job creations this minute
     │   └── TooManyStreams        too many open streams
-    ├── StoreUnavailable          Redis cannot be reached (503)
+    ├── StoreUnavailable          Redis cannot be reached or refuses writes (503)
+    ├── Fenced                    a run's write was refused: the job is no longer its own
     ├── AuthError                 (auth.errors) 401, or 503 when the provider is down
     └── RunError                  ends a run with an ``error`` event of its ``code``
         ├── AgentFailed           AGENT_ERROR: the agent or its backend failed
@@ -146,8 +147,25 @@ class TooManyStreams(LimitExceeded):
 
 
 class StoreUnavailable(JobsError):
+    """Redis failed the request (unreachable, out of memory, read-only, ...): 503 with
+    ``Retry-After: retry_after_s``."""
+
+    def __init__(
+        self,
+        message: str = "the job store (Redis) is unavailable; try again shortly",
+        *,
+        retry_after_s: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Fenced(JobsError):
+    """A runner's append was refused: its job ended elsewhere (a cancel, a ``RUNNER_LOST``
+    verdict) or its lease expired. Never reaches a client: the runner stops the run."""
+
     def __init__(self) -> None:
-        super().__init__("the job store (Redis) is unavailable; try again shortly")
+        super().__init__("the job is no longer running under this runner's lease")
 
 
 class RunError(JobsError):

@@ -12,36 +12,72 @@ The names, payloads and ids of the events themselves are :mod:`jobs.events`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from redis.asyncio.cluster import RedisCluster
 
 from jobs.connection import BLOCK_MS, Redis, ScriptArg, unavailable_as_domain_error
-from jobs.events import StoredEvent, dumps
+from jobs.events import StoredEvent
 from jobs.keys import Keys
 
-# KEYS: events. ARGV: maxlen, ttl_s, event, data. A new stream gets its TTL in the same step.
-_APPEND_FIRST = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                      'event', ARGV[3], 'data', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return id
-"""
-
-
-# KEYS: one events stream per event (repeats allowed). ARGV: maxlen, ttl_s, then per event:
-# first ('1' gives the stream its TTL), event, data. Returns the ids, in order.
-_APPEND_MANY = """
-local ids = {}
-local a = 3
-for i = 1, #KEYS do
-  ids[i] = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*',
-                      'event', ARGV[a + 1], 'data', ARGV[a + 2])
-  if ARGV[a] == '1' then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
-  a = a + 3
+# Appends one run's events, fenced. KEYS, per run: record, lease, events. ARGV: maxlen, ttl_s,
+# runner, then per run: after_id (the newest entry the runner knows is stored, 0-0 for none),
+# n, then n times: entry id, event, data. The record's storedId is the newest entry stored.
+# Returns a verdict per run: 'ok' (stored), 'fenced' (the job is not running under this
+# runner's lease) or 'gap' (entries the runner saw stored are gone); the last two write nothing.
+_APPEND = """
+local function before(a, b)
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local ma, mb = tonumber(string.sub(a, 1, da - 1)), tonumber(string.sub(b, 1, db - 1))
+  return ma < mb or (ma == mb and tonumber(string.sub(a, da + 1)) < tonumber(string.sub(b, db + 1)))
 end
-return ids
+local verdicts = {}
+local a = 4
+for j = 1, #KEYS, 3 do
+  local n = tonumber(ARGV[a + 1])
+  local f = redis.call('HMGET', KEYS[j], 'status', 'runner', 'storedId')
+  local verdict = 'ok'
+  if f[1] ~= 'running' or f[2] ~= ARGV[3] or redis.call('GET', KEYS[j + 1]) ~= ARGV[3] then
+    verdict = 'fenced'
+  else
+    local stored = f[3] or '0-0'
+    local retried = stored ~= ARGV[a]
+    if retried and before(stored, ARGV[a]) then
+      verdict = 'gap'
+    else
+      local last = stored
+      for b = a + 2, a + n * 3, 3 do
+        -- A retried batch may have landed, in whole or in part: skip what is stored.
+        if not retried or before(stored, ARGV[b]) then
+          redis.call('XADD', KEYS[j + 2], 'MAXLEN', '~', ARGV[1], ARGV[b],
+                     'event', ARGV[b + 1], 'data', ARGV[b + 2])
+          last = ARGV[b]
+        end
+      end
+      redis.call('EXPIRE', KEYS[j + 2], ARGV[2])
+      redis.call('HSET', KEYS[j], 'storedId', last)
+    end
+  end
+  verdicts[#verdicts + 1] = verdict
+  a = a + 2 + n * 3
+end
+return verdicts
 """
+
+#: What :meth:`EventLog.append_many` says of each run's batch.
+Verdict = Literal["ok", "fenced", "gap"]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Events of one run to append, with the stream ids the runner chose for them (increasing,
+    each above ``after_id``, the newest entry the runner knows is stored)."""
+
+    job_id: str
+    runner: str
+    after_id: str
+    entries: list[StoredEvent]
 
 
 class EventLog:
@@ -50,6 +86,21 @@ class EventLog:
     ``maxlen`` bounds every stream. The runner emits at most one event per throttle window, so
     the service sizes ``maxlen`` above the most events a run can produce in ``RUN_TIMEOUT_S``:
     trimming never removes an event a client could still need.
+
+    Appends are *fenced* and *idempotent*, both inside the one script that writes:
+
+    - fenced: a run's events are stored only while the job is ``running`` under that runner
+      and its lease is the runner's; after a terminal entry (which settles the job) or a lost
+      lease nothing more is appended, so every reader of a job sees one history;
+    - idempotent: the runner chooses each entry's id, and the record keeps the newest id
+      stored (``storedId``, written in the same script); an entry whose id is not above it is
+      skipped, so a batch retried after an ambiguous failure (stored, but the reply was lost)
+      cannot store text twice. An ``after_id`` above ``storedId`` means entries the runner
+      saw stored were lost (a Redis that restarted from a stale snapshot): the script refuses
+      (``gap``) rather than store text with a hole in it. In the common case (``after_id`` is
+      ``storedId``) no id is compared at all;
+    - every append gives the stream its TTL, so a stream that a Redis restart emptied is never
+      recreated without one.
     """
 
     def __init__(self, redis: Redis, keys: Keys, *, maxlen: int, live_ttl_s: int) -> None:
@@ -57,47 +108,43 @@ class EventLog:
         self.keys = keys
         self.maxlen = maxlen
         self.live_ttl_s = live_ttl_s
-        self._append_many = redis.register_script(_APPEND_MANY)
+        self._append = redis.register_script(_APPEND)
         self.cluster = isinstance(redis, RedisCluster)
 
-    async def append(
-        self, job_id: str, event: str, data: dict[str, Any], *, first: bool = False
-    ) -> StoredEvent:
-        """Store one non-terminal event (a batch of one); ``first`` gives a new stream its
-        TTL."""
-        encoded = dumps(data)
-        (entry_id,) = await self.append_many([(job_id, event, encoded, first)])
-        return StoredEvent(entry_id, event, encoded)
+    async def append_many(self, batches: list[Batch]) -> list[Verdict]:
+        """Append the events of many runs in one round trip; return a verdict per batch.
 
-    async def append_many(self, items: list[tuple[str, str, str, bool]]) -> list[str]:
-        """Store many events, of many jobs, in one round trip; return their ids in order.
-
-        ``items`` are ``(job_id, event, encoded data, first)``; ``first`` gives a new stream its
-        TTL atomically with its first entry. On a standalone Redis the whole batch is one
-        script call (one command to encode and parse, however many events); a cluster spreads
-        the streams over nodes, so there it is a pipeline of one command per event (EVAL, not
-        EVALSHA, for a first event: a node that never saw the script still runs it).
+        On a standalone Redis all batches go to one script call (one command to encode and
+        parse, however many events); a cluster spreads the streams over nodes, so there it is
+        a pipeline of one script call per run (EVAL, not EVALSHA: a node that never saw the
+        script still runs it).
         """
+        head: list[ScriptArg] = [self.maxlen, self.live_ttl_s]
         if not self.cluster:
-            keys = [self.keys.events(job_id) for job_id, _, _, _ in items]
-            args: list[ScriptArg] = [self.maxlen, self.live_ttl_s]
-            for _, event, encoded, first in items:
-                args += ("1" if first else "0", event, encoded)
+            keys: list[str] = []
+            args: list[ScriptArg] = list(head)
+            runners = {batch.runner for batch in batches}
+            if len(runners) != 1:
+                raise ValueError("one script call appends the batches of one runner")
+            args.append(batches[0].runner)
+            for batch in batches:
+                keys += self._keys(batch.job_id)
+                args += _batch_args(batch)
             with unavailable_as_domain_error():
-                ids: list[Any] = await self._append_many(keys=keys, args=args)
-            return ids
+                verdicts: list[Any] = await self._append(keys=keys, args=args)
+            return verdicts
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
-                for job_id, event, encoded, first in items:
-                    key = self.keys.events(job_id)
-                    if first:
-                        pipe.eval(
-                            _APPEND_FIRST, 1, key, self.maxlen, self.live_ttl_s, event, encoded
-                        )
-                    else:
-                        pipe.xadd(key, {"event": event, "data": encoded}, maxlen=self.maxlen)
+                for batch in batches:
+                    pipe.eval(
+                        _APPEND, 3, *self._keys(batch.job_id), *head, batch.runner,
+                        *_batch_args(batch),
+                    )  # fmt: skip
                 replies: list[Any] = await pipe.execute()
-        return [str(entry_id) for entry_id in replies]
+        return [reply[0] for reply in replies]
+
+    def _keys(self, job_id: str) -> list[str]:
+        return [self.keys.job(job_id), self.keys.lease(job_id), self.keys.events(job_id)]
 
     async def after(self, job_id: str, after_id: str, *, count: int = 1_000) -> list[StoredEvent]:
         """Up to ``count`` stored events after ``after_id`` (exclusive), oldest first."""
@@ -139,3 +186,11 @@ def _from_entry(entry: Any) -> StoredEvent:
     """A stream entry ``(id, {field: value})`` as redis-py returns it (decoded to str)."""
     entry_id, fields = entry
     return StoredEvent(entry_id, fields["event"], fields["data"])
+
+
+def _batch_args(batch: Batch) -> list[ScriptArg]:
+    args: list[ScriptArg] = [batch.after_id, len(batch.entries)]
+    for entry in batch.entries:
+        assert entry.id is not None
+        args += (entry.id, entry.event, entry.data)
+    return args

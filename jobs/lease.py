@@ -110,7 +110,8 @@ class Leases:
         """Ask instance ``instance_id`` to cancel its run of ``job_id``."""
         key = self.keys.inbox(instance_id)
         with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
+            # MULTI/EXEC: the list is never created without its TTL (one key: cluster-safe).
+            async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(key, job_id)
                 pipe.expire(key, INBOX_TTL_S)
                 await pipe.execute()

@@ -22,7 +22,10 @@ instance's inbox. At shutdown, runs get ``SHUTDOWN_GRACE_S`` to finish, then end
 retryable ``SHUTDOWN`` error.
 
 Every exit path ends in exactly one terminal event (the store refuses a second), the backend's
-stream is closed on every exit path, and every local reader is told how the run ended.
+stream is closed on every exit path, and every local reader is told how the run ended. A run
+whose write is refused (:class:`~jobs.errors.Fenced`: the job was ended elsewhere, or its lease
+lapsed while this process was frozen) stops at once and stores nothing more; its readers get
+whatever ending the store holds.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from jobs.errors import (
     Abandoned,
     AgentFailed,
     Cancelled,
+    Fenced,
     OutputInvalid,
     RunError,
     RunnerLost,
@@ -94,8 +98,8 @@ class Runner:
         *,
         instance_id: str,
     ) -> None:
-        self.writer = EventWriter(events)
-        self._writes: dict[str, asyncio.Future[None]] = {}
+        # A runner that cannot store for a lease's length has lost its lease in any case.
+        self.writer = EventWriter(events, runner=instance_id, retry_for_s=leases.lease_ttl_s)
         self.store = store
         self.events = events
         self.agents = agents
@@ -174,7 +178,6 @@ class Runner:
             self._channels,
             self._endings,
             self._watched_at,
-            self._writes,
         )
         for registry in registries:
             registry.pop(job_id, None)
@@ -237,10 +240,13 @@ class Runner:
             ending = await self._fail(job, exc)
         except StoreUnavailable as exc:
             ending = await self._fail(job, StoreLost(str(exc)))
+        except Fenced:
+            ending = await self._fenced(job)
         except Exception:
             logger.exception("run failed", extra={"job_id": job.id})
             ending = await self._fail(job, AgentFailed("the agent failed unexpectedly"))
         finally:
+            self.writer.forget(job.id)  # what could not be stored is never published
             channel.publish(ending or _unstored(AgentFailed("the run ended unexpectedly")))
 
     async def _complete(self, job: Job, channel: RunChannel) -> StoredEvent:
@@ -295,14 +301,9 @@ class Runner:
         ending: list[Outcome] = []
         parts: list[str] = []
         total = 0
-        queued = 0
 
         def write(event: Event, data: dict[str, Any]) -> None:
-            nonlocal queued
-            queued += 1
-            self._writes[job.id] = self.writer.submit(
-                job.id, event, dumps(data), first=queued == 1, channel=channel
-            )
+            self.writer.submit(job.id, event, dumps(data), channel=channel)
 
         def emit(text: str) -> None:
             nonlocal total
@@ -323,9 +324,7 @@ class Runner:
                             write(Event.TOOL, _tool_payload(item))
                         else:
                             ending.append(item)
-                        written = self._writes.get(job.id)
-                        if written is not None and written.done():
-                            written.result()  # raises if Redis refused the last batch
+                        self.writer.check(job.id)  # raises if the run can store no more
                         if job.id in self._endings:
                             # Asked to end, yet still here: the cancel was lost in an await
                             # below (Python 3.11's asyncio.wait_for, which redis-py and others
@@ -347,10 +346,8 @@ class Runner:
         return "".join(parts), ending[0]
 
     async def _stored(self, job_id: str) -> None:
-        """Wait until every event the run queued is stored; raises if the batch failed."""
-        written = self._writes.get(job_id)
-        if written is not None:
-            await asyncio.shield(written)
+        """Wait until every event the run queued is stored; raises if they cannot be."""
+        await self.writer.flushed(job_id)
 
     async def _fail(self, job: Job, error: RunError) -> StoredEvent:
         """Store the terminal ``error`` and settle the job; return the ending (unstored if the
@@ -377,11 +374,28 @@ class Runner:
         return event
 
     async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:
-        """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict)."""
+        """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict). Settling
+        a job always stores its terminal event, so a job that is no longer ours and has none
+        was lost by the store itself (a Redis that restarted empty)."""
         tail = await self.events.last(job.id)
         if tail is not None and tail[0].terminal:
             return tail[0]
-        return _unstored(RunnerLost("the run was ended elsewhere"))
+        return _unstored(StoreLost("the job is no longer in the job store"))
+
+    async def _fenced(self, job: Job) -> StoredEvent:
+        """The ending of a run whose append was refused: whatever the store holds. A lease
+        that merely expired (nobody declared the run lost yet) is settled as ``RUNNER_LOST``
+        here, once, by the same script readers use."""
+        logger.warning("run stopped: the job is no longer its own", extra={"job_id": job.id})
+        lost = RunnerLost("the run lost its lease and was stopped")
+        verdict = "unknown"
+        try:
+            verdict = await self.store.declare_lost(job.id, lost.payload())
+            return await self._ending_stored_elsewhere(job)
+        except StoreUnavailable as exc:
+            return _unstored(StoreLost(str(exc)))
+        finally:
+            metrics.run_ended(job, JobStatus.FAILED, lost.code, stored=verdict == "lost")
 
 
 def _tool_payload(item: ToolCall | ToolDone) -> dict[str, Any]:

@@ -116,9 +116,12 @@ class JobService:
         return job
 
     async def status(self, owner: str, job_id: str) -> Job:
-        """The job as its owner may see it; a recent success is reported as ``completed``."""
+        """The job as its owner may see it; a recent success is reported as ``completed``, a
+        running job whose runner's lease has expired as ``failed`` (``RUNNER_LOST``)."""
         check_job_id(job_id)
-        job = await self.store.get(job_id)
+        job, lost = await self.store.current(job_id, RunnerLost().payload())
+        if lost:
+            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
         if job is None:
             return await self._completed(owner, job_id)
         if job.owner != owner:

@@ -11,7 +11,9 @@ how many instances race for it:
 - **cancel** — a pending job, or a running one whose runner is gone, is cancelled on the spot;
   a running one is flagged, and its runner (told through its inbox) ends it;
 - **declare_lost** — a reader that finds a running job without a lease ends it as
-  ``RUNNER_LOST``; the script settles it exactly once, however many readers notice.
+  ``RUNNER_LOST``; the script settles it exactly once, however many readers notice;
+- **current** — reading a job's status settles it the same way, so ``GET /jobs/{id}`` never
+  reports ``running`` for a job whose runner is gone.
 
 Settling a job stores the terminal event (with the owner, so a late resume can still be
 authorised after the record is gone), gives the events ``RESUME_GRACE_S`` to live, deletes
@@ -89,6 +91,22 @@ if f[2] ~= 'running' then return 'not-running' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'alive' end
 settle('failed', 'error', ARGV[4], f[1])
 return 'lost'
+"""
+)
+
+# ARGV[4]: data of the RUNNER_LOST error. Returns the record's fields (empty: no record),
+# after settling a running job whose lease has expired as RUNNER_LOST; then 'lost' first.
+_CURRENT = (
+    _SETTLE
+    + """
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status')
+if f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0 then
+  settle('failed', 'error', ARGV[4], f[1])
+  local fields = redis.call('HGETALL', KEYS[1])
+  table.insert(fields, 1, 'lost')
+  return fields
+end
+return redis.call('HGETALL', KEYS[1])
 """
 )
 
@@ -181,6 +199,7 @@ class JobStore:
         self._finish = redis.register_script(_FINISH)
         self._cancel = redis.register_script(_CANCEL)
         self._declare_lost = redis.register_script(_DECLARE_LOST)
+        self._current = redis.register_script(_CURRENT)
 
     async def ping(self) -> None:
         with unavailable_as_domain_error():
@@ -215,6 +234,19 @@ class JobStore:
         with unavailable_as_domain_error():
             fields: dict[str, str] = await self.redis.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
         return Job.from_hash(fields) if fields else None
+
+    async def current(self, job_id: str, lost: dict[str, Any]) -> tuple[Job | None, bool]:
+        """The job as it is now, and whether this call ended it: a ``running`` job whose
+        lease has expired is settled as failed with ``lost`` (the ``RUNNER_LOST`` error) in
+        the same step, so its status and its stream agree."""
+        args: list[ScriptArg] = [*self._settle_args(), dumps(lost)]
+        with unavailable_as_domain_error():
+            flat: list[str] = await self._current(keys=self._settle_keys(job_id), args=args)
+        declared = bool(flat) and flat[0] == "lost"
+        if declared:
+            flat = flat[1:]
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        return (Job.from_hash(fields) if fields else None), declared
 
     async def ttl_s(self, job_id: str) -> int | None:
         """Seconds the job record has left, or None if it has none (or no record)."""

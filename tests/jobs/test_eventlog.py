@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.events import Event
-from jobs.keys import new_job_id
-from tests.jobs.conftest import LIFETIMES, Domain
+from jobs.eventlog import Batch
+from jobs.events import START, Event, StoredEvent
+from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
+from tests.jobs.test_store import running
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_appended_events_have_a_ttl_and_a_length_bound(domain: Domain) -> None:
-    job_id = new_job_id()
-    first = await domain.events.append(job_id, Event.DELTA, {"n": 0}, first=True)
-    assert 0 < await domain.redis.ttl(domain.keys.events(job_id)) <= LIFETIMES.running_s
+    job_id = (await running(domain)).id
     maxlen = domain.events.maxlen
     written = maxlen * 5 // 2
-    for n in range(1, written):
-        await domain.events.append(job_id, Event.DELTA, {"n": n})
+    for n in range(written):
+        after = f"{n}-0" if n else START
+        event = StoredEvent(f"{n + 1}-0", Event.DELTA, f'{{"n":{n}}}')
+        assert await domain.events.append_many([Batch(job_id, RUNNER, after, [event])]) == ["ok"]
+        if n == 0:
+            assert 0 < await domain.redis.ttl(domain.keys.events(job_id)) <= LIFETIMES.running_s
     length = await domain.redis.xlen(domain.keys.events(job_id))
     assert maxlen <= length < written, "approximate trimming keeps at least maxlen, bounds the rest"
-    after = await domain.events.after(job_id, first.id or "", count=5)
-    assert len(after) == 5
+    later = await domain.events.after(job_id, "1-0", count=5)
+    assert len(later) == 5

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from jobs.events import ErrorCode, Event, JobStatus, error_payload
+from jobs.eventlog import Batch
+from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent, error_payload
 from jobs.keys import new_job_id
 from jobs.model import Job
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
@@ -78,7 +79,8 @@ async def running(domain: Domain, owner: str = "alice") -> Job:
 async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
     job = await running(domain)
     assert await domain.redis.get(domain.keys.lease(job.id)) == RUNNER
-    await domain.events.append(job.id, Event.DELTA, {"text": "x", "totalLength": 1}, first=True)
+    delta = StoredEvent("1-0", Event.DELTA, '{"text":"x","totalLength":1}')
+    assert await domain.events.append_many([Batch(job.id, RUNNER, START, [delta])]) == ["ok"]
     event = await domain.store.finish(
         job, RUNNER, Event.COMPLETE, {"result": {}}, JobStatus.COMPLETED
     )

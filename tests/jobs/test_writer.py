@@ -1,128 +1,104 @@
-"""The event writer against a real Redis: batches of many runs' events, published to their
-channels with the ids Redis gave them, and failed batches that fail only themselves."""
+"""The runner's writes through a real Redis outage: retried while the run can still succeed,
+otherwise a retryable ``STORE_UNAVAILABLE``; never a skipped delta."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis.exceptions
 
-from jobs.channel import RunChannel
-from jobs.connection import Redis
-from jobs.errors import StoreUnavailable
-from jobs.eventlog import EventLog
-from jobs.events import START, StoredEvent
-from jobs.keys import Keys, new_job_id
-from jobs.writer import EventWriter
+from app.services import build_services
+from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent
+from tests.conftest import make_settings
+from tests.jobs.conftest import SETTINGS, Domain
+from tests.support.backends import ScriptedBackend
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 
-KEYS = Keys("jobs")
+
+@pytest.fixture
+def persistent_redis() -> Iterator[RedisServer]:
+    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
+        yield server
 
 
 @pytest.fixture
-def log(aredis: Redis) -> EventLog:
-    return EventLog(aredis, KEYS, maxlen=1_000, live_ttl_s=60)
+async def domain(persistent_redis: RedisServer) -> AsyncIterator[Domain]:
+    backend = ScriptedBackend(chunks=[f"w{n} " for n in range(150)], interval_s=0.01)
+    # A lease (and so a retry window) of 3 s: longer than the short outage below.
+    settings = make_settings(persistent_redis.url, **(SETTINGS | {"lease_ttl_s": 3.0}))
+    async with build_services(settings, backend=backend, instance_id="writer-test") as services:
+        yield Domain(services, backend)
 
 
-@pytest.fixture
-async def writer(log: EventLog) -> AsyncIterator[EventWriter]:
-    writer = EventWriter(log)
-    writer.open()
-    try:
-        yield writer
-    finally:
-        await writer.aclose()
+async def run_through_outage(
+    domain: Domain, redis: RedisServer, outage_s: float
+) -> tuple[str, list[StoredEvent]]:
+    """Start a run, stop Redis for ``outage_s`` mid-run; return the job id and what a local
+    reader saw."""
+    job = await domain.service.create("alice", "chat", {"prompt": "hi"})
+    claim = await domain.store.claim(job.id, "alice", "writer-test")
+    assert claim is not None
+    channel = domain.runner.start(claim.job)
+    seen: list[StoredEvent] = []
+
+    async def read() -> None:
+        async for event in channel.follow(START):
+            if event is not None:
+                seen.append(event)
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.4)
+    await asyncio.to_thread(redis.stop)
+    await asyncio.sleep(outage_s)
+    await asyncio.to_thread(redis.start)
+    await asyncio.wait_for(reader, 30)
+    while domain.runner.active:
+        await asyncio.sleep(0.01)
+    return job.id, seen
 
 
-async def in_redis(aredis: Redis, job_id: str) -> list[StoredEvent]:
-    entries: Any = await aredis.xrange(KEYS.events(job_id))
-    return [StoredEvent(entry_id, f["event"], f["data"]) for entry_id, f in entries]
+def gap_free_text(events: list[StoredEvent], text: str) -> str:
+    """The deltas' text, checked to be a gap-free prefix of ``text``."""
+    parts: list[str] = []
+    total = 0
+    for event in events:
+        if event.event == Event.DELTA:
+            data = event.payload()
+            parts.append(data["text"])
+            total += len(data["text"])
+            assert data["totalLength"] == total, "a gap or a repeat"
+    assert text.startswith("".join(parts))
+    return "".join(parts)
 
 
-async def published(channel: RunChannel) -> list[StoredEvent]:
-    """What the channel holds (it must end with a terminal event)."""
-    return [e async for e in channel.follow(START) if e is not None]
-
-
-async def test_one_batch_stores_many_runs_in_order_and_publishes_redis_ids(
-    writer: EventWriter, aredis: Redis
+async def test_a_short_outage_delays_the_run_but_loses_nothing(
+    domain: Domain, persistent_redis: RedisServer
 ) -> None:
-    one, two = new_job_id(), new_job_id()
-    channels = {one: RunChannel(one), two: RunChannel(two)}
-    futures = [
-        writer.submit(one, "delta", '{"n":1}', first=True, channel=channels[one]),
-        writer.submit(two, "delta", '{"n":1}', first=True, channel=channels[two]),
-        writer.submit(one, "delta", '{"n":2}', first=False, channel=channels[one]),
-        writer.submit(one, "complete", '{"n":3}', first=False, channel=channels[one]),
-        writer.submit(two, "error", '{"n":2}', first=False, channel=channels[two]),
-    ]
-    assert len(set(map(id, futures))) == 1, "submitted in one turn: one batch"
-    await futures[0]
-    stored_one = await in_redis(aredis, one)
-    assert [(e.event, e.data) for e in stored_one] == [
-        ("delta", '{"n":1}'),
-        ("delta", '{"n":2}'),
-        ("complete", '{"n":3}'),
-    ]
-    assert await published(channels[one]) == stored_one
-    assert [(e.event, e.data) for e in await published(channels[two])] == [
-        ("delta", '{"n":1}'),
-        ("error", '{"n":2}'),
-    ]
-    assert await published(channels[two]) == await in_redis(aredis, two)
-    assert 0 < await aredis.ttl(KEYS.events(one)) <= 60, "the first event gave the stream a TTL"
+    job_id, events = await run_through_outage(domain, persistent_redis, outage_s=1.0)
+    assert events[-1].event == Event.COMPLETE, events[-1].data
+    assert gap_free_text(events, domain.backend.text) == domain.backend.text
+    stored = await domain.events.after(job_id, START)
+    assert gap_free_text(stored, domain.backend.text) == domain.backend.text
+    assert [e.id for e in events] == [e.id for e in stored], "readers see only stored events"
 
 
-async def test_a_failed_batch_fails_its_future_and_the_next_batch_still_stores(
-    writer: EventWriter, aredis: Redis
+async def test_an_outage_longer_than_the_lease_ends_the_run_retryably(
+    domain: Domain, persistent_redis: RedisServer
 ) -> None:
-    broken, fine = new_job_id(), new_job_id()
-    await aredis.set(KEYS.events(broken), "not a stream")  # XADD will answer WRONGTYPE
-    channel = RunChannel(fine)
-    failing = writer.submit(broken, "delta", "{}", first=True, channel=RunChannel(broken))
-    writer.submit(fine, "delta", '{"lost":true}', first=True, channel=channel)
-    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
-        await failing
-
-    later = writer.submit(fine, "delta", '{"n":1}', first=True, channel=channel)
-    assert later is not failing, "a new batch"
-    writer.submit(fine, "complete", '{"n":2}', first=False, channel=channel)
-    await later
-    stored = await in_redis(aredis, fine)
-    assert [e.data for e in stored] == ['{"n":1}', '{"n":2}']
-    assert await published(channel) == stored, "nothing of the failed batch was published"
-
-
-async def test_redis_gone_fails_the_batch_as_store_unavailable_until_it_is_back(
-    writer: EventWriter, aredis: Redis, redis_server: RedisServer
-) -> None:
-    job_id = new_job_id()
-    channel = RunChannel(job_id)
-    await writer.submit(job_id, "delta", '{"n":1}', first=True, channel=channel)
-    redis_server.stop()
-    try:
-        with pytest.raises(StoreUnavailable):
-            await writer.submit(job_id, "delta", '{"lost":true}', first=False, channel=channel)
-    finally:
-        redis_server.start()
-    await writer.submit(job_id, "complete", '{"n":2}', first=True, channel=channel)
-    assert [e.data for e in await published(channel)] == ['{"n":1}', '{"n":2}']
-    assert [e.data for e in await in_redis(aredis, job_id)] == ['{"n":2}'], (
-        "Redis restarted empty (no persistence); the new batch stored"
-    )
-
-
-async def test_closing_stores_what_is_queued(log: EventLog, aredis: Redis) -> None:
-    writer = EventWriter(log)
-    writer.open()
-    job_id = new_job_id()
-    channel = RunChannel(job_id)
-    writer.submit(job_id, "delta", '{"n":1}', first=True, channel=channel)
-    writer.submit(job_id, "complete", '{"n":2}', first=False, channel=channel)
-    await writer.aclose()
-    assert [e.data for e in await in_redis(aredis, job_id)] == ['{"n":1}', '{"n":2}']
-    assert await published(channel) == await in_redis(aredis, job_id)
+    job_id, events = await run_through_outage(domain, persistent_redis, outage_s=4.5)
+    ending = events[-1].payload()
+    assert events[-1].event == Event.ERROR
+    assert ending["code"] in (ErrorCode.STORE_UNAVAILABLE, ErrorCode.RUNNER_LOST)
+    assert ending["retryable"] is True
+    text = gap_free_text(events, domain.backend.text)
+    assert text, "what was stored before the outage was delivered"
+    assert text != domain.backend.text, "the run did not pretend to finish"
+    # Redis came back after the run gave up: its ending could not be stored, and the job's
+    # lease has lapsed. Reading its status settles it, so readers elsewhere get an ending too.
+    assert (await domain.service.status("alice", job_id)).status is JobStatus.FAILED
+    stored = await domain.events.after(job_id, START)
+    assert gap_free_text(stored, domain.backend.text) == text, "readers elsewhere see the same"
+    assert stored[-1].event == Event.ERROR
