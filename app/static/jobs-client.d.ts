@@ -74,6 +74,12 @@ export interface CompleteEvent {
   executionTimeMs: number;
   model: string;
   stopReason?: string | null;
+  /** model calls the run made */
+  steps?: number;
+  /** tool calls the run made */
+  toolCalls?: number;
+  /** the owner's custom agent that ran, if any */
+  customAgent?: { name: string; version: number };
   timestamp: number;
 }
 

@@ -104,6 +104,7 @@
  * @property {string | null} [stopReason]
  * @property {number} [steps]  model calls the run made
  * @property {number} [toolCalls]  tool calls the run made
+ * @property {{name: string, version: number}} [customAgent]  the owner's custom agent that ran
  * @property {number} timestamp
  */
 
