@@ -21,7 +21,7 @@ from auth import TicketSigner, Verifier
 from auth.jwks import provider_client
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends import Backend, build_backend
-from jobs.connection import Redis, connect, is_cluster_url, plain_url
+from jobs.connection import Redis, connect, connect_single, is_cluster_url, plain_url
 from jobs.eventlog import EventLog
 from jobs.keys import Keys
 from jobs.lease import Leases
@@ -30,6 +30,7 @@ from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
 from jobs.streams import OpenStreams
+from jobs.tailer import Tailer
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,10 @@ async def build_services(
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         runner = Runner(store, events, agents, leases, run_limits(settings), instance_id=instance)
         streams = OpenStreams(redis, leases, limits)
+        # Streams of runs elsewhere share a few connections of their own (standalone Redis),
+        # or poll through the cluster client.
+        single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
+        tailer = await stack.enter_async_context(Tailer(events, connect=single))
         await runner.open()
         stack.push_async_callback(runner.aclose)
         streams.open()
@@ -139,7 +144,7 @@ async def build_services(
             store=store,
             agents=agents,
             runner=runner,
-            jobs=JobService(store, events, runner, agents, leases, limits, streams),
+            jobs=JobService(store, events, runner, agents, leases, limits, streams, tailer),
             verifier=build_verifier(settings, dev_secret, http),
             tickets=TicketSigner(
                 ticket_secret(settings, dev_secret), ttl_s=settings.stream_ticket_ttl_s
