@@ -22,7 +22,7 @@ from auth import TicketSigner, Verifier
 from auth.jwks import JwksCache, provider_client
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends import Backend, build_backend
-from jobs.connection import Redis, connect, is_cluster_url, plain_url
+from jobs.connection import Redis, connect, connect_single, is_cluster_url, plain_url
 from jobs.custom_agents import CustomAgents
 from jobs.eventlog import EventLog
 from jobs.keys import Keys
@@ -33,6 +33,7 @@ from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
 from jobs.streams import OpenStreams
+from jobs.tailer import Tailer
 from jobs.tools import Workspace
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,10 @@ async def build_services(
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         runner = Runner(store, events, agents, leases, run_limits(settings), instance_id=instance)
         streams = OpenStreams(redis, leases, limits)
+        # Streams of runs elsewhere share a few connections of their own (standalone Redis),
+        # or poll through the cluster client.
+        single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
+        tailer = await stack.enter_async_context(Tailer(events, connect=single))
         await runner.open()
         stack.push_async_callback(runner.aclose)
         streams.open()
@@ -167,7 +172,15 @@ async def build_services(
             agents=agents,
             runner=runner,
             jobs=JobService(
-                store, events, runner, agents, leases, limits, streams, CustomAgents(redis, keys)
+                store,
+                events,
+                runner,
+                agents,
+                leases,
+                limits,
+                streams,
+                CustomAgents(redis, keys),
+                tailer,
             ),
             verifier=build_verifier(settings, dev_secret, provider),
             workspace=workspace,

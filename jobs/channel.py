@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from jobs.events import StoredEvent, event_id_key
 
@@ -42,7 +42,7 @@ class RunChannel:
         wakeup, self._wakeup = self._wakeup, asyncio.Event()
         wakeup.set()
 
-    async def follow(self, after_id: str) -> AsyncIterator[StoredEvent | None]:
+    async def follow(self, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
         """Yield the events after ``after_id``, live, through the terminal one; a None when
         :meth:`wake` woke the reader with nothing new.
 

@@ -7,13 +7,15 @@ keeps a module-level client. Without a URL the service runs on an embedded in-pr
 The limits are chosen, not inherited from redis-py's defaults:
 
 - connecting gives up after 2 s and a command after ``SOCKET_TIMEOUT_S``, which outlasts the
-  longest blocking read we issue (``BLOCK_MS``), so a dead server is noticed in seconds;
+  longest blocking read we issue (the tailer's, ``jobs.tailer.BLOCK_MS``), so a dead server is
+  noticed in seconds;
 - a command that fails on a broken or timed-out connection is retried twice, 50-200 ms apart,
   which rides out a failover or a dropped idle connection but not an outage: during an outage
   requests get ``StoreUnavailable`` (503) within about 2 s (a run's writes are retried longer,
   see :mod:`jobs.writer`);
 - the pool is bounded (``MAX_CONNECTIONS``) and *blocking*: a burst waits up to 2 s for a free
-  connection instead of opening unbounded sockets or failing at once;
+  connection instead of opening unbounded sockets or failing at once; no command on it blocks
+  (the tailer's blocking reads have connections of their own, :func:`connect_single`);
 - idle connections are health-checked after 30 s and TCP keepalive is on, so connections that
   a restart or a NAT silently killed are replaced before they fail a request.
 """
@@ -55,8 +57,6 @@ SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 2.0
 POOL_TIMEOUT_S = 2.0
 MAX_CONNECTIONS = 200
-#: How long a blocking stream read waits before its reader wakes to check on the run.
-BLOCK_MS = 1_000
 
 #: Every way Redis can fail a well-formed command, with what callers are told. Connection
 #: errors include refused connections, authentication and ``LOADING`` (a Redis still reading
@@ -114,6 +114,15 @@ def connect(url: str | None, *, cluster: bool = False) -> Redis:
         url, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT_S, **_options()
     )
     return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
+
+
+def connect_single(url: str) -> Redis:
+    """A client of its own with exactly one connection to the standalone Redis at ``url``, for
+    a reader that blocks on it (so that it never holds one of the shared pool's)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=1, timeout=POOL_TIMEOUT_S, **_options()
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 def is_cluster_url(url: str | None) -> bool:

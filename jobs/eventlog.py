@@ -11,13 +11,12 @@ The names, payloads and ids of the events themselves are :mod:`jobs.events`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio.cluster import RedisCluster
 
-from jobs.connection import BLOCK_MS, Redis, ScriptArg, unavailable_as_domain_error
+from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
 from jobs.events import StoredEvent
 from jobs.keys import Keys
 
@@ -161,25 +160,6 @@ class EventLog:
         if not entries:
             return None
         return _from_entry(entries[0]), entries[0][1].get("owner")
-
-    async def follow(self, job_id: str, after_id: str) -> AsyncIterator[StoredEvent | None]:
-        """Yield stored events after ``after_id`` as they arrive, and None when a wait times out.
-
-        The caller decides when to stop (at a terminal event) and what an idle tick means.
-        """
-        key = self.keys.events(job_id)
-        last_id = after_id
-        while True:
-            with unavailable_as_domain_error():
-                response: Any = await self.redis.xread({key: last_id}, count=500, block=BLOCK_MS)
-            if not response:
-                yield None
-                continue
-            _key, entries = response[0]
-            for entry in entries:
-                event = _from_entry(entry)
-                last_id = entry[0]
-                yield event
 
 
 def _from_entry(entry: Any) -> StoredEvent:

@@ -13,14 +13,16 @@ This is what the HTTP routes call; it speaks in domain terms (owners, jobs, even
 An open stream holds one of its owner's stream slots and a presence entry on the job (which
 keeps the run from being abandoned); :class:`~jobs.streams.OpenStreams` refreshes both while it
 is open and gives both back when it ends. A stream that tails Redis (the run is on another
-instance) checks the runner's lease whenever it waits a second without news: a dead runner's
-job ends as ``RUNNER_LOST``.
+instance) reads through the shared :class:`~jobs.tailer.Tailer` (a few connections for every
+such stream) and checks the runner's lease whenever it waits a second without news: a dead
+runner's job ends as ``RUNNER_LOST``.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,7 @@ from jobs.model import Job
 from jobs.runner import Runner
 from jobs.store import Claim, JobStore
 from jobs.streams import OpenStreams
+from jobs.tailer import Tailer
 
 
 @dataclass(slots=True)
@@ -78,6 +81,7 @@ class JobService:
         limits: Limits,
         streams: OpenStreams,
         custom_agents: CustomAgents,
+        tailer: Tailer,
     ) -> None:
         self.store = store
         self.events = events
@@ -87,6 +91,7 @@ class JobService:
         self.limits = limits
         self.streams = streams
         self.custom_agents = custom_agents
+        self.tailer = tailer
 
     @property
     def open_streams(self) -> int:
@@ -246,8 +251,9 @@ class JobService:
         metrics.stream_opened()
         try:
             source = channel.follow(after_id) if channel else self._tail(job_id, after_id)
-            async for event in source:
-                yield event
+            async with aclosing(source):  # a tail's subscription ends with the stream
+                async for event in source:
+                    yield event
         finally:
             metrics.stream_closed()
             await self.streams.release(stream_id, job_id, owner)
@@ -256,23 +262,24 @@ class JobService:
         """The events of a run elsewhere (or finished), from the Redis Stream, checking on
         each idle tick that a runner still holds the job's lease."""
         last_id = after_id
-        async for event in self.events.follow(job_id, after_id):
-            if event is None:
-                verdict = await self.store.declare_lost(job_id, RunnerLost().payload())
-                if verdict == "lost":
-                    metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
-                if verdict != "not-running":
-                    yield None  # alive: keep waiting; lost: its terminal event comes next
-                    continue
-                # Not running: its terminal event is stored by now, or it never will be.
-                for late in await self.events.after(job_id, last_id):
-                    yield late
-                    if late.terminal:
-                        return
-                yield StoredEvent(None, Event.ERROR, dumps(RunnerLost().payload()))
-                return
-            assert event.id is not None
-            last_id = event.id
-            yield event
-            if event.terminal:
-                return
+        async with aclosing(self.tailer.follow(job_id, after_id)) as events:
+            async for event in events:
+                if event is None:
+                    verdict = await self.store.declare_lost(job_id, RunnerLost().payload())
+                    if verdict == "lost":
+                        metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+                    if verdict != "not-running":
+                        yield None  # alive: keep waiting; lost: its terminal event comes next
+                        continue
+                    # Not running: its terminal event is stored by now, or it never will be.
+                    for late in await self.events.after(job_id, last_id):
+                        yield late
+                        if late.terminal:
+                            return
+                    yield StoredEvent(None, Event.ERROR, dumps(RunnerLost().payload()))
+                    return
+                assert event.id is not None
+                last_id = event.id
+                yield event
+                if event.terminal:
+                    return

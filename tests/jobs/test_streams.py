@@ -57,6 +57,7 @@ async def read_all(attachment: Attachment) -> list[StoredEvent]:
 
 
 async def test_a_stream_read_to_its_end_gives_everything_back(limited: Domain) -> None:
+    limited.backend.interval_s = 0.2  # still running when the first event is read
     job = await limited.service.create("alice", "chat", {"prompt": "hi"})
     attachment = await attach(limited, job)
     first = await anext(attachment.events)
