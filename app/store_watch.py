@@ -11,7 +11,6 @@ a Redis that is not there therefore says so at once, instead of only printing it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from types import TracebackType
@@ -65,14 +64,16 @@ class StoreWatch:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task, self._task = self._task, None
+        # Cancel until it is done: Python 3.11's asyncio.wait_for, which redis-py uses, can
+        # swallow a cancel that lands as a ping ends, and the loop would then sleep on.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=1)
 
     async def _watch(self) -> None:
         warned_at = 0.0
-        while True:
+        while self._task is not None:
             try:
                 await self.store.ping()
             except StoreUnavailable as exc:
