@@ -91,6 +91,46 @@ def run_limits(settings: Settings) -> RunLimits:
     )
 
 
+def _redis(stack: AsyncExitStack, settings: Settings) -> tuple[Redis, bool]:
+    """The shared client (closed by ``stack``), and whether it talks to a Redis Cluster."""
+    url = settings.redis_url
+    if url is None:
+        logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
+    else:
+        logger.info("job store: %s", display_url(url))
+    cluster = settings.redis_cluster or is_cluster_url(url)
+    redis = connect(plain_url(url) if url else None, cluster=cluster)
+    stack.push_async_callback(redis.aclose)
+    return redis, cluster
+
+
+def _workspace(stack: AsyncExitStack, settings: Settings) -> Toolbox:
+    """The real tools over ``AGENT_WORKSPACE`` (their thread pool closed by ``stack``)."""
+    opened = Workspace.open(
+        settings.agent_workspace, extra_secret_patterns=settings.agent_secret_patterns
+    )
+    logger.info("agent workspace: %s", opened.root)
+    return stack.enter_context(opened)
+
+
+def _limits(redis: Redis, keys: Keys, settings: Settings) -> Limits:
+    return Limits(
+        redis,
+        keys,
+        creates_per_min=settings.rate_limit_create_per_min,
+        max_streams=settings.max_streams_per_user,
+        stream_ttl_s=settings.lease_ttl_s,
+    )
+
+
+def _tickets(settings: Settings, dev_secret: str | None) -> TicketSigner:
+    return TicketSigner(
+        ticket_secret(settings, dev_secret),
+        ttl_s=settings.stream_ticket_ttl_s,
+        resume_s=int(settings.run_timeout_s) + settings.resume_grace_s,
+    )
+
+
 @asynccontextmanager
 async def build_services(
     settings: Settings,
@@ -109,22 +149,10 @@ async def build_services(
     """
     log_auth(settings)
     async with AsyncExitStack() as stack:
-        url = settings.redis_url
-        if url is None:
-            logger.warning("REDIS_URL is not set: using an embedded in-process Redis (fakeredis)")
-        else:
-            logger.info("job store: %s", display_url(url))
-        cluster = settings.redis_cluster or is_cluster_url(url)
-        redis = connect(plain_url(url) if url else None, cluster=cluster)
-        stack.push_async_callback(redis.aclose)
+        redis, cluster = _redis(stack, settings)
         http = await stack.enter_async_context(provider_client()) if settings.oidc else None
         provider = build_provider(settings, http)
-        if workspace is None:
-            opened = Workspace.open(
-                settings.agent_workspace, extra_secret_patterns=settings.agent_secret_patterns
-            )
-            workspace = stack.enter_context(opened)
-            logger.info("agent workspace: %s", opened.root)
+        toolbox = workspace or _workspace(stack, settings)
         model_backend = backend or build_backend(settings.backend, settings)
         stack.push_async_callback(model_backend.aclose)
         keys = Keys(settings.jobs_redis_prefix)
@@ -132,24 +160,16 @@ async def build_services(
         events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=spans.running_s)
         store = JobStore(redis, keys, events, spans)
         agents = AgentRegistry(
-            default_agents(),
-            model_backend,
-            allowed_models=settings.allowed_models,
-            toolbox=workspace,
+            default_agents(), model_backend, allowed_models=settings.allowed_models, toolbox=toolbox
         )
         leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
-        limits = Limits(
-            redis,
-            keys,
-            creates_per_min=settings.rate_limit_create_per_min,
-            max_streams=settings.max_streams_per_user,
-            stream_ttl_s=settings.lease_ttl_s,
-        )
+        limits = _limits(redis, keys, settings)
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         runner = Runner(store, events, agents, leases, run_limits(settings), instance_id=instance)
         streams = OpenStreams(redis, leases, limits)
         # Streams of runs elsewhere share a few connections of their own (standalone Redis),
         # or poll through the cluster client.
+        url = settings.redis_url
         single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
         tailer = await stack.enter_async_context(Tailer(events, connect=single))
         await runner.open()
@@ -158,12 +178,9 @@ async def build_services(
         stack.push_async_callback(streams.aclose)
         if url is not None:  # the embedded store cannot go away
             await stack.enter_async_context(StoreWatch(store, display_url(url)))
-        logger.info(
-            "ready: backend=%s instance=%s",
-            model_backend.name,
-            instance,
-            extra={"backend": model_backend.name, "instance": instance},
-        )
+        ready = {"backend": model_backend.name, "instance": instance}
+        logger.info("ready: backend=%s instance=%s", *ready.values(), extra=ready)
+        custom_agents = CustomAgents(redis, keys)
         yield Services(
             settings=settings,
             redis=redis,
@@ -172,22 +189,10 @@ async def build_services(
             agents=agents,
             runner=runner,
             jobs=JobService(
-                store,
-                events,
-                runner,
-                agents,
-                leases,
-                limits,
-                streams,
-                CustomAgents(redis, keys),
-                tailer,
+                store, events, runner, agents, leases, limits, streams, custom_agents, tailer
             ),
             verifier=build_verifier(settings, dev_secret, provider),
-            workspace=workspace,
-            tickets=TicketSigner(
-                ticket_secret(settings, dev_secret),
-                ttl_s=settings.stream_ticket_ttl_s,
-                resume_s=int(settings.run_timeout_s) + settings.resume_grace_s,
-            ),
+            workspace=toolbox,
+            tickets=_tickets(settings, dev_secret),
             provider=provider,
         )

@@ -177,12 +177,16 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(redis_url
     """Property-based requests from the document, to a live instance: every answer must be
     documented (status, content type, headers, schema — events included), none a 5xx, invalid
     input refused and valid input accepted. Bounded: a fixed seed and a few examples per
-    operation; ``schemathesis.toml`` records the two checks adjusted to the API's meaning."""
+    operation; ``schemathesis.toml`` records the two checks adjusted to the API's meaning, and
+    ``tests/support/schemathesis_hooks.py`` writes integral numbers as integers (the service
+    takes ``1`` where JSON Schema would also call ``1.0`` an integer)."""
     server = ServiceProcess(
         REDIS_URL=redis_url, AUTH_JWT_SECRET=SECRET, DEMO_TOKENS_PER_SECOND="1000",
         RATE_LIMIT_CREATE_PER_MIN="0", MAX_STREAMS_PER_USER="0",
     ).start()  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env["SCHEMATHESIS_HOOKS"] = "tests.support.schemathesis_hooks"
+    env["PYTHONPATH"] = str(ROOT)
     try:
         done = subprocess.run(
         [
