@@ -1,0 +1,99 @@
+"""The agent's tool steps on the page: live, in order, failures shown as failures, the files
+read at `complete`, and a reload mid-run that shows every step once.
+
+The live service (real Redis) runs a scripted model (StepsBackend) over a fake toolbox, so the
+steps and their summaries are the script's and the toolbox's, never the page's.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from jobs.backends import ToolUse
+from tests.browser.pagekit import BASE_INPUT, fill_form, offline_reply, open_page, stream_text
+from tests.conftest import StartLive
+from tests.support.tools import FakeToolbox, StepsBackend, answer_step, tool_step
+
+pytestmark = pytest.mark.browser
+
+DEV = {"auth_jwt_secret": None}
+PAGE = "src/pages/checkout.tsx"
+STYLES = "src/styles/checkout.css"
+
+STEP_TEXTS = """() => [...document.querySelectorAll("#steps > li")].map((li) => ({
+  state: li.dataset.state,
+  text: li.textContent,
+}))"""
+
+
+def scripted(delay_s: float) -> StepsBackend:
+    """Three model steps: a slow read, then a refused search and a second read, then the
+    answer (the demo's own reply for the form's input)."""
+    return StepsBackend(
+        [
+            tool_step(ToolUse("t1", "Read", {"path": PAGE, "delay_s": delay_s})),
+            tool_step(
+                ToolUse("t2", "Grep", {"pattern": "checkout", "refuse": "pattern too costly"}),
+                ToolUse("t3", "Read", {"path": STYLES, "delay_s": delay_s}),
+            ),
+            answer_step(offline_reply(BASE_INPUT)),
+        ]
+    )
+
+
+def steps_on(page: Page) -> list[dict[str, str]]:
+    shown: list[dict[str, str]] = page.evaluate(STEP_TEXTS)
+    return shown
+
+
+EXPECTED_DONE = [
+    {"state": "done", "text": f"done Reading {PAGE}: read {PAGE}"},
+    {"state": "failed", "text": 'failed Searching for "checkout": refused'},
+    {"state": "done", "text": f"done Reading {STYLES}: read {STYLES}"},
+]
+
+
+def test_steps_appear_live_in_order_and_a_refused_one_is_shown_failed(
+    live: StartLive, page: Page
+) -> None:
+    server = live(**DEV, backend=scripted(1.0), workspace=FakeToolbox())
+    open_page(page, server.url)
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+
+    first = page.locator("#steps > li").first
+    expect(first).to_have_attribute("data-state", "running")
+    expect(first).to_contain_text(f"Reading {PAGE}")
+    expect(page.locator("#run")).to_have_attribute("data-state", "streaming")
+    expect(page.locator("#steps")).to_be_visible()
+    expect(page.locator("#steps")).to_have_attribute("aria-live", "polite")
+    # The refused search is marked failed while the run is still going (the second read waits).
+    failed = page.locator("#steps > li").nth(1)
+    expect(failed).to_have_attribute("data-state", "failed")
+    assert page.get_attribute("#run", "data-state") == "streaming"
+
+    expect(page.locator("#run")).to_have_attribute("data-state", "complete")
+    assert steps_on(page) == EXPECTED_DONE
+    # "failed" is text, not only a colour: screen readers read it.
+    expect(failed.locator(".step-mark")).to_have_text("failed")
+    expect(page.locator("#files-read li")).to_have_text([PAGE, STYLES])
+    assert stream_text(page) == offline_reply(BASE_INPUT)
+
+
+def test_a_reload_mid_run_shows_every_step_once(live: StartLive, page: Page) -> None:
+    server = live(**DEV, backend=scripted(2.0), workspace=FakeToolbox())
+    open_page(page, server.url)
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+    expect(page.locator("#steps > li").first).to_have_attribute("data-state", "done")
+    expect(page.locator("#steps > li")).to_have_count(3)  # the last read is still running
+    assert page.get_attribute("#run", "data-state") == "streaming"
+
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#steps > li")).to_have_count(3)
+    assert page.get_attribute("#run", "data-state") != "complete", "the reload came mid-run"
+    expect(page.locator("#run")).to_have_attribute("data-state", "complete")
+    assert steps_on(page) == EXPECTED_DONE, "every step once, in order"
+    expect(page.locator("#files-read li")).to_have_text([PAGE, STYLES])
