@@ -97,3 +97,30 @@ def test_a_reload_mid_run_shows_every_step_once(live: StartLive, page: Page) -> 
     expect(page.locator("#run")).to_have_attribute("data-state", "complete")
     assert steps_on(page) == EXPECTED_DONE, "every step once, in order"
     expect(page.locator("#files-read li")).to_have_text([PAGE, STYLES])
+
+
+PHRASES = """async (calls) => {
+  const { phrase } = await import("/static/steps.js");
+  return calls.map(([name, input]) => phrase(name, input));
+}"""
+
+
+def test_each_tool_call_is_phrased_from_its_tool_and_input(live: StartLive, page: Page) -> None:
+    server = live(**DEV)
+    open_page(page, server.url)
+    calls = [
+        ["Glob", {"pattern": "src/**/*.tsx"}],
+        ["Grep", {"pattern": "checkout", "glob": "*.tsx"}],
+        ["Read", {"path": PAGE, "offset": 10}],
+        ["Read", {"path": 7}],  # the model's input is untrusted: no path, no made-up one
+        ["Glob", None],
+        ["Fetch", {"url": "https://example.com"}],
+    ]
+    assert page.evaluate(PHRASES, calls) == [
+        "Looking for files matching src/**/*.tsx",
+        'Searching for "checkout"',
+        f"Reading {PAGE}",
+        "Using Read",
+        "Using Glob",
+        "Using Fetch",
+    ]
