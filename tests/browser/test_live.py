@@ -16,7 +16,9 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.browser.pagekit import (
     BASE_INPUT,
+    contrast,
     fill_form,
+    luminance,
     offline_reply,
     open_page,
     shown_cards,
@@ -243,22 +245,6 @@ COLOURS = """() => {
     editorInputBg: style("#agent-name").backgroundColor,
   };
 }"""
-
-
-def luminance(css: str) -> float:
-    """WCAG relative luminance of an ``rgb(r, g, b)`` colour."""
-    r, g, b = (int(part) for part in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
-
-    def channel(value: int) -> float:
-        c = value / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-
-
-def contrast(one: str, other: str) -> float:
-    high, low = sorted((luminance(one), luminance(other)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 def test_dark_mode_has_its_own_readable_colours(live: StartLive, browser: Browser) -> None:

@@ -8,10 +8,17 @@ steps and their summaries are the script's and the toolbox's, never the page's.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from jobs.backends import ToolUse
-from tests.browser.pagekit import BASE_INPUT, fill_form, offline_reply, open_page, stream_text
+from tests.browser.pagekit import (
+    BASE_INPUT,
+    contrast,
+    fill_form,
+    offline_reply,
+    open_page,
+    stream_text,
+)
 from tests.conftest import StartLive
 from tests.support.tools import FakeToolbox, StepsBackend, answer_step, tool_step
 
@@ -124,3 +131,33 @@ def test_each_tool_call_is_phrased_from_its_tool_and_input(live: StartLive, page
         "Using Glob",
         "Using Fetch",
     ]
+
+
+MARKS = """() => {
+  const colour = (selector) => getComputedStyle(document.querySelector(selector)).color;
+  return {
+    panel: getComputedStyle(document.querySelector(".panel")).backgroundColor,
+    done: colour('#steps > li[data-state="done"] .step-mark'),
+    failed: colour('#steps > li[data-state="failed"] .step-mark'),
+    summary: colour("#steps .step-summary"),
+  };
+}"""
+
+
+def test_step_marks_are_readable_in_light_and_dark(live: StartLive, browser: Browser) -> None:
+    for scheme in ("light", "dark"):
+        server = live(**DEV, backend=scripted(0.0), workspace=FakeToolbox())
+        context = browser.new_context(color_scheme=scheme, viewport={"width": 360, "height": 740})
+        try:
+            tab = context.new_page()
+            open_page(tab, server.url)
+            fill_form(tab, BASE_INPUT)
+            tab.click("#generate")
+            expect(tab.locator("#run")).to_have_attribute("data-state", "complete")
+            colours = tab.evaluate(MARKS)
+            assert tab.evaluate("document.scrollingElement.scrollWidth") <= 360, scheme
+        finally:
+            context.close()
+        assert colours["done"] != colours["failed"], scheme
+        for key in ("done", "failed", "summary"):
+            assert contrast(colours[key], colours["panel"]) >= 4.5, (scheme, key)
