@@ -148,6 +148,8 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
   let drops = 0;
   let reconnecting = false;
   let frame = 0;
+  /** Where the answer's text starts in the output: after the last tool step's notes. */
+  let answerStart = 0;
   $("usage-reconnects").textContent = "0";
 
   const attachment = client.attach(job, {
@@ -165,11 +167,15 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
       // Parse at most once a frame: the cards need not change faster than the screen.
       frame ||= requestAnimationFrame(() => {
         frame = 0;
-        if (mine === generation) cards.update(streamText.data);
+        if (mine === generation) cards.update(streamText.data.slice(answerStart));
       });
     },
     onTool: (tool) => {
-      if (mine === generation) steps.show(tool);
+      if (mine !== generation) return;
+      steps.show(tool);
+      // The text before a tool call is the model's notes; the answer comes after the last one.
+      answerStart = streamText.length;
+      cards.restart();
     },
     onReconnecting: () => {
       if (!reconnecting) drops += 1;

@@ -7,17 +7,22 @@ steps and their summaries are the script's and the toolbox's, never the page's.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from jobs.backends import ToolUse
+from jobs.backends import BackendEvent, ModelRequest, TextDelta, ToolUse
 from tests.browser.pagekit import (
     BASE_INPUT,
     contrast,
     fill_form,
     offline_reply,
     open_page,
+    shown_cards,
     stream_text,
+    suggestions,
 )
 from tests.conftest import StartLive
 from tests.support.tools import FakeToolbox, StepsBackend, answer_step, tool_step
@@ -161,3 +166,33 @@ def test_step_marks_are_readable_in_light_and_dark(live: StartLive, browser: Bro
         assert colours["done"] != colours["failed"], scheme
         for key in ("done", "failed", "summary"):
             assert contrast(colours[key], colours["panel"]) >= 4.5, (scheme, key)
+
+
+class PacedSteps(StepsBackend):
+    """StepsBackend with a pause before each event, so the page sees the answer grow."""
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
+        async for item in super().stream(request):
+            await asyncio.sleep(0.05)
+            yield item
+
+
+def test_notes_before_a_tool_call_do_not_stop_the_live_cards(live: StartLive, page: Page) -> None:
+    notes = "Let me look at the checkout page first."
+    reply = offline_reply(BASE_INPUT)
+    chunks = [reply[i : i + 40] for i in range(0, len(reply), 40)]
+    backend = PacedSteps(
+        [
+            tool_step(ToolUse("t1", "Read", {"path": PAGE}), text=notes),
+            [*(TextDelta(chunk) for chunk in chunks), *answer_step("")[1:]],
+        ]
+    )
+    server = live(**DEV, backend=backend, workspace=FakeToolbox(), stream_throttle_ms=50)
+    open_page(page, server.url)
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+    expect(page.locator("#cards > li h3").first).not_to_be_empty()
+    assert page.get_attribute("#run", "data-state") == "streaming", "a card while it streams"
+    expect(page.locator("#run")).to_have_attribute("data-state", "complete")
+    assert stream_text(page) == notes + reply
+    assert shown_cards(page) == suggestions(reply)
