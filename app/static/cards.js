@@ -43,6 +43,12 @@ export class LiveCards {
     this.list.replaceChildren();
   }
 
+  /** A tool step ended the model's text so far (its notes, not the answer): the text given
+   * to `update` from now on starts afresh, and may be JSON again. */
+  restart() {
+    this.parsable = true;
+  }
+
   /**
    * Bring the cards up to date with the output so far.
    * @param {string} text

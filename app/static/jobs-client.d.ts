@@ -78,10 +78,32 @@ export interface CompleteEvent {
   steps?: number;
   /** tool calls the run made */
   toolCalls?: number;
-  /** the owner's custom agent that ran, if any */
+  /** the custom agent the job ran with */
   customAgent?: { name: string; version: number };
   timestamp: number;
 }
+
+/** What you store as your custom agent (`PUT /me/agents/{agent}`). */
+export interface CustomAgentConfig {
+  /** 1–80 characters */
+  name: string;
+  role?: string;
+  focus?: string;
+  systemPrompt?: string;
+  /** 0 to 1 (stored, never sent to the model) */
+  temperature?: number;
+  /** low, medium, high, xhigh or max */
+  effort?: string | null;
+  /** a subset of the agent's tools */
+  tools?: string[];
+  /** one of the service's allowed models */
+  model?: string | null;
+  /** false: kept, but not used by new jobs */
+  isActive?: boolean;
+}
+
+/** A stored custom agent: its config plus `version` and `updatedAt`. */
+export type CustomAgent = CustomAgentConfig & { version: number; updatedAt: number };
 
 /**
  * An `error` event from the server, or one the client makes when it cannot go on
@@ -182,6 +204,12 @@ export class JobsClient {
   cancel(jobId: string): Promise<void>;
   /** A fresh stream ticket for a job you own. */
   ticket(jobId: string): Promise<{ streamTicket: string; expiresIn: number }>;
+  /** Your custom agent for `agent`; rejects with ProblemError 404 when you have none. */
+  customAgent(agent: string): Promise<CustomAgent>;
+  /** Store your custom agent for `agent`; rejects with ProblemError 422 naming bad fields. */
+  setCustomAgent(agent: string, config: CustomAgentConfig): Promise<CustomAgent>;
+  /** Delete your custom agent for `agent` (idempotent). */
+  deleteCustomAgent(agent: string): Promise<void>;
   /** A job's status (owner only). */
   status(jobId: string): Promise<any>;
   /**

@@ -104,8 +104,28 @@
  * @property {string | null} [stopReason]
  * @property {number} [steps]  model calls the run made
  * @property {number} [toolCalls]  tool calls the run made
- * @property {{name: string, version: number}} [customAgent]  the owner's custom agent that ran
+ * @property {{name: string, version: number}} [customAgent]  the custom agent the job ran with
  * @property {number} timestamp
+ */
+
+/**
+ * What you store as your custom agent (`PUT /me/agents/{agent}`; the rules: README
+ * "Custom agents", or `CustomAgent-<agent>` in `/openapi.json`).
+ * @typedef {object} CustomAgentConfig
+ * @property {string} name  1–80 characters
+ * @property {string} [role]
+ * @property {string} [focus]
+ * @property {string} [systemPrompt]
+ * @property {number} [temperature]  0 to 1 (stored, never sent to the model)
+ * @property {string | null} [effort]  low, medium, high, xhigh or max
+ * @property {string[]} [tools]  a subset of the agent's tools
+ * @property {string | null} [model]  one of the service's allowed models
+ * @property {boolean} [isActive]  false: kept, but not used by new jobs
+ */
+
+/**
+ * A stored custom agent: its config plus `version` and `updatedAt`.
+ * @typedef {CustomAgentConfig & {version: number, updatedAt: number}} CustomAgent
  */
 
 /**
@@ -241,6 +261,36 @@ export class JobsClient {
    */
   status(jobId) {
     return this._request("GET", `/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  /**
+   * Your custom agent for `agent` (`GET /me/agents/{agent}`, with its `version` and
+   * `updatedAt`). Throws {@link ProblemError} 404 `CUSTOM_AGENT_NOT_FOUND` when you have none.
+   * @param {string} agent
+   * @returns {Promise<CustomAgent>}
+   */
+  customAgent(agent) {
+    return this._request("GET", `/me/agents/${encodeURIComponent(agent)}`);
+  }
+
+  /**
+   * Store your custom agent for `agent` (`PUT /me/agents/{agent}`): the next jobs you create
+   * use it while `isActive`. Throws {@link ProblemError} 422 with `errors` naming bad fields.
+   * @param {string} agent
+   * @param {CustomAgentConfig} config
+   * @returns {Promise<CustomAgent>}
+   */
+  setCustomAgent(agent, config) {
+    return this._request("PUT", `/me/agents/${encodeURIComponent(agent)}`, { body: config });
+  }
+
+  /**
+   * Delete your custom agent for `agent` (idempotent).
+   * @param {string} agent
+   * @returns {Promise<void>}
+   */
+  async deleteCustomAgent(agent) {
+    await this._request("DELETE", `/me/agents/${encodeURIComponent(agent)}`);
   }
 
   /**

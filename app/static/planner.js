@@ -13,6 +13,7 @@
  * Reloading the page forgets it (in dev mode the page simply fetches a new one).
  */
 
+import { loadEditor } from "./agent-editor.js";
 import { JobsClient, ProblemError } from "./jobs-client.js";
 import { activeJobId, cancelRun, resumeRun, runState, startRun } from "./run.js";
 import { codePoints, fieldRules, normalize, serverErrors, validate } from "./validation.js";
@@ -209,4 +210,9 @@ addEventListener("hashchange", resumeFromUrl);
 
 await Promise.all([detectAuth(), loadSchema()]);
 resumeFromUrl();
+if (auth.mode === "dev") await loadEditor(client, AGENT);
+else {
+  $("agent-status").textContent = "Paste a bearer token above to see your custom agent.";
+  tokenInput.addEventListener("change", () => loadEditor(client, AGENT));
+}
 document.body.dataset.ready = "true";

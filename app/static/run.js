@@ -8,6 +8,7 @@
  */
 
 import { LiveCards } from "./cards.js";
+import { LiveSteps } from "./steps.js";
 import { FROM_START, ProblemError } from "./jobs-client.js";
 
 /** Rough size of one suggestion as JSON: the progress bar's estimate (demo ≈ 515, Claude ≈ 600). */
@@ -25,6 +26,7 @@ const streamPre = /** @type {HTMLElement} */ (document.querySelector(".stream"))
 const streamText = document.createTextNode("");
 $("stream-text").replaceChildren(streamText);
 const cards = new LiveCards($("cards"));
+const steps = new LiveSteps($("steps"), $("files-read"));
 
 /** @type {null | {jobId: string, attachment: import("./jobs-client.js").Attachment}} */
 let active = null;
@@ -58,6 +60,8 @@ function resetRun() {
   run$.hidden = false;
   streamText.data = "";
   cards.reset();
+  steps.reset();
+  $("custom-agent").hidden = true;
   $("error-panel").hidden = true;
   $("usage").hidden = true;
   $("reconnecting").hidden = true;
@@ -144,6 +148,8 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
   let drops = 0;
   let reconnecting = false;
   let frame = 0;
+  /** Where the answer's text starts in the output: after the last tool step's notes. */
+  let answerStart = 0;
   $("usage-reconnects").textContent = "0";
 
   const attachment = client.attach(job, {
@@ -161,10 +167,16 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
       // Parse at most once a frame: the cards need not change faster than the screen.
       frame ||= requestAnimationFrame(() => {
         frame = 0;
-        if (mine === generation) cards.update(streamText.data);
+        if (mine === generation) cards.update(streamText.data.slice(answerStart));
       });
     },
-    // Tool steps (agents with tools) will be drawn into #steps here: onTool.
+    onTool: (tool) => {
+      if (mine !== generation) return;
+      steps.show(tool);
+      // The text before a tool call is the model's notes; the answer comes after the last one.
+      answerStart = streamText.length;
+      cards.restart();
+    },
     onReconnecting: () => {
       if (!reconnecting) drops += 1;
       reconnecting = true;
@@ -198,6 +210,8 @@ function showComplete(done, elapsedMs) {
   const suggestions = done.result?.suggestions || [];
   setProgress(done.totalLength, -1, elapsedMs);
   cards.settle(suggestions);
+  steps.settle(done.result?.context);
+  showCustomAgent(done.customAgent);
   $("usage-input").textContent = done.tokenUsage.inputTokens.toLocaleString();
   $("usage-output").textContent = done.tokenUsage.outputTokens.toLocaleString();
   $("usage-time").textContent = seconds(done.executionTimeMs);
@@ -205,6 +219,13 @@ function showComplete(done, elapsedMs) {
   $("usage").hidden = false;
   setState("complete");
   stateLabel.textContent = `Complete: ${suggestions.length} suggestions`;
+}
+
+/** The user's custom agent this job ran with, if any. @param {any} custom */
+function showCustomAgent(custom) {
+  const shown = $("custom-agent");
+  shown.hidden = !custom?.name;
+  if (custom?.name) shown.textContent = `Custom agent: ${custom.name} (version ${custom.version})`;
 }
 
 /**

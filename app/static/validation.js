@@ -3,8 +3,10 @@
  * it) with the server's own rules, so a form can show errors before sending anything.
  *
  * It understands what the service's schemas use: `type: "string"`, `minLength`, `maxLength`,
- * `enum`, `required`, `additionalProperties: false`, and `anyOf: [{...string}, {type: "null"}]`
- * for optional text. It trims strings first (what the form sends is trimmed) and counts
+ * `enum`, `required`, `additionalProperties: false`, and `anyOf: [{...}, {type: "null"}]`
+ * for optional values; for the custom agent's schema (`/openapi.json`) also `type: "number"`
+ * with `minimum`/`maximum`, `type: "boolean"`, and `type: "array"` of an `enum` with
+ * `uniqueItems`. It trims strings first (what the form sends is trimmed) and counts
  * lengths in Unicode code points, as the server does (not UTF-16 units, which is what
  * String.length counts). The server stays the authority, for the rules this does not check
  * too (`pattern`, `not`: blank text, control characters): its 422 answer is shown the same
@@ -19,6 +21,10 @@
  * @property {number | undefined} minLength
  * @property {number | undefined} maxLength
  * @property {string[] | undefined} enum
+ * @property {number | undefined} minimum
+ * @property {number | undefined} maximum
+ * @property {string[] | undefined} items  an array's allowed values
+ * @property {boolean} uniqueItems
  */
 
 /**
@@ -39,6 +45,10 @@ export function fieldRules(schema) {
       minLength: value.minLength,
       maxLength: value.maxLength,
       enum: value.enum || property.enum,
+      minimum: value.minimum,
+      maximum: value.maximum,
+      items: value.items?.enum,
+      uniqueItems: Boolean(value.uniqueItems),
     });
   }
   return rules;
@@ -79,7 +89,10 @@ export function validate(rules, input) {
       if (rule.required) errors[name] = rule.enum ? "Choose an option." : "This field is required.";
       continue;
     }
-    if (rule.type === "string" && typeof value !== "string") {
+    const other = otherTypeError(rule, value);
+    if (other !== null) {
+      if (other) errors[name] = other;
+    } else if (rule.type === "string" && typeof value !== "string") {
       errors[name] = "Must be text.";
     } else if (rule.enum && !rule.enum.includes(/** @type {string} */ (value))) {
       errors[name] = `Choose one of: ${rule.enum.join(", ")}.`;
@@ -99,6 +112,35 @@ export function validate(rules, input) {
     if (!rules.has(name)) errors[name] = "This agent does not take this field.";
   }
   return errors;
+}
+
+/**
+ * The check of a number, boolean or array value: its message ("" when valid), or null for
+ * the rules `validate` checks itself (text and choices).
+ * @param {FieldRule} rule @param {unknown} value
+ * @returns {string | null}
+ */
+function otherTypeError(rule, value) {
+  if (rule.type === "number") {
+    if (typeof value !== "number" || !Number.isFinite(value)) return "Enter a number.";
+    if (rule.minimum !== undefined && value < rule.minimum) {
+      return `Use a number from ${rule.minimum} to ${rule.maximum ?? "any"}.`;
+    }
+    if (rule.maximum !== undefined && value > rule.maximum) {
+      return `Use a number from ${rule.minimum ?? "any"} to ${rule.maximum}.`;
+    }
+    return "";
+  }
+  if (rule.type === "boolean") return typeof value === "boolean" ? "" : "Must be on or off.";
+  if (rule.type === "array") {
+    if (!Array.isArray(value)) return "Must be a list.";
+    const allowed = rule.items;
+    const unknown = allowed ? value.filter((item) => !allowed.includes(item)) : [];
+    if (unknown.length) return `Choose from: ${(allowed || []).join(", ")}.`;
+    if (rule.uniqueItems && new Set(value).size !== value.length) return "Choose each once.";
+    return "";
+  }
+  return null;
 }
 
 /**

@@ -74,3 +74,19 @@ def shown_cards(page: Page) -> list[dict[str, Any]]:
         }))"""
     )
     return cards
+
+
+def luminance(css: str) -> float:
+    """WCAG relative luminance of an ``rgb(r, g, b)`` colour."""
+    r, g, b = (int(part) for part in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(one: str, other: str) -> float:
+    high, low = sorted((luminance(one), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)

@@ -16,7 +16,9 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.browser.pagekit import (
     BASE_INPUT,
+    contrast,
     fill_form,
+    luminance,
     offline_reply,
     open_page,
     shown_cards,
@@ -215,6 +217,18 @@ def test_the_layout_holds_at_360_px(live: StartLive, page: Page) -> None:
     )
     assert len(widths) == 5
     assert max(widths) <= 360
+    # The custom agent editor too: every control within the screen, with errors showing.
+    page.fill("#agent-temperature", "1.5")
+    page.click("#agent-save")
+    expect(page.locator("#agent-temperature-error")).to_be_visible()
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    editor = page.evaluate(
+        "[...document.querySelectorAll('#agent-editor input, #agent-editor select,"
+        " #agent-editor textarea, #agent-editor button')]"
+        ".map((c) => c.getBoundingClientRect().right)"
+    )
+    assert len(editor) >= 10
+    assert max(editor) <= 360
 
 
 COLOURS = """() => {
@@ -226,24 +240,11 @@ COLOURS = """() => {
     muted: style(".card .rationale").color,
     cardText: style(".card h3").color,
     link: style(".foot a").color,
+    editorLabel: style("#agent-editor label").color,
+    editorInput: style("#agent-name").color,
+    editorInputBg: style("#agent-name").backgroundColor,
   };
 }"""
-
-
-def luminance(css: str) -> float:
-    """WCAG relative luminance of an ``rgb(r, g, b)`` colour."""
-    r, g, b = (int(part) for part in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
-
-    def channel(value: int) -> float:
-        c = value / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-
-
-def contrast(one: str, other: str) -> float:
-    high, low = sorted((luminance(one), luminance(other)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 def test_dark_mode_has_its_own_readable_colours(live: StartLive, browser: Browser) -> None:
@@ -261,7 +262,7 @@ def test_dark_mode_has_its_own_readable_colours(live: StartLive, browser: Browse
         finally:
             context.close()
     light, dark = colours["light"], colours["dark"]
-    for key in ("page", "text", "panel", "muted"):
+    for key in ("page", "text", "panel", "muted", "editorLabel"):
         assert light[key] != dark[key], key
     assert luminance(dark["page"]) < luminance(light["page"]), "dark is darker"
     for scheme, c in colours.items():
@@ -269,6 +270,8 @@ def test_dark_mode_has_its_own_readable_colours(live: StartLive, browser: Browse
         assert contrast(c["cardText"], c["panel"]) >= 7, scheme
         assert contrast(c["muted"], c["panel"]) >= 4.5, scheme
         assert contrast(c["link"], c["page"]) >= 4.5, scheme
+        assert contrast(c["editorLabel"], c["panel"]) >= 7, scheme
+        assert contrast(c["editorInput"], c["editorInputBg"]) >= 7, scheme
 
 
 def test_with_a_pasted_token_the_job_in_the_url_resumes_once_it_is_pasted(
