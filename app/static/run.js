@@ -25,6 +25,8 @@ const streamPre = /** @type {HTMLElement} */ (document.querySelector(".stream"))
 const streamText = document.createTextNode("");
 $("stream-text").replaceChildren(streamText);
 const cards = new LiveCards($("cards"));
+// Where the answer starts in the output: after the text of the last tool step.
+let answerFrom = 0;
 
 /** @type {null | {jobId: string, attachment: import("./jobs-client.js").Attachment}} */
 let active = null;
@@ -57,6 +59,7 @@ function resetRun() {
   active = null;
   run$.hidden = false;
   streamText.data = "";
+  answerFrom = 0;
   cards.reset();
   $("error-panel").hidden = true;
   $("usage").hidden = true;
@@ -161,10 +164,13 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
       // Parse at most once a frame: the cards need not change faster than the screen.
       frame ||= requestAnimationFrame(() => {
         frame = 0;
-        if (mine === generation) cards.update(streamText.data);
+        if (mine === generation) cards.update(streamText.data.slice(answerFrom));
       });
     },
-    // Tool steps (agents with tools) will be drawn into #steps here: onTool.
+    // Tool steps (agents with tools) will be drawn into #steps here; the answer follows them.
+    onTool: () => {
+      answerFrom = streamText.length;
+    },
     onReconnecting: () => {
       if (!reconnecting) drops += 1;
       reconnecting = true;
