@@ -17,8 +17,8 @@ from jobs.client.cli import Exit
 from jobs.tools import Workspace
 from tests.conftest import StartLive, token
 from tests.jobs.client.test_cli import cli, environment
-from tests.support.process import ROOT
 from tests.support.demo import demo_run
+from tests.support.process import ROOT
 
 FEATURE = {"pageOrComponent": "checkout page", "featureType": "enhancement", "priorityLevel": "low"}
 ARGS = ("run", "--agent", "feature-suggestion", "--input", json.dumps(FEATURE))
