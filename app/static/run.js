@@ -170,6 +170,7 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
     // Tool steps (agents with tools) will be drawn into #steps here; the answer follows them.
     onTool: () => {
       answerFrom = streamText.length;
+      cards.reset(); // the text before a tool step is not the answer: parse afresh after it
     },
     onReconnecting: () => {
       if (!reconnecting) drops += 1;
