@@ -28,9 +28,7 @@ from jobs.backends.anthropic import AnthropicBackend
 from jobs.loop import AgentLoop
 from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply, ToolCall
 
-REQUEST = ModelRequest(
-    model="claude-sonnet-5-5", system="s", prompt="p", max_tokens=100, offline_reply=""
-)
+REQUEST = ModelRequest(model="claude-sonnet-5-5", system="s", prompt="p", max_tokens=100)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
@@ -36,26 +35,7 @@ class ChatAgent:
             system=agent_input.system or DEFAULT_SYSTEM,
             prompt=agent_input.prompt,
             max_tokens=agent_input.max_tokens,
-            offline_reply=_offline_reply(agent_input),
         )
 
     def result(self, output: str, *, files_read: Sequence[str] = ()) -> dict[str, Any]:
         return {"text": output}
-
-
-_SENTENCES = [
-    "This answer comes from the offline demo backend, so it is the same for the same prompt.",
-    "Set ANTHROPIC_API_KEY to have Claude answer instead.",
-    "The text streams in throttled deltas, and every character of it reaches you.",
-    "Disconnect and reconnect with Last-Event-ID, and the stream resumes where it stopped.",
-    "Each job runs once, however many clients attach to it.",
-]
-
-
-def _offline_reply(value: ChatInput) -> str:
-    seed = int.from_bytes(hashlib.sha256(value.prompt.encode()).digest()[:4], "big")
-    excerpt = value.prompt if len(value.prompt) <= 80 else value.prompt[:77] + "..."
-    ordered = _SENTENCES[seed % len(_SENTENCES) :] + _SENTENCES[: seed % len(_SENTENCES)]
-    reply = f'You asked: "{excerpt}"\n\n' + " ".join(ordered)
-    # The demo honours max_tokens roughly as a real model would: ~4 characters per token.
-    return reply[: value.max_tokens * 4]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -86,7 +83,6 @@ class FeatureSuggestionAgent:
             system=SYSTEM_PROMPT,
             prompt=_prompt(agent_input),
             max_tokens=4096,
-            offline_reply=_offline_reply(agent_input),
             output_schema=Suggestions,
         )
 
@@ -115,76 +111,3 @@ def _prompt(value: FeatureSuggestionInput) -> str:
         "a description of what to build, and 2 to 5 implementation considerations."
     )
     return "\n\n".join(lines)
-
-
-_IDEAS: dict[str, list[tuple[str, str, str]]] = {
-    "enhancement": [
-        ("Smarter defaults", "users repeat the same choices", "Remember each user's last choices"),
-        ("Inline help", "new users stall on unfamiliar terms", "Add contextual hints"),
-        ("Bulk actions", "one-by-one edits waste time", "Let users act on many items at once"),
-        ("Undo history", "mistakes are costly to reverse", "Keep a short, visible undo trail"),
-    ],
-    "new-capability": [
-        ("Saved views", "users rebuild the same filters", "Let users name and share views"),
-        ("Scheduled reports", "people poll for changes", "Send a digest on a schedule"),
-        ("Collaboration notes", "context lives in chat", "Attach threaded notes to items"),
-        ("Template gallery", "blank states slow teams down", "Start from curated templates"),
-    ],
-    "optimization": [
-        ("Progressive loading", "the first paint is slow", "Stream the critical content first"),
-        ("Request batching", "chatty calls add latency", "Batch and cache related requests"),
-        ("Lean payloads", "responses carry unused fields", "Trim payloads to what is shown"),
-        ("Background prefetch", "navigation waits on data", "Prefetch the likely next step"),
-    ],
-    "ui-improvement": [
-        ("Clear hierarchy", "key actions get lost", "Rework layout around one primary action"),
-        ("Keyboard flow", "power users reach for the mouse", "Add shortcuts and focus order"),
-        ("Responsive layout", "mobile users pinch and scroll", "Adapt the layout to small screens"),
-        ("Empty states", "blank screens confuse", "Explain what to do when there is no data"),
-    ],
-    "integration": [
-        ("Webhooks", "other systems poll for changes", "Emit signed webhooks on key events"),
-        ("Calendar sync", "dates are copied by hand", "Sync deadlines to calendars"),
-        ("Chat notifications", "updates are missed", "Post updates to team chat channels"),
-        ("Import from CSV", "data entry is manual", "Map and import spreadsheet columns"),
-    ],
-}
-
-_CONSIDERATIONS = [
-    "Measure the baseline before building, so the change can be judged",
-    "Ship behind a feature flag and roll out gradually",
-    "Keep it accessible: keyboard, screen readers, contrast",
-    "Decide what happens offline or when a dependency fails",
-    "Cover the edge cases with automated tests",
-    "Document the behaviour for support and for users",
-    "Watch the performance budget on low-end devices",
-    "Respect existing permissions and audit logging",
-]
-
-
-def _offline_reply(value: FeatureSuggestionInput) -> str:
-    """A valid, deterministic suggestion list for this input (the demo backend's answer)."""
-    canonical = value.model_dump_json(by_alias=True, exclude={"custom_model"})
-    rng = random.Random(hashlib.sha256(canonical.encode()).digest())  # noqa: S311 - not security
-    count = {"low": 3, "medium": 3, "high": 4, "critical": 5}[value.priority_level]
-    ideas = rng.sample(_IDEAS[value.feature_type], k=min(count, len(_IDEAS[value.feature_type])))
-    if len(ideas) < count:  # borrowed from the other types: never one idea twice
-        others = [
-            idea for kind, pool in _IDEAS.items() if kind != value.feature_type for idea in pool
-        ]
-        ideas += rng.sample(others, k=count - len(ideas))
-    target = value.page_or_component
-    suggestions = []
-    for title, problem, what in ideas:
-        rationale = f"On {target}, {problem}; at {value.priority_level} priority this is worth it."
-        if value.additional_context:
-            rationale += " It fits the context the team gave."
-        suggestions.append(
-            {
-                "title": f"{title} for {target}",
-                "rationale": rationale,
-                "description": f"{what} on {target}, starting with the most common path.",
-                "implementationConsiderations": rng.sample(_CONSIDERATIONS, k=3),
-            }
-        )
-    return json.dumps({"suggestions": suggestions}, indent=2, ensure_ascii=False)

@@ -26,17 +26,12 @@ from pydantic import BaseModel
 
 @dataclass(frozen=True, slots=True)
 class ModelRequest:
-    """One request to a model. ``output_schema`` asks for JSON that validates against it.
-
-    ``offline_reply`` is the agent's deterministic stand-in answer, what the offline ``demo``
-    backend streams; real backends ignore it.
-    """
+    """One request to a model. ``output_schema`` asks for JSON that validates against it."""
 
     model: str
     system: str
     prompt: str
     max_tokens: int
-    offline_reply: str
     output_schema: type[BaseModel] | None = None
     #: ``output_config.effort`` (``low`` … ``max``), when someone chose one.
     effort: str | None = None

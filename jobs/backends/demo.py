@@ -1,8 +1,13 @@
-"""``demo``: an offline backend that streams each agent's deterministic stand-in answer.
+"""``demo``: an offline backend that acts like a small scripted model.
 
-It needs no network and no key, paces itself at ``tokens_per_second`` like a real model, and
-reports plausible token counts, so the whole pipeline (throttling, resume, result parsing)
-can be tried and tested offline.
+It needs no network and no key. It answers any request from the request itself
+(``jobs.backends.demo_script``): when the request offers the workspace tools, it first looks
+for the prompt's subject (Glob, Grep, then Read of the best matches, one step each, driven by
+what the real tools returned), then answers from what it read; a JSON document that validates
+against the request's ``output_schema`` when there is one. It paces its text at
+``tokens_per_second`` like a real model, honours ``max_tokens`` roughly (~4 characters a
+token) and reports plausible token counts, so the whole pipeline (tool steps, throttling,
+resume, result parsing) can be tried and tested offline.
 """
 
 from __future__ import annotations
@@ -11,7 +16,15 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator, Iterator
 
-from jobs.backends.base import BackendEvent, Completion, ModelRequest, TextDelta, TokenUsage
+from jobs.backends.base import (
+    AssistantTurn,
+    BackendEvent,
+    Completion,
+    ModelRequest,
+    TextDelta,
+    TokenUsage,
+)
+from jobs.backends.demo_script import answer, tool_calls
 
 # Words with their trailing spaces and punctuation: roughly how a tokenizer splits prose.
 _TOKEN_RE = re.compile(r"\s*\S{1,8}\s*|\s+")
@@ -38,22 +51,33 @@ class DemoBackend:
         self.interval_s = 1.0 / tokens_per_second
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
+        step = sum(1 for turn in request.turns if isinstance(turn, AssistantTurn))
+        text, calls = tool_calls(request, step)
+        stop = "tool_use" if calls else "end_turn"
+        if not calls:
+            text = answer(request)
+        limit = request.max_tokens * 4
+        if len(text) > limit:
+            text, stop = text[:limit], "max_tokens"
         loop = asyncio.get_running_loop()
         # Pace against a schedule, not with fixed sleeps, so the rate holds under load.
         started = loop.time()
         count = 0
-        for count, token in enumerate(iter_tokens(request.offline_reply), start=1):
+        for count, token in enumerate(iter_tokens(text), start=1):
             delay = started + (count - 1) * self.interval_s - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             yield TextDelta(token)
+        for call in calls if stop == "tool_use" else ():
+            yield call
         yield Completion(
             model=request.model,
             usage=TokenUsage(
                 input_tokens=(len(request.system) + len(request.prompt)) // 4 + 1,
                 output_tokens=count,
             ),
-            stop_reason="end_turn",
+            stop_reason=stop,
+            cut_short=stop == "max_tokens",
         )
 
     async def aclose(self) -> None:

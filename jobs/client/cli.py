@@ -30,7 +30,7 @@ from jobs.client.errors import (
     StreamEnded,
     UsageError,
 )
-from jobs.client.resume import Complete, Connected, Delta, Failure, job_failed
+from jobs.client.resume import Complete, Connected, Delta, Failure, Tool, job_failed
 
 
 class Exit(IntEnum):
@@ -83,9 +83,22 @@ def read_input(value: str) -> dict[str, Any]:
     return parsed
 
 
+def tool_line(event: Tool) -> str:
+    """A tool step for people: ``⋯ Grep "checkout"`` when it starts, ``✓ Grep: 12 matches in
+    3 files`` when it ends (``✗`` when the tool refused)."""
+    if event.phase == "call":
+        given = event.input if isinstance(event.input, dict) else {}
+        arg = next((v for k, v in given.items() if k in ("pattern", "path") and v), "")
+        shown = f" {json.dumps(str(arg)[:60], ensure_ascii=False)}" if arg else ""
+        return f"⋯ {event.name}{shown} …"
+    mark = "✓" if event.ok else "✗"
+    return f"{mark} {event.name}: {event.summary or ''}".rstrip(": ")
+
+
 class Progress:
     """A one-line status on stderr, drawn only when stderr is a terminal. When stdout is the
-    same terminal it gives way as soon as output text starts."""
+    same terminal it gives way while output text is mid-line, and comes back (with the
+    current tool step, if any) when the text so far ends a line."""
 
     FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -98,11 +111,12 @@ class Progress:
         self.chars = 0
         self.resumes = 0
         self.texting = False
+        self.at_line_start = True
         self._frame = 0
         self._drawn = False
 
     def draw(self) -> None:
-        if not self.enabled or (self.texting and self.shares_terminal):
+        if not self.enabled or (self.shares_terminal and not self.at_line_start):
             return
         self._frame = (self._frame + 1) % len(self.FRAMES)
         elapsed_s = time.monotonic() - self.started
@@ -186,13 +200,16 @@ async def follow(
                 if event.resumed:
                     progress.resumes += 1
                 progress.state = event.status
+            elif isinstance(event, Tool):
+                show_tool(event, progress, console)
             elif isinstance(event, Delta):
                 progress.chars = event.total_length
                 if console.as_json:
                     continue
-                if progress.shares_terminal and not progress.texting:
+                if progress.shares_terminal:
                     progress.clear()
                 progress.texting = True
+                progress.at_line_start = event.text.endswith("\n")
                 console.out.write(event.text)
                 console.out.flush()
                 written.append(event.text)
@@ -207,6 +224,17 @@ async def follow(
         ends_line = not written or "".join(written[-1:]).endswith("\n")
         if not ends_line and console.out.isatty():
             console.out.write("\n")  # give the prompt its own line; pipes get exact text
+
+
+def show_tool(event: Tool, progress: Progress, console: Console) -> None:
+    """On a terminal, the tool step is the status line (it updates); otherwise, unless
+    ``-q``, each step is a line on stderr (stdout stays the result's)."""
+    line = tool_line(event)
+    if progress.enabled:
+        progress.state = line
+        progress.draw()
+    else:
+        console.note(line)
 
 
 def show_result(job_id: str, complete: Complete, text: str, console: Console) -> None:

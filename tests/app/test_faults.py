@@ -22,8 +22,8 @@ import httpx
 import pytest
 import redis
 
-from jobs.agents.chat import ChatAgent, ChatInput
 from tests.conftest import SECRET, token
+from tests.support.demo import demo_text
 from tests.support.process import ServiceProcess
 from tests.support.redis_server import RedisServer
 from tests.support.sse import Event, read_stream
@@ -34,7 +34,7 @@ PROMPT = "What happens to a stream when its store restarts?"
 CHAT = {"agent": "chat", "input": {"prompt": PROMPT}}
 AUTH = {"Authorization": f"Bearer {token()}"}
 #: What the demo backend answers to CHAT: the whole text a complete run must deliver.
-EXPECTED = ChatAgent().request(ChatInput(prompt=PROMPT), default_model="demo").offline_reply
+EXPECTED = demo_text("chat", {"prompt": PROMPT})
 #: Statuses a client may meet during these faults (never a 500).
 ALLOWED = {200, 201, 204, 404, 410, 503}
 

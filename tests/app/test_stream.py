@@ -10,11 +10,12 @@ import httpx
 import pytest
 import redis
 
-from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
 from jobs.errors import UpstreamOverloaded
 from jobs.keys import Keys
+from jobs.tools import Workspace
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend
+from tests.support.demo import DemoRun, demo_run
 from tests.support.sse import read_stream
 
 KEYS = Keys("jobs")
@@ -28,11 +29,10 @@ FEATURE_INPUT = {
 }
 
 
-def expected_demo_text(raw: dict[str, Any]) -> str:
-    agent = FeatureSuggestionAgent()
-    return agent.request(
-        FeatureSuggestionInput.model_validate(raw), default_model="m"
-    ).offline_reply
+def expected_demo_run(raw: dict[str, Any]) -> DemoRun:
+    """The demo's run on the sample workspace (the live server's default workspace)."""
+    with Workspace.open(None) as workspace:
+        return demo_run("feature-suggestion", raw, workspace)
 
 
 async def create(
@@ -67,21 +67,30 @@ async def test_the_full_contract(
     assert connected.data["resumed"] is False
     assert isinstance(connected.data["timestamp"], int)
 
-    *deltas, complete = stored
-    assert {e.event for e in deltas} == {"delta"}
+    *steps, complete = stored
+    deltas = [e for e in steps if e.event == "delta"]
+    tools = [e for e in steps if e.event == "tool"]
+    assert len(deltas) + len(tools) == len(steps), "only delta and tool events before the end"
     assert complete.event == "complete"
     ids = [e.id for e in stored]
     assert all(ids)
     assert len(set(ids)) == len(ids), "every stored event has its own id"
 
-    expected = expected_demo_text(FEATURE_INPUT)
+    run = expected_demo_run(FEATURE_INPUT)
+    expected = run.text
     assert stream.text == expected, "lossless: the deltas are the agent's whole output"
+    calls = [(e.data["name"], e.data["input"]) for e in tools if e.data["phase"] == "call"]
+    assert calls == list(run.calls), "the demo's tool calls, run on the real workspace"
+    assert [e.data["ok"] for e in tools if e.data["phase"] == "result"] == [True] * len(calls)
     running = 0
     for delta in deltas:
         running += len(delta.data["text"])
         assert delta.data["totalLength"] == running
     assert complete.data["totalLength"] == len(expected)
-    assert complete.data["result"] == json.loads(expected) | {"context": []}, "no workspace"
+    context = list(run.files_read)
+    assert "src/pages/checkout.tsx" in context, "the demo read the checkout page"
+    assert complete.data["result"] == json.loads(run.answer) | {"context": context}
+    assert expected.endswith(run.answer)
     assert len(complete.data["result"]["suggestions"]) >= 3
     assert set(complete.data["tokenUsage"]) >= {"inputTokens", "outputTokens"}
     assert complete.data["model"] == "demo"

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from auth.tickets import TICKET_LEEWAY_S
-from jobs.agents.chat import ChatAgent, ChatInput
 from jobs.backends.demo import split_tokens
 from tests.conftest import StartLive, token
+from tests.support.demo import demo_text
 from tests.support.sse import read_stream
 
 pytestmark = pytest.mark.anyio
@@ -26,8 +26,7 @@ RUN_S = 10  # how long the demo run lasts: well past the ticket's first window
 
 
 def reply() -> str:
-    request = ChatAgent().request(ChatInput.model_validate({"prompt": PROMPT}), default_model="m")
-    return request.offline_reply
+    return demo_text("chat", {"prompt": PROMPT})
 
 
 async def test_the_same_ticket_resumes_after_its_ttl_and_a_stale_one_starts_nothing(

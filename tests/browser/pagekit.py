@@ -1,7 +1,8 @@
 """What the browser tests share: the form's input, the expected reply, and page helpers.
 
-Expected output comes from the agent's own offline reply (what the demo backend streams), never
-from the page. Waits are conditions on the page, not durations.
+Expected output is what the demo backend streams for the input, run apart from the server on
+the same workspace (the shipped sample), never what the page shows. Waits are conditions on
+the page, not durations.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
+from jobs.tools import Workspace
+from tests.support.demo import demo_text
 
 BASE_INPUT = {
     "pageOrComponent": "checkout page",
@@ -22,11 +24,15 @@ BASE_INPUT = {
 
 
 def offline_reply(raw: dict[str, Any]) -> str:
-    """What the demo backend streams for this input: the agent's deterministic reply."""
-    request = FeatureSuggestionAgent().request(
-        FeatureSuggestionInput.model_validate(raw), default_model="m"
-    )
-    return request.offline_reply
+    """What the demo backend streams for this input on the live server's workspace (the
+    shipped sample): the notes of its tool steps, each a line, then the JSON answer."""
+    with Workspace.open(None) as workspace:
+        return demo_text("feature-suggestion", raw, workspace)
+
+
+def answer_of(reply: str) -> str:
+    """The JSON answer at the end of a reply (after the tool steps' lines)."""
+    return reply if reply.startswith("{") else reply[reply.index("\n{") + 1 :]
 
 
 def fill_form(page: Page, values: dict[str, str]) -> None:
@@ -58,7 +64,7 @@ def wait_for_text(page: Page, at_least: int) -> None:
 
 def suggestions(reply: str) -> list[dict[str, Any]]:
     """The suggestions of a reply, as the cards must show them."""
-    result: list[dict[str, Any]] = json.loads(reply)["suggestions"]
+    result: list[dict[str, Any]] = json.loads(answer_of(reply))["suggestions"]
     return result
 
 

@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Page, Request
 
 from auth.tickets import TICKET_LEEWAY_S
-from jobs.agents.chat import ChatAgent, ChatInput
 from jobs.backends.demo import split_tokens
 from tests.conftest import StartLive, token
+from tests.support.demo import demo_text
 from tests.support.proxy import Proxy as TcpProxy
 
 pytestmark = pytest.mark.browser
@@ -47,8 +47,7 @@ OPEN = """async ({bearer, body}) => {
 
 
 def reply() -> str:
-    request = ChatAgent().request(ChatInput.model_validate({"prompt": PROMPT}), default_model="m")
-    return request.offline_reply
+    return demo_text("chat", {"prompt": PROMPT})
 
 
 def seen(page: Page) -> dict[str, Any]:

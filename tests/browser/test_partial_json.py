@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.pagekit import BASE_INPUT, offline_reply, open_page
+from tests.browser.pagekit import BASE_INPUT, answer_of, offline_reply, open_page
 from tests.conftest import StartLive
 
 pytestmark = pytest.mark.browser
@@ -46,7 +46,7 @@ PARSE = """async (texts) => {
 }"""
 
 DOCUMENTS = [
-    offline_reply({**BASE_INPUT, "priorityLevel": "critical"}),
+    answer_of(offline_reply({**BASE_INPUT, "priorityLevel": "critical"})),
     json.dumps({"a": [1, -2.5e3, 0, True, False, None, {}, []], "b": {"c": "d"}}),
     json.dumps({"esc": 'quote " backslash \\ slash / \b\f\n\r\t', "u": "é😀\u0001"}),
     json.dumps({"esc": "é😀\u0001"}, ensure_ascii=True),  # \\u escapes, a surrogate pair

@@ -25,6 +25,7 @@ from tests.browser.pagekit import (
     offline_reply,
     open_page,
     stream_text,
+    suggestions,
     wait_for_text,
 )
 from tests.conftest import StartLive, token
@@ -81,7 +82,7 @@ def test_happy_path_streams_into_cards_in_dev_mode(live: StartLive, page: Page) 
     server = live(auth_jwt_secret=None, demo_tokens_per_second=400)  # dev mode: no auth set
     values = {**BASE_INPUT, "priorityLevel": "high", "additionalContext": "B2B shoppers"}
     expected_text = offline_reply(values)
-    expected = json.loads(expected_text)["suggestions"]
+    expected = suggestions(expected_text)
 
     open_page(page, server.url)
     expect(page.locator("#auth-status")).to_contain_text("Dev mode")

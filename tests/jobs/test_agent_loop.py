@@ -21,9 +21,7 @@ from tests.support.tools import FakeToolbox, StepsBackend, answer_step, tool_ste
 
 pytestmark = pytest.mark.anyio
 
-REQUEST = ModelRequest(
-    model="model-a", system="sys", prompt="look", max_tokens=100, offline_reply="unused"
-)
+REQUEST = ModelRequest(model="model-a", system="sys", prompt="look", max_tokens=100)
 TOOLS = ("Glob", "Read")
 
 

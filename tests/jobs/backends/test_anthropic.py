@@ -23,7 +23,6 @@ CHAT = ModelRequest(
     system="Be brief.",
     prompt="Say hello.",
     max_tokens=321,
-    offline_reply="not used by real backends",
 )
 
 BackendFactory = Callable[..., AnthropicBackend]
@@ -123,7 +122,7 @@ async def test_structured_requests_ask_for_the_strict_json_schema(
     fake_anthropic: FakeAnthropic, backend: BackendFactory
 ) -> None:
     fake_anthropic.script(Reply(text='{"suggestions": []}'))
-    request = ModelRequest("m", "s", "p", 100, "", output_schema=Suggestions)
+    request = ModelRequest("m", "s", "p", 100, output_schema=Suggestions)
     outcome = await run(backend(), request)
     assert outcome.text == '{"suggestions": []}', "the JSON document streams as text"
 

@@ -51,7 +51,6 @@ REQUEST = ModelRequest(
     system="Look before you answer.",
     prompt="What is on the checkout page?",
     max_tokens=500,
-    offline_reply="not used",
     tools=(GLOB, READ),
 )
 

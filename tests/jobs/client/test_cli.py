@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs.agents.chat import ChatAgent, ChatInput
 from jobs.client.cli import Exit
 from jobs.errors import UpstreamOverloaded
 from tests.conftest import SECRET, StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend
+from tests.support.demo import demo_text as run_demo
 from tests.support.process import ROOT, ServiceProcess
 from tests.support.proxy import Proxy
 from tests.support.redis_server import free_port
@@ -30,7 +30,7 @@ CHAT_INPUT = json.dumps({"prompt": PROMPT})
 
 
 def demo_text(prompt: str) -> str:
-    return ChatAgent().request(ChatInput(prompt=prompt), default_model="m").offline_reply
+    return run_demo("chat", {"prompt": prompt})
 
 
 def environment(url: str, jobs_token: str | None = None) -> dict[str, str]:

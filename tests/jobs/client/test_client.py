@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from jobs.agents.chat import ChatAgent, ChatInput
 from jobs.client import (
     Complete,
     Connected,
@@ -24,6 +23,7 @@ from jobs.client import (
 from jobs.errors import UpstreamOverloaded
 from tests.conftest import StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend
+from tests.support.demo import demo_text as run_demo
 from tests.support.proxy import Proxy
 from tests.support.redis_server import free_port
 
@@ -31,7 +31,7 @@ PROMPT = {"prompt": "Tell me about resumable streams."}
 
 
 def demo_text(prompt: str) -> str:
-    return ChatAgent().request(ChatInput(prompt=prompt), default_model="m").offline_reply
+    return run_demo("chat", {"prompt": prompt})
 
 
 @pytest.fixture
