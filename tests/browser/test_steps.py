@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from jobs.backends import BackendEvent, ModelRequest, TextDelta, ToolUse
 from tests.browser.pagekit import (
     BASE_INPUT,
+    answer_of,
     contrast,
     fill_form,
     offline_reply,
@@ -49,7 +50,7 @@ def scripted(delay_s: float) -> StepsBackend:
                 ToolUse("t2", "Grep", {"pattern": "checkout", "refuse": "pattern too costly"}),
                 ToolUse("t3", "Read", {"path": STYLES, "delay_s": delay_s}),
             ),
-            answer_step(offline_reply(BASE_INPUT)),
+            answer_step(answer_of(offline_reply(BASE_INPUT))),
         ]
     )
 
@@ -90,7 +91,7 @@ def test_steps_appear_live_in_order_and_a_refused_one_is_shown_failed(
     # "failed" is text, not only a colour: screen readers read it.
     expect(failed.locator(".step-mark")).to_have_text("failed")
     expect(page.locator("#files-read li")).to_have_text([PAGE, STYLES])
-    assert stream_text(page) == offline_reply(BASE_INPUT)
+    assert stream_text(page) == answer_of(offline_reply(BASE_INPUT))
 
 
 def test_a_reload_mid_run_shows_every_step_once(live: StartLive, page: Page) -> None:
@@ -179,7 +180,7 @@ class PacedSteps(StepsBackend):
 
 def test_notes_before_a_tool_call_do_not_stop_the_live_cards(live: StartLive, page: Page) -> None:
     notes = "Let me look at the checkout page first."
-    reply = offline_reply(BASE_INPUT)
+    reply = answer_of(offline_reply(BASE_INPUT))
     chunks = [reply[i : i + 40] for i in range(0, len(reply), 40)]
     backend = PacedSteps(
         [
