@@ -52,6 +52,7 @@ from jobs.events import (
 )
 from jobs.keys import check_job_id, new_job_id
 from jobs.lease import Leases
+from jobs.lease_checks import LeaseChecks
 from jobs.limits import Limits
 from jobs.model import Job
 from jobs.runner import Runner
@@ -92,6 +93,7 @@ class JobService:
         self.streams = streams
         self.custom_agents = custom_agents
         self.tailer = tailer
+        self.lease_checks = LeaseChecks(store)
 
     @property
     def open_streams(self) -> int:
@@ -265,7 +267,7 @@ class JobService:
         async with aclosing(self.tailer.follow(job_id, after_id)) as events:
             async for event in events:
                 if event is None:
-                    verdict = await self.store.declare_lost(job_id, RunnerLost().payload())
+                    verdict = await self.lease_checks.verdict(job_id)
                     if verdict == "lost":
                         metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
                     if verdict != "not-running":
