@@ -218,7 +218,12 @@ class JobService:
         event, tail_owner = tail
         if tail_owner != owner:
             raise NotOwner(job_id)
-        return Job(id=job_id, owner=owner, agent="", input={}, status=event.status), event
+        # The record is gone; what the terminal event says of the job is all there is.
+        custom = event.payload().get("customAgent")
+        job = Job(
+            id=job_id, owner=owner, agent="", input={}, status=event.status, custom_agent=custom
+        )
+        return job, event
 
     async def _replay(
         self,
