@@ -52,6 +52,7 @@ from jobs.events import (
 )
 from jobs.keys import check_job_id, new_job_id
 from jobs.lease import Leases
+from jobs.lease_checks import LeaseChecks
 from jobs.limits import Limits
 from jobs.model import Job
 from jobs.runner import Runner
@@ -92,6 +93,7 @@ class JobService:
         self.streams = streams
         self.custom_agents = custom_agents
         self.tailer = tailer
+        self.lease_checks = LeaseChecks(store)
 
     @property
     def open_streams(self) -> int:
@@ -216,7 +218,12 @@ class JobService:
         event, tail_owner = tail
         if tail_owner != owner:
             raise NotOwner(job_id)
-        return Job(id=job_id, owner=owner, agent="", input={}, status=event.status), event
+        # The record is gone; what the terminal event says of the job is all there is.
+        custom = event.payload().get("customAgent")
+        job = Job(
+            id=job_id, owner=owner, agent="", input={}, status=event.status, custom_agent=custom
+        )
+        return job, event
 
     async def _replay(
         self,
@@ -265,7 +272,7 @@ class JobService:
         async with aclosing(self.tailer.follow(job_id, after_id)) as events:
             async for event in events:
                 if event is None:
-                    verdict = await self.store.declare_lost(job_id, RunnerLost().payload())
+                    verdict = await self.lease_checks.verdict(job_id)
                     if verdict == "lost":
                         metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
                     if verdict != "not-running":
