@@ -55,8 +55,8 @@ class Services:
     jobs: JobService
     verifier: Verifier
     tickets: TicketSigner
-    #: The tools over the directory agents may read (``AGENT_WORKSPACE``).
-    workspace: Toolbox
+    #: The tools over the directory agents may read (``AGENT_WORKSPACE``); None: no tools.
+    workspace: Toolbox | None
     #: The identity provider's keys, when one is configured (the readiness check asks it).
     provider: JwksCache | None = None
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
@@ -104,11 +104,17 @@ def _redis(stack: AsyncExitStack, settings: Settings) -> tuple[Redis, bool]:
     return redis, cluster
 
 
-def _workspace(stack: AsyncExitStack, settings: Settings) -> Toolbox:
-    """The real tools over ``AGENT_WORKSPACE`` (their thread pool closed by ``stack``)."""
-    opened = Workspace.open(
-        settings.agent_workspace, extra_secret_patterns=settings.agent_secret_patterns
-    )
+def _workspace(stack: AsyncExitStack, settings: Settings) -> Toolbox | None:
+    """The real tools over ``AGENT_WORKSPACE`` (their thread pool closed by ``stack``), or
+    None: agents run without tools."""
+    root = settings.workspace_root
+    if root is None:
+        logger.warning(
+            "AGENT_WORKSPACE is not set: agents run without tools "
+            "(set it to a directory, or to 'sample' for the sample tree shipped here)"
+        )
+        return None
+    opened = Workspace.open(root, extra_secret_patterns=settings.agent_secret_patterns)
     logger.info("agent workspace: %s", opened.root)
     return stack.enter_context(opened)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -26,6 +27,7 @@ from redis.connection import parse_url
 from auth.access_tokens import DEFAULT_TOKEN_TYPES, UNTYPED
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
 from jobs.backends import BACKENDS
+from jobs.tools.workspace import sample_root
 
 #: The current Sonnet in the anthropic SDK's model list.
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
@@ -75,8 +77,9 @@ class Settings(BaseSettings):
     anthropic_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     allowed_models: CommaList = Field(default_factory=list)
     demo_tokens_per_second: Annotated[float, Field(gt=0)] = 40
-    # The directory the agents' tools may read (None: the sample tree shipped in jobs.tools).
-    agent_workspace: DirectoryPath | None = None
+    # The directory the agents' tools may read; "sample": the sample tree shipped in
+    # jobs.tools; unset: that sample in dev mode, no tools otherwise (see workspace_root).
+    agent_workspace: Literal["sample"] | DirectoryPath | None = None
     # More secret-looking files the tools never read (.gitignore syntax), beyond the defaults.
     agent_secret_patterns: CommaList = Field(default_factory=list)
     # Model calls in one run (each step: a model call, then its tool calls, if any).
@@ -231,6 +234,18 @@ class Settings(BaseSettings):
     def dev_auth(self) -> bool:
         """Dev mode: no authentication configured at all."""
         return not (self.auth_jwt_secret or self.auth_issuer or self.auth_jwks_url)
+
+    @property
+    def workspace_root(self) -> Path | None:
+        """The directory the agents' tools read, or None: agents run without tools.
+
+        Unset, the shipped sample tree serves only in dev mode, so ``python -m app`` shows
+        tool use out of the box while a real deployment that forgot ``AGENT_WORKSPACE`` never
+        has its agents read a fictional shop's source and suggest features for it.
+        """
+        if self.agent_workspace == "sample" or (self.agent_workspace is None and self.dev_auth):
+            return sample_root()
+        return self.agent_workspace if isinstance(self.agent_workspace, Path) else None
 
     @property
     def json_logs(self) -> bool:

@@ -69,10 +69,12 @@ def token(sub: str = "alice", **claims: Any) -> str:
 
 
 def make_settings(redis_url: str | None, **overrides: Any) -> Settings:
-    """Settings for a fast test service: real auth, a quick demo backend, short windows."""
+    """Settings for a fast test service: real auth, a quick demo backend, short windows, and
+    the sample workspace (real auth alone would leave agents without tools)."""
     values: dict[str, Any] = {
         "redis_url": redis_url,
         "auth_jwt_secret": SECRET,
+        "agent_workspace": "sample",
         "demo_tokens_per_second": 1000,
         "stream_throttle_ms": 20,
     }

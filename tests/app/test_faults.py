@@ -15,7 +15,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,7 +24,7 @@ import redis
 
 from tests.conftest import SECRET, token
 from tests.support.demo import demo_text
-from tests.support.process import ServiceProcess
+from tests.support.process import ServiceProcess, StartInstance, instance_group
 from tests.support.redis_server import RedisServer
 from tests.support.sse import Event, read_stream
 
@@ -38,8 +38,6 @@ EXPECTED = demo_text("chat", {"prompt": PROMPT})
 #: Statuses a client may meet during these faults (never a 500).
 ALLOWED = {200, 201, 204, 404, 410, 503}
 
-StartInstance = Callable[..., ServiceProcess]
-
 
 @pytest.fixture
 def own_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
@@ -52,32 +50,15 @@ def own_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def instances(own_redis: RedisServer) -> Iterator[StartInstance]:
-    started: list[ServiceProcess] = []
-
-    def start(**environment: str) -> ServiceProcess:
-        env = {
-            "REDIS_URL": own_redis.url,
-            "AUTH_JWT_SECRET": SECRET,
-            "DEMO_TOKENS_PER_SECOND": "25",
-            "STREAM_THROTTLE_MS": "50",
-            "LEASE_TTL_S": "3",
-            "SHUTDOWN_GRACE_S": "1",
-        } | environment
-        service = ServiceProcess(**env).start()
-        started.append(service)
-        return service
-
-    try:
+    with instance_group(
+        REDIS_URL=own_redis.url,
+        AUTH_JWT_SECRET=SECRET,
+        DEMO_TOKENS_PER_SECOND="25",
+        STREAM_THROTTLE_MS="50",
+        LEASE_TTL_S="3",
+        SHUTDOWN_GRACE_S="1",
+    ) as start:
         yield start
-    finally:
-        for service in started:
-            service.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as client:
-        yield client
 
 
 class Reader:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ import redis
 
 from jobs.keys import Keys
 from tests.conftest import SECRET, token
-from tests.support.process import ServiceProcess
+from tests.support.process import ServiceProcess, StartInstance, instance_group
 from tests.support.sse import read_stream
 
 KEYS = Keys("jobs")
@@ -30,37 +30,18 @@ LEASE_TTL_S = 2
 CHAT = {"agent": "chat", "input": {"prompt": "Tell me about resumable streams."}}
 AUTH = {"Authorization": f"Bearer {token()}"}
 
-StartInstance = Callable[..., ServiceProcess]
-
 
 @pytest.fixture
 def instances(redis_url: str) -> Iterator[StartInstance]:
-    started: list[ServiceProcess] = []
-
-    def start(**environment: str) -> ServiceProcess:
-        env = {
-            "REDIS_URL": redis_url,
-            "AUTH_JWT_SECRET": SECRET,
-            "DEMO_TOKENS_PER_SECOND": "40",
-            "STREAM_THROTTLE_MS": "50",
-            "LEASE_TTL_S": str(LEASE_TTL_S),
-            "SHUTDOWN_GRACE_S": "1",
-        } | environment
-        service = ServiceProcess(**env).start()
-        started.append(service)
-        return service
-
-    try:
+    with instance_group(
+        REDIS_URL=redis_url,
+        AUTH_JWT_SECRET=SECRET,
+        DEMO_TOKENS_PER_SECOND="40",
+        STREAM_THROTTLE_MS="50",
+        LEASE_TTL_S=str(LEASE_TTL_S),
+        SHUTDOWN_GRACE_S="1",
+    ) as start:
         yield start
-    finally:
-        for service in started:
-            service.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as client:
-        yield client
 
 
 async def create(http: httpx.AsyncClient, base: str, body: dict[str, Any] = CHAT) -> str:

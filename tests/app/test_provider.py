@@ -21,11 +21,12 @@ TICKET_SECRET = "ticket-secret-0123456789abcdef0123456789"
 CHAT = {"agent": "chat", "input": {"prompt": "hello"}}
 
 
-def oidc(live: StartLive, idp: IdentityProvider, **settings: Any) -> LiveServer:
+def oidc(live: StartLive, issuer: str, audience: str = AUDIENCE, **settings: Any) -> LiveServer:
+    """A service that takes its tokens from the provider at ``issuer``, for ``audience``."""
     values: dict[str, Any] = {
         "auth_jwt_secret": None,
-        "auth_issuer": idp.issuer,
-        "auth_audience": AUDIENCE,
+        "auth_issuer": issuer,
+        "auth_audience": audience,
         "auth_ticket_secret": TICKET_SECRET,
     }
     return live(**(values | settings))
@@ -40,7 +41,7 @@ async def start(client: httpx.AsyncClient, server: LiveServer, token: str) -> ht
 async def test_access_tokens_of_both_shapes_run_jobs_and_an_id_token_does_not(
     live: StartLive, idp: IdentityProvider, client: httpx.AsyncClient
 ) -> None:
-    server = oidc(live, idp)
+    server = oidc(live, idp.issuer)
     for shape, token in (("at+jwt", idp.access_token("alice")), ("JWT", idp.token("alice"))):
         response = await start(client, server, token)
         assert response.status_code == 201, (shape, response.text)
@@ -53,7 +54,7 @@ async def test_access_tokens_of_both_shapes_run_jobs_and_an_id_token_does_not(
 async def test_only_the_configured_types_are_accepted(
     live: StartLive, idp: IdentityProvider, client: httpx.AsyncClient
 ) -> None:
-    server = oidc(live, idp, auth_token_types=["at+jwt"])
+    server = oidc(live, idp.issuer, auth_token_types=["at+jwt"])
     assert (await start(client, server, idp.access_token("alice"))).status_code == 201
     refused = await start(client, server, idp.token("alice"))
     assert refused.status_code == 401
@@ -65,7 +66,7 @@ async def test_during_an_outage_an_unseen_kid_is_503_every_time_then_works(
 ) -> None:
     """The sequence reported against the service: 503, then 401 on the next request, and
     still 401 for ~30 s after the provider came back. Now: 503 while it fails, then 201."""
-    server = oidc(live, idp)
+    server = oidc(live, idp.issuer)
     assert (await start(client, server, idp.token("alice"))).status_code == 201
     idp.failure = 503
     new = idp.token("alice", kid=idp.rotate("rsa-new"))
@@ -96,7 +97,7 @@ async def test_an_issuer_mismatch_is_reported_by_readyz_logs_and_every_503(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    server = oidc(live, idp, auth_issuer=idp.issuer + "/")  # the provider says no slash
+    server = oidc(live, idp.issuer + "/")  # the provider says no slash
     deadline = time.monotonic() + 10
     while (readiness := await client.get(f"{server.url}/readyz")).status_code == 200:
         assert time.monotonic() < deadline, "the start-up check never reported"

@@ -11,20 +11,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.app.test_provider import oidc, start
 from tests.conftest import StartLive
-from tests.support.live import LiveServer
 from tests.support.oidc_provider import AUDIENCE, WEB, RealProvider, installed, signing_keys
 from tests.support.sse import read_stream
 
 pytestmark = pytest.mark.anyio
-
-TICKET_SECRET = "ticket-secret-0123456789abcdef0123456789"
-CHAT = {"agent": "chat", "input": {"prompt": "hello"}}
 
 
 @pytest.fixture
@@ -37,26 +33,10 @@ def provider() -> Iterator[RealProvider]:
         real.stop()
 
 
-def service(live: StartLive, provider: RealProvider, **settings: Any) -> LiveServer:
-    values: dict[str, Any] = {
-        "auth_jwt_secret": None,
-        "auth_issuer": provider.issuer,
-        "auth_audience": AUDIENCE,
-        "auth_ticket_secret": TICKET_SECRET,
-    }
-    return live(**(values | settings))
-
-
-async def start(client: httpx.AsyncClient, server: LiveServer, token: str) -> httpx.Response:
-    return await client.post(
-        f"{server.url}/jobs", json=CHAT, headers={"Authorization": f"Bearer {token}"}
-    )
-
-
 async def test_its_access_tokens_run_jobs_and_its_id_tokens_are_refused(
     live: StartLive, provider: RealProvider, client: httpx.AsyncClient
 ) -> None:
-    server = service(live, provider)
+    server = oidc(live, provider.issuer, AUDIENCE)
     for alg in ("RS256", "ES256"):
         access = provider.access_token(alg)
         created = await start(client, server, access)
@@ -72,13 +52,13 @@ async def test_its_access_tokens_run_jobs_and_its_id_tokens_are_refused(
 
     # The case reported: an ID token whose aud is the service's audience (here, the service
     # is misconfigured with the web client's id as its audience).
-    confused = service(live, provider, auth_audience=WEB[0])
+    confused = oidc(live, provider.issuer, WEB[0])
     for token in (id_token, provider.id_token(nonce=None)):
         response = await start(client, confused, token)
         assert response.status_code == 401, response.text
         assert "no 'typ' header" in response.json()["detail"]
     # Even by an operator who accepts untyped tokens, one with a nonce is an ID token.
-    lenient = service(live, provider, auth_audience=WEB[0], auth_token_types=["at+jwt", "untyped"])
+    lenient = oidc(live, provider.issuer, WEB[0], auth_token_types=["at+jwt", "untyped"])
     response = await start(client, lenient, id_token)
     assert response.status_code == 401, response.text
     assert "ID token" in response.json()["detail"]
@@ -87,7 +67,7 @@ async def test_its_access_tokens_run_jobs_and_its_id_tokens_are_refused(
 async def test_a_rotated_and_removed_key(
     live: StartLive, provider: RealProvider, client: httpx.AsyncClient
 ) -> None:
-    server = service(live, provider)
+    server = oidc(live, provider.issuer, AUDIENCE)
     first = provider.access_token("RS256")
     assert (await start(client, server, first)).status_code == 201
 
@@ -103,7 +83,7 @@ async def test_a_rotated_and_removed_key(
 async def test_an_outage_with_a_kid_the_service_has_not_seen(
     live: StartLive, provider: RealProvider, client: httpx.AsyncClient
 ) -> None:
-    server = service(live, provider)
+    server = oidc(live, provider.issuer, AUDIENCE)
     assert (await start(client, server, provider.access_token("RS256"))).status_code == 201
     keys = signing_keys(rsa_kid="rsa-3")
     provider.restart(keys)

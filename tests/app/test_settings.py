@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import get_args
 
 import anthropic
@@ -56,6 +57,21 @@ def test_environment_names_and_comma_lists(monkeypatch: pytest.MonkeyPatch) -> N
     assert Settings().backend == "demo", "AGENT_BACKEND overrides"
 
 
+def test_the_sample_workspace_serves_dev_mode_only_unless_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    sample = Path(__file__).parents[2] / "jobs" / "tools" / "sample"
+    assert Settings().workspace_root == sample, "python -m app shows tool use out of the box"
+    monkeypatch.setenv("AUTH_JWT_SECRET", "s" * 32)
+    assert Settings().workspace_root is None, "a real deployment never reads the sample shop"
+    monkeypatch.setenv("AGENT_WORKSPACE", "sample")
+    assert Settings().workspace_root == sample
+    monkeypatch.setenv("AGENT_WORKSPACE", str(tmp_path))
+    assert Settings().workspace_root == tmp_path
+    monkeypatch.delenv("AUTH_JWT_SECRET")
+    assert Settings().workspace_root == tmp_path, "a named directory wins in dev mode too"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -72,6 +88,8 @@ def test_environment_names_and_comma_lists(monkeypatch: pytest.MonkeyPatch) -> N
         ("AGENT_BACKEND", "gpt"),
         ("REDIS_URL", "foo://x"),
         ("REDIS_URL", "redis://host:port"),
+        ("AGENT_WORKSPACE", "/no/such/directory"),
+        ("AGENT_WORKSPACE", "Sample"),
     ],
 )
 def test_bad_configuration_is_refused(

@@ -236,3 +236,23 @@ async def test_chat_uses_no_tools_even_with_a_workspace(
     assert "tools" not in fake_anthropic.requests[0].body
     assert stream.of("tool") == []
     assert toolbox.calls == []
+
+
+async def test_a_deployment_without_a_workspace_offers_the_model_no_tools(
+    live: StartLive, client: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+) -> None:
+    """Real auth and no ``AGENT_WORKSPACE``: the sample shop is not a real product's source,
+    so agents run without tools rather than read it (dev mode alone gets the sample)."""
+    document = json.dumps(SUGGESTIONS, indent=2)
+    fake_anthropic.script(Reply(text=document))
+    server = start(live, fake_anthropic, agent_workspace=None)
+    _, stream = await run_job(client, server, "feature-suggestion", FEATURE_INPUT)
+
+    complete = stream.events[-1]
+    assert complete.event == "complete", complete.data
+    assert (complete.data["steps"], complete.data["toolCalls"]) == (1, 0)
+    assert complete.data["result"]["context"] == []
+    assert stream.of("tool") == []
+    (request,) = fake_anthropic.requests
+    assert "tools" not in request.body
+    assert stream.text == document

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServiceProcess:
-    def __init__(self, *args: str, **environment: str) -> None:
+    def __init__(self, *args: str, **environment: str | None) -> None:
+        """``environment`` is added to the process's; a None value unsets a variable (such as
+        the ``AGENT_WORKSPACE=sample`` every test service gets by default)."""
         self.port = free_port()
         self.args = args
         self.environment = environment
@@ -33,7 +36,12 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-        env |= {"LOG_FORMAT": "json", **self.environment}
+        env |= {"LOG_FORMAT": "json", "AGENT_WORKSPACE": "sample"}
+        for name, value in self.environment.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         log = self.log_path.open("w")
         # Its own process group, so that close() also reaches the workers of --workers.
         self.process = subprocess.Popen(
@@ -75,3 +83,25 @@ class ServiceProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         self.log_path.unlink(missing_ok=True)
+
+
+#: Starts one more instance; keyword arguments add to (or, None, unset) the group's environment.
+StartInstance = Callable[..., ServiceProcess]
+
+
+@contextlib.contextmanager
+def instance_group(**environment: str | None) -> Iterator[StartInstance]:
+    """Instances started on demand with ``environment`` (each call may override any of it);
+    every one started is closed when the block ends."""
+    started: list[ServiceProcess] = []
+
+    def start(**overrides: str | None) -> ServiceProcess:
+        service = ServiceProcess(**(environment | overrides)).start()
+        started.append(service)
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in started:
+            service.close()
