@@ -13,9 +13,13 @@ The limits are chosen, not inherited from redis-py's defaults:
   which rides out a failover or a dropped idle connection but not an outage: during an outage
   requests get ``StoreUnavailable`` (503) within about 2 s (a run's writes are retried longer,
   see :mod:`jobs.writer`);
-- the pool is bounded (``MAX_CONNECTIONS``) and *blocking*: a burst waits up to 2 s for a free
-  connection instead of opening unbounded sockets or failing at once; no command on it blocks
-  (the tailer's blocking reads have connections of their own, :func:`connect_single`);
+- the pool is bounded (``MAX_CONNECTIONS``) and *blocking*: a burst waits for a free
+  connection instead of opening unbounded sockets or failing at once, for up to
+  ``POOL_TIMEOUT_S`` (10 s). That wait is this process's own congestion (a thousand attaches
+  at once on a busy event loop hold connections while their replies wait to be read), not a
+  failure of the store, so it is not cut short into a 503: a Redis that is really down fails
+  the connect within 2 s. No command on the pool blocks (the tailer's blocking reads have
+  connections of their own, :func:`connect_single`);
 - idle connections are health-checked after 30 s and TCP keepalive is on, so connections that
   a restart or a NAT silently killed are replaced before they fail a request.
 """
@@ -26,10 +30,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.driver_info import DriverInfo
 from redis.exceptions import (
     AskError,
     ClusterError,
@@ -55,7 +61,7 @@ Pipeline = aioredis.client.Pipeline
 
 SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 2.0
-POOL_TIMEOUT_S = 2.0
+POOL_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 200
 
 #: Every way Redis can fail a well-formed command, with what callers are told. Connection
@@ -84,8 +90,14 @@ _FAILURES: list[tuple[tuple[type[BaseException], ...], str, int]] = [
 ]
 
 
+#: Who the connections say they are (``CLIENT SETINFO``). Given once: left to redis-py, every
+#: new connection reads the installed package's metadata (about 1 ms each, during a burst).
+_DRIVER = DriverInfo(lib_version=redis.__version__)
+
+
 def _options() -> dict[str, Any]:
     return {
+        "driver_info": _DRIVER,
         "decode_responses": True,
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_timeout": SOCKET_TIMEOUT_S,

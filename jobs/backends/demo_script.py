@@ -12,12 +12,15 @@ request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel
 
 from jobs.backends.base import AssistantTurn, ModelRequest, ToolResults, ToolUse
 
@@ -196,12 +199,18 @@ _CHAT_SENTENCES = [
 ]
 
 
+@functools.cache
+def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The output model's JSON Schema, built once per model (read, never changed)."""
+    return model.model_json_schema(by_alias=True)
+
+
 def answer(request: ModelRequest) -> str:
     """The final answer: JSON for the request's ``output_schema``, else plain text."""
     rng = rng_for(request)
     known = facts(request)
     if request.output_schema is not None:
-        schema = request.output_schema.model_json_schema(by_alias=True)
+        schema = _json_schema(request.output_schema)
         filler = _Filler(schema.get("$defs", {}), known, rng, _ambition(request.prompt))
         return json.dumps(filler.value(schema, "", (0,)), indent=2, ensure_ascii=False)
     read = list(findings(request).read)
