@@ -6,8 +6,8 @@ the server, not the generator, is what the numbers measure.
 
 Scenarios:
 
-- ``start``: ``concurrency`` connections send ``POST path`` for ``duration_s``; per-request
-  latencies (request written → response read).
+- ``start``: ``concurrency`` connections send ``POST path`` (``/jobs`` unless given) for
+  ``duration_s``; per-request latencies (request written → response read).
 - ``ttfd``: create ``count`` jobs (untimed), then attach to them ``spacing_ms`` apart (0: all
   at once), keeping every stream open; per stream, the time from writing the request to
   reading the first ``delta`` frame.
@@ -104,6 +104,7 @@ class StreamResult:
     first_delta_ms: float | None = None
     lags_ms: list[float] = field(default_factory=list)
     deltas: int = 0
+    tools: int = 0
     lossless: bool = False
     ended: str = ""
 
@@ -135,6 +136,8 @@ async def read_sse(conn: Connection, sent_at: float, result: StreamResult) -> No
                 result.lags_ms.append(arrived - payload["timestamp"])
                 result.deltas += 1
                 text.append(payload["text"])
+            elif event == "tool":
+                result.tools += 1
             elif event in ("complete", "error"):
                 payload = json.loads(data)
                 result.ended = event if event == "complete" else payload.get("code", "error")
@@ -203,6 +206,7 @@ async def run_start(spec: dict[str, Any]) -> dict[str, Any]:
     errors = 0
     deadline = time.monotonic() + spec["duration_s"]
     tokens = spec["tokens"]
+    path = spec.get("path", "/jobs")
     body = json.dumps(_job(spec, 0)).encode()
 
     async def worker(n: int) -> None:
@@ -214,7 +218,7 @@ async def run_start(spec: dict[str, Any]) -> dict[str, Any]:
             token = tokens[i % len(tokens)]
             i += spec["concurrency"]
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            raw = request("POST", spec["path"], headers, body)
+            raw = request("POST", path, headers, body)
             started = time.perf_counter()
             await conn.send(raw)
             status, response_headers = await conn.response_head()
@@ -256,11 +260,7 @@ async def attach_all(spec: dict[str, Any], jobs: list[tuple[str, str]]) -> list[
 
 
 async def run_streams(spec: dict[str, Any]) -> dict[str, Any]:
-    if spec.get("baseline"):
-        query = f"/sse?events={spec['events']}&interval_ms={spec['interval_ms']}"
-        jobs = [(query, "-") for _ in range(spec["count"])]
-    else:
-        jobs = await create_jobs(spec, spec["count"])
+    jobs = await create_jobs(spec, spec["count"])
     started = time.monotonic()
     results = await attach_all(spec, jobs)
     elapsed = time.monotonic() - started
@@ -269,6 +269,7 @@ async def run_streams(spec: dict[str, Any]) -> dict[str, Any]:
         "first_delta_ms": [r.first_delta_ms for r in results if r.first_delta_ms is not None],
         "lags_ms": [lag for r in results for lag in r.lags_ms],
         "deltas": sum(r.deltas for r in results),
+        "tools": sum(r.tools for r in results),
         "lossless": sum(r.lossless for r in results),
         "endings": _count(r.ended for r in results),
     }
