@@ -4,6 +4,7 @@ Instruments are process-wide, so each test compares a scrape before with a scrap
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import anyio
@@ -144,7 +145,12 @@ async def test_redis_errors_are_counted(
     assert Change(before, await scrape(client, server.url))("jobs_redis_errors_total") >= 2
 
 
-def test_several_workers_add_up(redis_url: str, tmp_path: Path) -> None:
+def worker_pids(metrics_dir: Path) -> set[str]:
+    """The workers that have written a counter to the shared directory."""
+    return {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
+
+
+async def test_several_workers_add_up(redis_url: str, tmp_path: Path) -> None:
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()  # prometheus-client needs it to exist when a process imports it
     service = ServiceProcess(
@@ -154,15 +160,23 @@ def test_several_workers_add_up(redis_url: str, tmp_path: Path) -> None:
     ).start()  # fmt: skip
     try:
         closing = {**AUTH, "Connection": "close"}  # a new connection each: any worker answers
-        created = 6
-        for _ in range(created):
-            response = httpx.post(f"{service.url}/jobs", json=CHAT, headers=closing)
-            assert response.status_code == 201
-        for _ in range(8):
-            samples = parse(httpx.get(f"{service.url}/metrics", headers=closing).text)
-            assert value(samples, "jobs_created_total", agent="chat") == created
-        pids = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
-        assert len(pids) == 2, "both workers write their metrics to the shared directory"
+        created = 0
+        # Sequential connections may all be accepted by the same idle worker: send them in
+        # concurrent waves (one worker busy, the other accepts) until both have answered.
+        async with httpx.AsyncClient(timeout=20) as client:
+            for _ in range(10):
+                responses = await asyncio.gather(
+                    *(client.post(f"{service.url}/jobs", json=CHAT, headers=closing)
+                      for _ in range(12))
+                )  # fmt: skip
+                assert [r.status_code for r in responses] == [201] * len(responses)
+                created += len(responses)
+                if len(worker_pids(metrics_dir)) == 2:
+                    break
+            for _ in range(8):
+                scraped = await client.get(f"{service.url}/metrics", headers=closing)
+                assert value(parse(scraped.text), "jobs_created_total", agent="chat") == created
+        assert len(worker_pids(metrics_dir)) == 2, "both workers write their metrics"
     finally:
         service.close()
 

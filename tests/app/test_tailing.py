@@ -25,6 +25,8 @@ from tests.support.sse import read_stream
 pytestmark = pytest.mark.anyio
 
 STREAMS = MAX_CONNECTIONS + 100
+#: Attaches in flight at once.
+WAVE = 20
 AUTH = {"Authorization": f"Bearer {token()}"}
 CHAT = {"agent": "chat", "input": {"prompt": "Tell me about tailing many streams."}}
 ENVIRONMENT = {
@@ -69,7 +71,7 @@ async def test_hundreds_of_streams_tail_another_instance_through_few_connections
     redis_client: redis.Redis,
 ) -> None:
     a, b = pair
-    gate = asyncio.Semaphore(20)  # attaches arrive in waves, as from many clients
+    gate = asyncio.Semaphore(WAVE)  # attaches arrive in waves, as from many clients
 
     async def one() -> tuple[str, str, str, str]:
         async with gate:
@@ -100,4 +102,8 @@ async def test_hundreds_of_streams_tail_another_instance_through_few_connections
         assert head + tail == stored_text(redis_client, job_id), "gap-free, no duplicate"
     # One blocking read per tailer reader (B has one), plus the runners' inbox waits.
     assert peak_blocked < 10
-    assert peak_connected < 50, "the tailing streams do not each hold a connection"
+    # Both instances' shared pools grow with the round trips in flight (a wave of attaches on
+    # A, their catch-up reads on B, the writer, leases, inboxes): 40-65 connections, by how
+    # busy the machine is. Streams that each held a connection would take B's pool to its
+    # MAX_CONNECTIONS (200) alone.
+    assert peak_connected < STREAMS // 3, "the tailing streams do not each hold a connection"
