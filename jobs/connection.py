@@ -55,7 +55,7 @@ from jobs.errors import StoreUnavailable
 #: The client type the rest of the code is written against (a cluster client behaves alike).
 Redis = aioredis.Redis
 #: What a Lua script takes as an argument.
-ScriptArg = str | int | float
+ScriptArg = str | int | float | bytes
 #: A pipeline (of either client kind) that callers queue commands on.
 Pipeline = aioredis.client.Pipeline
 

@@ -256,14 +256,16 @@ class JobService:
         the stream ends."""
         self.streams.add(stream_id, job_id, owner)
         metrics.stream_opened()
+        settled = False  # delivered the stored terminal event (settling dropped the presence)
         try:
             source = channel.follow(after_id) if channel else self._tail(job_id, after_id)
             async with aclosing(source):  # a tail's subscription ends with the stream
                 async for event in source:
+                    settled = event is not None and event.terminal and event.id is not None
                     yield event
         finally:
             metrics.stream_closed()
-            await self.streams.release(stream_id, job_id, owner)
+            await self.streams.release(stream_id, job_id, owner, settled=settled)
 
     async def _tail(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
         """The events of a run elsewhere (or finished), from the Redis Stream, checking on

@@ -52,19 +52,30 @@ class OpenStreams:
         """Count a stream as open (its slot and presence were taken when it attached)."""
         self._open[stream_id] = (job_id, owner)
 
-    async def release(self, stream_id: str, job_id: str, owner: str) -> None:
+    async def release(
+        self, stream_id: str, job_id: str, owner: str, *, settled: bool = False
+    ) -> None:
         """Give back the stream's slot and presence. Runs to the end even while the caller is
-        being cancelled (a dropped connection); left to the TTLs if Redis is unavailable."""
+        being cancelled (a dropped connection); left to the TTLs if Redis is unavailable.
+
+        ``settled``: the stream delivered the job's stored terminal event. Settling the job
+        dropped every presence on it, so only the slot (if slots are counted) is given back;
+        a refresh that raced the settle re-marked a presence that expires within a lease TTL
+        and that nothing reads on a finished job.
+        """
         self._open.pop(stream_id, None)
-        task = asyncio.ensure_future(self._give_back(stream_id, job_id, owner))
+        if settled and self.limits.max_streams <= 0:
+            return  # nothing left to give back: the common end of a stream costs no round trip
+        task = asyncio.ensure_future(self._give_back(stream_id, job_id, owner, settled))
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
         with contextlib.suppress(StoreUnavailable, TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(task), RELEASE_TIMEOUT_S)
 
-    async def _give_back(self, stream_id: str, job_id: str, owner: str) -> None:
+    async def _give_back(self, stream_id: str, job_id: str, owner: str, settled: bool) -> None:
         await _ignoring_outages(self.limits.close_stream(owner, stream_id))
-        await _ignoring_outages(self.leases.absent(job_id, stream_id))
+        if not settled:
+            await _ignoring_outages(self.leases.absent(job_id, stream_id))
 
     async def _keep_fresh(self) -> None:
         while True:

@@ -32,3 +32,24 @@ async def test_appended_events_have_a_ttl_and_a_length_bound(domain: Domain) -> 
     assert maxlen <= length < written, "approximate trimming keeps at least maxlen, bounds the rest"
     later = await domain.events.after(job_id, "1-0", count=5)
     assert len(later) == 5
+
+
+async def test_event_data_is_stored_exactly_as_given(domain: Domain) -> None:
+    """A run's batch travels to the append script as one JSON argument: whatever the data
+    holds (escapes, quotes, non-ASCII, characters JSON must escape) comes back unchanged, and
+    several runs' batches in one call each reach their own stream."""
+    first, second = (await running(domain)).id, (await running(domain)).id
+    awkward = [
+        '{"text":"line\\nbreak \\"quoted\\" back\\\\slash"}',
+        '{"text":"é ü 漢字 😀 \u2028 \u0000-escaped: \\u0000"}',
+        "not JSON at all: [1, {, \x01\x1f",
+        "",
+    ]
+    one = [StoredEvent(f"{n + 1}-0", Event.DELTA, data) for n, data in enumerate(awkward)]
+    two = [StoredEvent("1-0", Event.TOOL, '{"n":2}')]
+    verdicts = await domain.events.append_many(
+        [Batch(first, RUNNER, START, one), Batch(second, RUNNER, START, two)]
+    )
+    assert verdicts == ["ok", "ok"]
+    assert await domain.events.after(first, START) == one
+    assert await domain.events.after(second, START) == two

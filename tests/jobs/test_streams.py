@@ -159,3 +159,33 @@ async def test_open_streams_are_kept_fresh_together(limited: Domain) -> None:
     assert (await limited.redis.zscore(readers, stream_id) or 0) > 1
     assert (await limited.leases.renew(RUNNER, [job.id]))[job.id].readers == 1
     await drop(attachment)
+
+
+async def zrem_calls(domain: Domain) -> int:
+    stats: dict[str, Any] = await domain.redis.info("commandstats")
+    return int(stats.get("cmdstat_zrem", {}).get("calls", 0))
+
+
+async def test_a_stream_that_saw_its_job_settle_ends_without_a_round_trip(domain: Domain) -> None:
+    """Without stream slots, a stream that delivered the stored terminal event has nothing to
+    give back (settling dropped every presence on the job): its end sends Redis nothing. One
+    dropped mid-run still takes its presence back at once."""
+    domain.backend.interval_s = 0.05
+    job = await domain.service.create("alice", "chat", {"prompt": "hi"})
+    attachment = await attach(domain, job)
+    assert await anext(attachment.events) is not None
+    assert await held(domain, job.id) == (0, 1, 1), "present while the run goes on"
+    before = await zrem_calls(domain)
+    events = await read_all(attachment)
+    assert events[-1].event == "complete"
+    assert await held(domain, job.id) == (0, 0, 0)
+    assert await zrem_calls(domain) == before, "no presence removal after the settle"
+
+    domain.backend.hang = True
+    dropped = await domain.service.create("alice", "chat", {"prompt": "hi"})
+    attachment = await attach(domain, dropped)
+    assert await anext(attachment.events) is not None
+    assert await held(domain, dropped.id) == (0, 1, 1)
+    await drop(attachment)
+    assert await held(domain, dropped.id) == (0, 0, 0)
+    assert await zrem_calls(domain) == before + 1
