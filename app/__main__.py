@@ -24,7 +24,7 @@ import uvicorn
 from pydantic import ValidationError
 from uvicorn.supervisors import Multiprocess
 
-from app.application import create_app
+from app.application import create_app, tune_gc
 from app.logs import configure
 from app.protocol import ServerConfig
 from app.settings import Settings, describe
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m app: invalid configuration: {line}", file=sys.stderr)
         return 2
     configure(settings.log_level, json_lines=settings.json_logs)
+    tune_gc()
     if args.workers > 1:
         return serve_workers(settings, args.host, args.port, args.workers)
     app = create_app(settings)
