@@ -4,11 +4,16 @@ A user may keep one custom agent per agent (``PUT /me/agents/{agent}``): a name,
 focus that shape the system prompt, an own system prompt, the effort, the tools (a subset of
 the agent's), the model (one of ``ALLOWED_MODELS``) and whether it is active. ``POST /jobs``
 snapshots the caller's *active* custom agent into the job, so editing it never changes a run
-in flight; the job and its ``complete`` event name the custom agent and its version.
+in flight; the job and its ``complete`` event name the custom agent and its version. On a
+standalone Redis the create script itself reads the custom agent and takes the snapshot, in the
+same step as it stores the job (``jobs.store``: one round trip); on a Redis Cluster the custom
+agent's key and the job's live in different slots, so :meth:`CustomAgents.active` reads it
+first. Either way the snapshot is :func:`snapshot` of the stored fields, and "active" means
+``isActive`` is ``true``.
 
 It is the one key family without a TTL (``jobs:user:<owner>:agent:<agent>``, a HASH with
-``config`` and ``version``): configuration outlives jobs, so a deployment that keeps custom
-agents needs a persistent Redis.
+``config``, ``version`` and ``updatedAt``): configuration outlives jobs, so a deployment that
+keeps custom agents needs a persistent Redis.
 
 ``temperature`` is the old system's field. The Messages API as the anthropic SDK exposes it
 takes no sampling parameters (it offers ``output_config.effort`` instead), so the value is
@@ -98,8 +103,7 @@ class CustomAgents:
             fields: Any = await self.redis.hgetall(self.keys.custom_agent(owner, agent))
         if not fields:
             return None
-        stored: dict[str, Any] = orjson.loads(fields["config"])
-        return stored | {"version": int(fields["version"]), "updatedAt": int(fields["updatedAt"])}
+        return snapshot(fields["config"], fields["version"], fields["updatedAt"])
 
     async def put(self, owner: str, agent: str, config: CustomAgent) -> dict[str, Any]:
         """Store ``config`` as the next version; return it as :meth:`get` would."""
@@ -117,9 +121,17 @@ class CustomAgents:
             await self.redis.delete(self.keys.custom_agent(owner, agent))
 
     async def active(self, owner: str, agent: str) -> dict[str, Any] | None:
-        """The snapshot a new job takes: the stored agent if it is active, else None."""
+        """The snapshot a new job takes: the stored agent if it is active, else None. (The
+        create script of ``jobs.store`` applies the same rule on a standalone Redis.)"""
         stored = await self.get(owner, agent)
-        return stored if stored is not None and stored.get("isActive") else None
+        return stored if stored is not None and stored.get("isActive") is True else None
+
+
+def snapshot(config: str, version: str | int, updated_at: str | int) -> dict[str, Any]:
+    """A stored custom agent's fields (``config``, JSON; ``version``; ``updatedAt``) as the API
+    shows it and a job snapshots it: the config with ``version`` and ``updatedAt`` added."""
+    stored: dict[str, Any] = orjson.loads(config)
+    return stored | {"version": int(version), "updatedAt": int(updated_at)}
 
 
 def custom_agent_ref(snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -104,10 +104,13 @@ class JobService:
         self.runner.wake_channels()
 
     async def create(self, owner: str, agent: str, raw_input: Any) -> Job:
-        """Validate ``raw_input`` for ``agent`` and store a pending job for ``owner``.
+        """Validate ``raw_input`` for ``agent`` and store a pending job for ``owner``, with a
+        snapshot of the owner's active custom agent for ``agent`` (editing the custom agent
+        later never changes this job).
 
-        The rate limit and the new record travel in one round trip; a refused creation's
-        record is removed again (the rare path pays the second round trip).
+        On a standalone Redis the rate limit and the new record, snapshot included, travel in
+        one round trip. On a Redis Cluster the custom agent (in another slot) is read first:
+        two. A refused creation's record is removed again (the rare path pays one more).
         """
         agent_input = self.agents.validate(agent, raw_input)
         job = Job(
@@ -115,10 +118,14 @@ class JobService:
             owner=owner,
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
-            # A snapshot: editing the custom agent later never changes this job.
-            custom_agent=await self.custom_agents.active(owner, agent),
         )
-        await self.store.create(job, check=self.limits.creation(owner, job.id))
+        check = self.limits.creation(owner, job.id)
+        if self.store.cluster:
+            job.custom_agent = await self.custom_agents.active(owner, agent)
+            await self.store.create(job, check=check)
+        else:  # the create script takes the snapshot itself
+            key = self.custom_agents.keys.custom_agent(owner, agent)
+            job.custom_agent = await self.store.create(job, check=check, custom_agent=key)
         metrics.job_created(agent)
         return job
 

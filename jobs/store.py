@@ -3,6 +3,10 @@
 Scripts, not check-then-set, so that every decision about a job is taken in one step no matter
 how many instances race for it:
 
+- **create** — the new pending record, with its TTL; on a standalone Redis it also takes the
+  snapshot of the owner's active custom agent (``jobs.custom_agents``) in the same step, so
+  ``POST /jobs`` is one round trip (on a Redis Cluster that key is in another slot: the
+  service reads it first);
 - **claim** — "is it pending, and is it yours?" and "it is running now, under my lease" at
   once: two simultaneous attaches (on one instance or several) can never both start the agent;
 - **finish** — the runner stores its terminal event and settles the record, but only while the
@@ -18,7 +22,8 @@ how many instances race for it:
 Settling a job stores the terminal event (with the owner, so a late resume can still be
 authorised after the record is gone), gives the events ``RESUME_GRACE_S`` to live, deletes
 the record on success or keeps it ``FAILED_RETENTION_S`` otherwise, and drops lease and
-readers. All keys a script touches share the job's hash tag (Redis Cluster-safe).
+readers. All keys a script touches share the job's hash tag (Redis Cluster-safe), except the
+custom agent's key that create reads, which it is given only on a standalone Redis.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from redis.asyncio.cluster import RedisCluster
+
 from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
+from jobs.custom_agents import snapshot
 from jobs.errors import LimitExceeded
 from jobs.eventlog import EventLog
 from jobs.events import JobStatus, StoredEvent, dumps, now_ms
@@ -110,10 +118,30 @@ return redis.call('HGETALL', KEYS[1])
 """
 )
 
-# KEYS: job. ARGV[1]: ttl_s, ARGV[2..]: field, value, ...
+# KEYS: job, then optionally the owner's custom agent (standalone Redis only: on a cluster it is
+# in another slot). ARGV[1]: ttl_s, ARGV[2..]: field, value, ... An active custom agent
+# (isActive true) becomes the record's customAgent: its stored config, untouched (decoded only
+# to check isActive: cjson would re-encode [] as {}, reorder keys and reformat numbers), with
+# version and updatedAt appended, which Job.from_hash reads as the same snapshot that
+# jobs.custom_agents.snapshot makes (same values, same key order; only the spelling differs
+# from Job.to_hash's: non-ASCII stays UTF-8, and floats below 1e-4 are written as orjson writes
+# them). Returns that agent's {config, version, updatedAt}, or nil.
 _CREATE = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local fields = {unpack(ARGV, 2)}
+local agent = false
+if KEYS[2] then
+  agent = redis.call('HMGET', KEYS[2], 'config', 'version', 'updatedAt')
+  if agent[1] and cjson.decode(agent[1]).isActive == true then
+    fields[#fields + 1] = 'customAgent'
+    fields[#fields + 1] = string.sub(agent[1], 1, -2)
+      .. ',"version":' .. agent[2] .. ',"updatedAt":' .. agent[3] .. '}'
+  else
+    agent = false
+  end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+return agent
 """
 
 # KEYS: job, lease, readers. ARGV: owner, startedAt, runner, ttl_ms, lease_ms, reader ('' for
@@ -195,6 +223,9 @@ class JobStore:
         self.keys = keys
         self.events = events
         self.lifetimes = lifetimes
+        #: Whether ``redis`` is a Redis Cluster client: then no script may touch a job's keys
+        #: and another key (different slots), so :meth:`create` takes no custom agent's key.
+        self.cluster = isinstance(redis, RedisCluster)
         self._unclaim = redis.register_script(_UNCLAIM)
         self._finish = redis.register_script(_FINISH)
         self._cancel = redis.register_script(_CANCEL)
@@ -205,18 +236,29 @@ class JobStore:
         with unavailable_as_domain_error():
             await self.redis.ping()
 
-    async def create(self, job: Job, *, check: Check | None = None) -> None:
+    async def create(
+        self, job: Job, *, check: Check | None = None, custom_agent: str | None = None
+    ) -> dict[str, Any] | None:
         """Store a new pending job with its ``JOB_TTL_S`` lifetime, in the same round trip as
         ``check`` (a per-user limit); a refused check removes the record again (the rare path
-        pays a second round trip) and raises."""
+        pays a second round trip) and raises.
+
+        ``custom_agent`` is the owner's custom agent's key, on a standalone Redis only (see
+        :attr:`cluster`): if that agent is active, the same script stores its snapshot in the
+        record, and the snapshot is returned (as :func:`jobs.custom_agents.snapshot` makes
+        it); None when it took none. ``job.custom_agent`` must then be None: the script
+        takes the snapshot, not the caller."""
+        assert custom_agent is None or (job.custom_agent is None and not self.cluster)
         flat = [part for item in job.to_hash().items() for part in item]
-        key = self.keys.job(job.id)
+        keys = [self.keys.job(job.id)]
+        if custom_agent is not None:
+            keys.append(custom_agent)
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
                 if check is not None:
                     check.queue(pipe)
                 # EVAL, not EVALSHA: see jobs.limits for why scripts in shared pipelines are.
-                pipe.eval(_CREATE, 1, key, self.lifetimes.pending_s, *flat)
+                pipe.eval(_CREATE, len(keys), *keys, self.lifetimes.pending_s, *flat)
                 replies = await pipe.execute()
         if check is not None:
             try:
@@ -224,6 +266,8 @@ class JobStore:
             except LimitExceeded:
                 await self.discard(job.id)
                 raise
+        taken: list[str] | None = replies[-1]
+        return snapshot(*taken) if taken else None
 
     async def discard(self, job_id: str) -> None:
         """Remove a job that was created but must not exist (its creation was refused)."""

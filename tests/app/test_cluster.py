@@ -149,3 +149,51 @@ def test_ops_commands_scan_every_master(cluster: list[RedisServer], live: StartL
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     assert json.loads(stats.stdout)["byStatus"]["pending"] >= len(created)
+
+
+async def test_a_custom_agent_is_read_first_on_a_cluster(
+    cluster: list[RedisServer], live: StartLive, client: httpx.AsyncClient
+) -> None:
+    """Its key and the job's are in different slots: one script cannot read both (CROSSSLOT),
+    so the service reads the custom agent, then creates the job with its snapshot."""
+    server = live(redis_url=f"redis+cluster://127.0.0.1:{cluster[0].port}/0")
+    nodes = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port, decode_responses=True)
+    one = redis.Redis(port=cluster[0].port)
+    mine = {
+        "name": "Critique ✓",
+        "systemPrompt": "Ünïcödé — 日本語 😀",
+        "temperature": 0.7,
+        "tools": [],
+        "isActive": True,
+    }
+    agent_url = f"{server.url}/me/agents/chat"
+    try:
+        assert (await client.put(agent_url, json=mine, headers=AUTH)).status_code == 200
+        stored: dict[str, str] = nodes.hgetall(KEYS.custom_agent("alice", "chat"))  # type: ignore[assignment]
+        snapshot = json.loads(stored["config"]) | {
+            "version": int(stored["version"]),
+            "updatedAt": int(stored["updatedAt"]),
+        }
+        chat = {"agent": "chat", "input": {"prompt": "hi"}}
+        slots = set()
+        for _ in range(3):  # jobs on several slots, none of them the custom agent's
+            created = await client.post(f"{server.url}/jobs", json=chat, headers=AUTH)
+            assert created.status_code == 201, created.text
+            job_id = created.json()["jobId"]
+            record = nodes.hget(KEYS.job(job_id), "customAgent")
+            assert record == json.dumps(snapshot, separators=(",", ":")), "as before"
+            state = await client.get(f"{server.url}/jobs/{job_id}", headers=AUTH)
+            assert state.json()["customAgent"] == {"name": "Critique ✓", "version": 1}
+            slots.add(one.cluster("keyslot", KEYS.job(job_id)))
+        slots.add(one.cluster("keyslot", KEYS.custom_agent("alice", "chat")))
+        assert len(slots) > 1
+
+        off = mine | {"isActive": False}
+        assert (await client.put(agent_url, json=off, headers=AUTH)).status_code == 200
+        created = await client.post(f"{server.url}/jobs", json=chat, headers=AUTH)
+        assert created.status_code == 201, created.text
+        assert not nodes.hexists(KEYS.job(created.json()["jobId"]), "customAgent")
+    finally:
+        nodes.delete(KEYS.custom_agent("alice", "chat"))
+        nodes.close()
+        one.close()

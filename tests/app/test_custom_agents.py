@@ -225,3 +225,26 @@ def test_the_cli_shows_sets_and_deletes_a_custom_agent(live: StartLive, redis_ur
     assert cli("delete", "chat").returncode == 0
     assert cli("show", "chat").returncode == 6
     assert cli("set", "--input", "{}").returncode == 2, "usage: no agent named"
+
+
+async def test_the_embedded_store_takes_the_snapshot_too(
+    live: StartLive, client: httpx.AsyncClient
+) -> None:
+    """Without REDIS_URL (fakeredis, its Lua and cjson), the create script takes it."""
+    backend = ScriptedBackend(chunks=["Hello"])
+    server = live(backend=backend, redis_url=None)
+    url = f"{server.url}/me/agents/chat"
+    mine = MINE | {"tools": [], "systemPrompt": "Ünïcödé — 日本語 😀"}
+    assert (await client.put(url, json=mine, headers=auth())).status_code == 200
+    chat = {"agent": "chat", "input": {"prompt": "hi"}}
+    job = (await client.post(f"{server.url}/jobs", json=chat, headers=auth())).json()
+    state = await client.get(f"{server.url}/jobs/{job['jobId']}", headers=auth())
+    assert state.json()["customAgent"] == {"name": "Checkout critic", "version": 1}
+    stream = await read_stream(client, server.url + job["streamUrl"], token=token())
+    assert stream.of("complete")[0].data["customAgent"] == {"name": "Checkout critic", "version": 1}
+    assert "Ünïcödé — 日本語 😀" in backend.requests[0].system
+
+    assert (await client.put(url, json=mine | {"isActive": False}, headers=auth())).is_success
+    job = (await client.post(f"{server.url}/jobs", json=chat, headers=auth())).json()
+    state = await client.get(f"{server.url}/jobs/{job['jobId']}", headers=auth())
+    assert "customAgent" not in state.json()
