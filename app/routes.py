@@ -6,6 +6,7 @@ errors are raised as exceptions and turned into problem documents by ``app.probl
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import orjson
@@ -90,10 +91,23 @@ async def read_json(request: Request) -> Any:
 def job_links(request: Request, job_id: str) -> tuple[str, str]:
     """The job's resource and stream paths, from the route table (the mount's root included)."""
     root = request.scope.get("root_path", "")
-    return (
-        root + request.app.url_path_for("job", job_id=job_id),
-        root + request.app.url_path_for("job_stream", job_id=job_id),
-    )
+    job, stream = _link_templates(request.app)
+    return root + job.replace(_ANY_ID, job_id), root + stream.replace(_ANY_ID, job_id)
+
+
+_ANY_ID = "0" * 32
+_templates: weakref.WeakKeyDictionary[Any, tuple[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _link_templates(app: Any) -> tuple[str, str]:
+    """The two paths for a stand-in job id, looked up in the route table once per app (a
+    lookup walks the routes: it was a noticeable part of ``POST /jobs``)."""
+    templates = _templates.get(app)
+    if templates is None:
+        job = app.url_path_for("job", job_id=_ANY_ID)
+        stream = app.url_path_for("job_stream", job_id=_ANY_ID)
+        templates = _templates[app] = (job, stream)
+    return templates
 
 
 def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:

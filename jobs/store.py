@@ -253,21 +253,36 @@ class JobStore:
         keys = [self.keys.job(job.id)]
         if custom_agent is not None:
             keys.append(custom_agent)
-        with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if check is not None:
-                    check.queue(pipe)
-                # EVAL, not EVALSHA: see jobs.limits for why scripts in shared pipelines are.
-                pipe.eval(_CREATE, len(keys), *keys, self.lifetimes.pending_s, *flat)
-                replies = await pipe.execute()
+        checked, reply = await self._checked(
+            check, _CREATE, keys, [self.lifetimes.pending_s, *flat]
+        )
         if check is not None:
             try:
-                check.verdict(replies[0])
+                check.verdict(checked)
             except LimitExceeded:
                 await self.discard(job.id)
                 raise
-        taken: list[str] | None = replies[-1]
+        taken: list[str] | None = reply
         return snapshot(*taken) if taken else None
+
+    async def _checked(
+        self, check: Check | None, script: str, keys: list[str], args: list[ScriptArg]
+    ) -> tuple[Any, Any]:
+        """Run ``script`` after ``check`` (a per-user limit, if on) in one round trip; return
+        the check's reply (None without one) and the script's.
+
+        With a check, a pipeline of the two (EVAL, not EVALSHA: see ``jobs.limits`` for why
+        scripts in shared pipelines are); without, the script alone, as a plain command: a
+        pipeline of one costs more (redis-py gives its connection back through a new task).
+        """
+        with unavailable_as_domain_error():
+            if check is None:
+                return None, await self.redis.eval(script, len(keys), *keys, *args)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                check.queue(pipe)
+                pipe.eval(script, len(keys), *keys, *args)
+                checked, reply = await pipe.execute()
+        return checked, reply
 
     async def discard(self, job_id: str) -> None:
         """Remove a job that was created but must not exist (its creation was refused)."""
@@ -308,16 +323,11 @@ class JobStore:
         lease_ms = int(self.lifetimes.lease_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
         args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
-        with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if check is not None:
-                    check.queue(pipe)
-                pipe.eval(_CLAIM, len(keys), *keys, *args, reader, lease_ms)
-                replies = await pipe.execute()
-        claim = _claim(replies[-1])
+        checked, reply = await self._checked(check, _CLAIM, keys, [*args, reader, lease_ms])
+        claim = _claim(reply)
         if check is not None:
             try:
-                check.verdict(replies[0])
+                check.verdict(checked)
             except LimitExceeded:
                 if claim is not None and claim.claimed:
                     await self.unclaim(job_id, runner)
