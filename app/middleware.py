@@ -95,19 +95,20 @@ class AccessLog:
             duration_ms = (time.perf_counter() - started) * 1000
             route = scope.get("route")
             metrics.http_request(scope["method"], getattr(route, "path", "unmatched"), status)
-            logger.info(
-                "%s %s %d %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                duration_ms,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(duration_ms, 1),
-                },
-            )
+            if logger.isEnabledFor(logging.INFO):  # the line's fields cost more than the check
+                logger.info(
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    duration_ms,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(duration_ms, 1),
+                    },
+                )
 
 
 def cors(origins: Sequence[str]) -> list[Middleware]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
 from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
 from jobs.custom_agents import snapshot
@@ -226,6 +227,8 @@ class JobStore:
         #: Whether ``redis`` is a Redis Cluster client: then no script may touch a job's keys
         #: and another key (different slots), so :meth:`create` takes no custom agent's key.
         self.cluster = isinstance(redis, RedisCluster)
+        self._create = redis.register_script(_CREATE)
+        self._claim = redis.register_script(_CLAIM)
         self._unclaim = redis.register_script(_UNCLAIM)
         self._finish = redis.register_script(_FINISH)
         self._cancel = redis.register_script(_CANCEL)
@@ -254,7 +257,7 @@ class JobStore:
         if custom_agent is not None:
             keys.append(custom_agent)
         checked, reply = await self._checked(
-            check, _CREATE, keys, [self.lifetimes.pending_s, *flat]
+            check, self._create, keys, [self.lifetimes.pending_s, *flat]
         )
         if check is not None:
             try:
@@ -266,21 +269,23 @@ class JobStore:
         return snapshot(*taken) if taken else None
 
     async def _checked(
-        self, check: Check | None, script: str, keys: list[str], args: list[ScriptArg]
+        self, check: Check | None, script: AsyncScript, keys: list[str], args: list[ScriptArg]
     ) -> tuple[Any, Any]:
         """Run ``script`` after ``check`` (a per-user limit, if on) in one round trip; return
         the check's reply (None without one) and the script's.
 
         With a check, a pipeline of the two (EVAL, not EVALSHA: see ``jobs.limits`` for why
-        scripts in shared pipelines are); without, the script alone, as a plain command: a
-        pipeline of one costs more (redis-py gives its connection back through a new task).
+        scripts in shared pipelines are); without, the script alone, by its digest: a pipeline
+        of one costs more (redis-py gives its connection back through a new task).
         """
         with unavailable_as_domain_error():
             if check is None:
-                return None, await self.redis.eval(script, len(keys), *keys, *args)
+                return None, await script(keys=keys, args=args)
             async with self.redis.pipeline(transaction=False) as pipe:
                 check.queue(pipe)
-                pipe.eval(script, len(keys), *keys, *args)
+                source = script.script
+                assert isinstance(source, str)  # registered from this module's constants
+                pipe.eval(source, len(keys), *keys, *args)
                 checked, reply = await pipe.execute()
         return checked, reply
 
@@ -323,7 +328,7 @@ class JobStore:
         lease_ms = int(self.lifetimes.lease_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
         args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
-        checked, reply = await self._checked(check, _CLAIM, keys, [*args, reader, lease_ms])
+        checked, reply = await self._checked(check, self._claim, keys, [*args, reader, lease_ms])
         claim = _claim(reply)
         if check is not None:
             try:
