@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
@@ -120,7 +121,9 @@ return redis.call('HGETALL', KEYS[1])
 )
 
 # KEYS: job, then optionally the owner's custom agent (standalone Redis only: on a cluster it is
-# in another slot). ARGV[1]: ttl_s, ARGV[2..]: field, value, ... An active custom agent
+# in another slot). ARGV[1]: ttl_s, ARGV[2]: the record's fields, a JSON array of strings
+# [field, value, ...] (one argument, not two per field: encoding arguments is most of a call's
+# client cost; every value a string, so cjson returns each exactly). An active custom agent
 # (isActive true) becomes the record's customAgent: its stored config, untouched (decoded only
 # to check isActive: cjson would re-encode [] as {}, reorder keys and reformat numbers), with
 # version and updatedAt appended, which Job.from_hash reads as the same snapshot that
@@ -128,7 +131,7 @@ return redis.call('HGETALL', KEYS[1])
 # from Job.to_hash's: non-ASCII stays UTF-8, and floats below 1e-4 are written as orjson writes
 # them). Returns that agent's {config, version, updatedAt}, or nil.
 _CREATE = """
-local fields = {unpack(ARGV, 2)}
+local fields = cjson.decode(ARGV[2])
 local agent = false
 if KEYS[2] then
   agent = redis.call('HMGET', KEYS[2], 'config', 'version', 'updatedAt')
@@ -252,12 +255,12 @@ class JobStore:
         it); None when it took none. ``job.custom_agent`` must then be None: the script
         takes the snapshot, not the caller."""
         assert custom_agent is None or (job.custom_agent is None and not self.cluster)
-        flat = [part for item in job.to_hash().items() for part in item]
+        flat = orjson.dumps([part for item in job.to_hash().items() for part in item])
         keys = [self.keys.job(job.id)]
         if custom_agent is not None:
             keys.append(custom_agent)
         checked, reply = await self._checked(
-            check, self._create, keys, [self.lifetimes.pending_s, *flat]
+            check, self._create, keys, [self.lifetimes.pending_s, flat]
         )
         if check is not None:
             try:

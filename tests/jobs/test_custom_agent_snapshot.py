@@ -272,8 +272,8 @@ def test_any_stored_config_is_snapshotted_as_before(engine: str, redis_client: r
         client.eval(_PUT, 1, agent_key, orjson.dumps(config).decode(), 1712345678901)
         stored: dict[str, str] = client.hgetall(agent_key)  # type: ignore[assignment]
         job = Job(id=new_job_id(), owner="prop", agent="chat", input=CHAT)
-        flat = [part for item in job.to_hash().items() for part in item]
-        reply = client.eval(_CREATE, 2, keys.job(job.id), agent_key, 60, *flat)
+        flat = orjson.dumps([part for item in job.to_hash().items() for part in item])
+        reply = client.eval(_CREATE, 2, keys.job(job.id), agent_key, 60, flat)
         assert reply == [stored["config"], stored["version"], stored["updatedAt"]]
         record: dict[str, str] = client.hgetall(keys.job(job.id))  # type: ignore[assignment]
         custom = Job.from_hash(record).custom_agent
