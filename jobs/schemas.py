@@ -93,7 +93,12 @@ class StreamTicket(Wire):
     """``200`` from ``POST /jobs/{id}/ticket``."""
 
     stream_ticket: str
-    expires_in: int = Field(description="seconds")
+    expires_in: int = Field(
+        description=(
+            "seconds the ticket is valid for in all: it may start a pending job for its first "
+            "STREAM_TICKET_TTL_S, and reattach to the job (running or finished) until the end"
+        )
+    )
 
 
 class AgentInfo(Wire):
