@@ -263,15 +263,16 @@ class JobService:
         the stream ends."""
         self.streams.add(stream_id, job_id, owner)
         metrics.stream_opened()
-        settled = False  # delivered the stored terminal event (settling dropped the presence)
+        last: StoredEvent | None = None
         try:
             source = channel.follow(after_id) if channel else self._tail(job_id, after_id)
             async with aclosing(source):  # a tail's subscription ends with the stream
-                async for event in source:
-                    settled = event is not None and event.terminal and event.id is not None
-                    yield event
+                async for last in source:
+                    yield last
         finally:
             metrics.stream_closed()
+            # Delivered the stored terminal event: settling the job dropped the presence.
+            settled = last is not None and last.terminal and last.id is not None
             await self.streams.release(stream_id, job_id, owner, settled=settled)
 
     async def _tail(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
