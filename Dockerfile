@@ -6,12 +6,15 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 WORKDIR /src
+# The locked versions first (hash-checked; a layer that survives source changes), then the
+# project alone. Every locked dependency ships wheels for linux/amd64 and arm64: no compiler.
+COPY requirements/runtime.txt ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY auth ./auth
 COPY jobs ./jobs
-# Every dependency ships wheels for linux/amd64 and arm64: no compiler needed.
-RUN /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \

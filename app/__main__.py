@@ -74,6 +74,13 @@ def server_config(settings: Settings, app: Any, **options: Any) -> ServerConfig:
     )
 
 
+#: How long uvicorn's supervisor waits for a worker to answer its ping before it kills and
+#: replaces it. Its default, 5 s, also covers a spawned worker's interpreter start-up: on a
+#: loaded machine that took longer, and every worker was killed before it served (seen at a
+#: load average of 12 on two cores). A worker that is alive but slow is worth keeping.
+WORKER_HEALTHCHECK_TIMEOUT_S = 30
+
+
 def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
     if settings.redis_url is None or settings.dev_auth:
         print(
@@ -97,6 +104,7 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int
             host=host,
             port=port,
             workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:

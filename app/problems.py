@@ -9,6 +9,7 @@ goes to the log, never to the client.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -39,7 +40,9 @@ from jobs.errors import (
 
 MEDIA_TYPE = "application/problem+json"
 
-# (status, code) for each domain error; the most specific class wins.
+logger = logging.getLogger(__name__)
+
+# (status, code) for each domain error; the most specific class wins (``_status_and_code``).
 _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     InvalidJobId: (400, "INVALID_JOB_ID"),
     InvalidEventId: (400, "INVALID_EVENT_ID"),
@@ -102,9 +105,23 @@ def problem_bytes(status: int, code: str, detail: str) -> bytes:
     return head.encode("ascii") + bytes(response.body)
 
 
+def _status_and_code(exc: JobsError) -> tuple[int, str] | None:
+    """The mapping of the nearest class in the exception's MRO, as Starlette finds its handlers;
+    None for a domain error no request should ever see (a run-time error reaching HTTP)."""
+    for cls in type(exc).__mro__:
+        if cls in _JOBS_ERRORS:
+            return _JOBS_ERRORS[cls]
+    return None
+
+
 async def jobs_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JobsError)
-    status, code = next(mapping for cls, mapping in _JOBS_ERRORS.items() if isinstance(exc, cls))
+    mapping = _status_and_code(exc)
+    if mapping is None:
+        # A bug, not the caller's doing: log it whole, tell the client no more than a 500 would.
+        logger.error("unmapped %s reached the HTTP layer", type(exc).__name__, exc_info=exc)
+        return await server_error(request, exc)
+    status, code = mapping
     if isinstance(exc, InputInvalid):
         return problem(status, code, str(exc), errors=exc.errors)
     headers = None

@@ -135,7 +135,7 @@ class AnthropicBackend:
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
         sent = 0  # characters yielded, to say how much output a failure left behind
-        stopped = False
+        opened = stopped = False  # the answer's stream began; it ended with message_stop
         try:
             async with self._client.messages.stream(
                 model=request.model,
@@ -145,6 +145,7 @@ class AnthropicBackend:
                 tools=_tools(request),
                 output_config=_output_config(request.output_schema, request.effort),
             ) as stream:
+                opened = True
                 async for event in stream:
                     if event.type == "text" and event.text:
                         sent += len(event.text)
@@ -161,29 +162,15 @@ class AnthropicBackend:
                 request_id = stream.request_id
         except anthropic.APIStatusError as exc:
             raise self._status_error(exc, sent) from exc
-        except anthropic.APIConnectionError as exc:
-            # Raised by the SDK before any byte of the answer (after its retries).
-            timed_out = isinstance(exc, anthropic.APITimeoutError)
-            raise self._unavailable(
-                "the Anthropic API did not answer in time"
-                if timed_out
-                else "the Anthropic API could not be reached",
-                sent,
-            ) from exc
+        except (anthropic.APIConnectionError, httpx2.TransportError) as exc:
+            # Which class the SDK raises for a lost connection or a read timeout has changed
+            # between its releases (httpx's error mid-stream, its own wrapper before the body
+            # or, lately, both); what the client is told depends on what happened instead.
+            raise self._connection_failed(exc, opened, sent) from exc
         except ValueError as exc:
             # The SDK could not parse a tool call's input as JSON: the model's fault.
             raise AgentFailed(
                 f"the model wrote a tool call that is not valid JSON{_after(sent)}"
-            ) from exc
-        except httpx2.TransportError as exc:
-            # Raised mid-stream, once the SDK has handed the body over: lost connection or
-            # a read timeout (ANTHROPIC_TIMEOUT_S without a byte, pings included).
-            timed_out = isinstance(exc, httpx2.TimeoutException)
-            raise self._unavailable(
-                "the Anthropic API stopped sending"
-                if timed_out
-                else "the connection to the Anthropic API was lost",
-                sent,
             ) from exc
         yield Completion(
             model=message.model,
@@ -233,6 +220,25 @@ class AnthropicBackend:
         if status == 404 or kind == "not_found_error":
             hint = " (check ANTHROPIC_MODEL and ALLOWED_MODELS)"
         return AgentFailed(f"the Anthropic API refused the request ({label}): {detail}{hint}{ref}")
+
+    def _connection_failed(self, exc: Exception, opened: bool, sent: int) -> UpstreamUnavailable:
+        """Before the answer began: unreachable or no answer in time (after the SDK's retries).
+        After: the connection was lost, or the stream went silent for ANTHROPIC_TIMEOUT_S
+        (pings included)."""
+        timed_out = isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException)
+        if opened:
+            what = (
+                "the Anthropic API stopped sending"
+                if timed_out
+                else "the connection to the Anthropic API was lost"
+            )
+        else:
+            what = (
+                "the Anthropic API did not answer in time"
+                if timed_out
+                else "the Anthropic API could not be reached"
+            )
+        return self._unavailable(what, sent)
 
     def _unavailable(self, what: str, sent: int, ref: str = "") -> UpstreamUnavailable:
         return UpstreamUnavailable(f"{what}{_after(sent)}{ref}")

@@ -150,6 +150,8 @@ def worker_pids(metrics_dir: Path) -> set[str]:
     return {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
 
 
+# Two spawned workers start slowly on a loaded machine (see WORKER_HEALTHCHECK_TIMEOUT_S).
+@pytest.mark.timeout(150)
 async def test_several_workers_add_up(redis_url: str, tmp_path: Path) -> None:
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()  # prometheus-client needs it to exist when a process imports it

@@ -18,6 +18,7 @@ import httpx
 from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 45
 
 
 class ServiceProcess:
@@ -50,7 +51,8 @@ class ServiceProcess:
             start_new_session=True,
         )  # fmt: skip
         log.close()
-        deadline = time.monotonic() + 20
+        # Generous: a loaded machine starts Python (and each --workers worker) slowly.
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:

@@ -6,7 +6,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -239,6 +239,32 @@ async def test_a_stream_that_breaks_is_unavailable_with_the_partial_output(
     assert outcome.error is not None
     assert (outcome.error.code, outcome.error.retryable) == ("UPSTREAM_UNAVAILABLE", True)
     assert says in outcome.error.message
+
+
+@pytest.mark.parametrize(
+    ("failure", "options", "says"),
+    [
+        ("drop", {}, "the connection to the Anthropic API was lost"),
+        ("stall", {"timeout_s": 0.3}, "the Anthropic API stopped sending"),
+    ],
+    ids=["drop", "read-timeout"],
+)
+async def test_a_stream_that_breaks_before_any_text_says_what_happened(
+    fake_anthropic: FakeAnthropic,
+    backend: BackendFactory,
+    failure: Literal["drop", "stall"],
+    options: dict[str, Any],
+    says: str,
+) -> None:
+    # The answer had begun (headers, message_start): not "could not be reached", whichever
+    # exception class the SDK chooses for it.
+    fake_anthropic.script(Reply(fail_after=0, failure=failure))
+    outcome = await run(backend(**options))
+    assert outcome.texts == []
+    assert outcome.error is not None
+    assert (outcome.error.code, outcome.error.retryable) == ("UPSTREAM_UNAVAILABLE", True)
+    assert outcome.error.message == says
+    assert len(fake_anthropic.requests) == 1, "a stream already under way is never retried"
 
 
 async def test_a_500_after_the_retries_is_unavailable(
