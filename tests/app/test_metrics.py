@@ -5,13 +5,16 @@ Instruments are process-wide, so each test compares a scrape before with a scrap
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import app.__main__ as app_main
 from app.__main__ import serve_workers
 from app.settings import Settings
 from jobs.errors import UpstreamOverloaded
@@ -188,3 +191,29 @@ def test_workers_need_a_shared_redis_and_auth(capsys: pytest.CaptureFixture[str]
     for settings in (make_settings(None), Settings(redis_url="redis://r:6379")):
         assert serve_workers(settings, "127.0.0.1", free_port(), workers=2) == 2
         assert "--workers needs REDIS_URL and configured auth" in capsys.readouterr().err
+
+
+def test_workers_are_given_time_to_start_on_a_loaded_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # uvicorn's supervisor kills a worker that does not answer its ping within
+    # timeout_worker_healthcheck, start-up included; its default (5 s) killed every worker of a
+    # service started on a loaded machine before either served.
+    seen: list[Any] = []
+
+    class Supervisor:
+        def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+            seen.append(config)
+            for sock in sockets:
+                sock.close()
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(app_main, "Multiprocess", Supervisor)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    settings = make_settings("redis://127.0.0.1:9/0")
+    assert serve_workers(settings, "127.0.0.1", free_port(), workers=2) == 0
+    (config,) = seen
+    assert config.workers == 2
+    assert config.timeout_worker_healthcheck >= 30
