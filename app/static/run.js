@@ -271,16 +271,21 @@ function showEndError(jobId, error) {
     // The client's own error: the stream was refused or lost, the job itself was not.
     const refusedTitle = error.status === 0 ? "Connection lost" : "Stream refused";
     showError(refusedTitle, error.code, `${error.message}.`, "Refused");
-    const jobNote = (/** @type {string} */ status) =>
-      ` The job is still ${status}: reload the page to watch it again.`;
+    // The job itself goes on: say its real status once known, and count down Retry-After.
+    const detail = $("error-detail");
+    const until = Date.now() + (error.retryAfterMs || 0);
+    let note = "";
+    const text = (/** @type {number} */ left) =>
+      `${error.message}.${left ? ` Retry in ${left} s.` : error.retryAfterMs ? " You may retry now." : ""}${note}`;
+    countdown(detail, error.retryAfterMs || 0, text);
     clientRef?.status(jobId).then(
-      (state) => { if (!["failed", "cancelled", "completed"].includes(state.status)) $("error-detail").append(jobNote(state.status)); },
+      (state) => {
+        if (["failed", "cancelled", "completed"].includes(state.status)) return;
+        note = ` The job is still ${state.status}: reload the page to watch it again.`;
+        countdown(detail, Math.max(0, until - Date.now()), text);
+      },
       () => {},
     );
-    if (error.retryAfterMs) {
-      countdown($("error-detail"), error.retryAfterMs, (left) =>
-        `${error.message}. ${left ? `Retry in ${left} s.` : "You may retry now."}`);
-    }
     return;
   }
   const title =

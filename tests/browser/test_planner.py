@@ -323,6 +323,38 @@ def test_a_refused_reconnect_says_why_and_resumes_after_its_retry_after(
     expect(page.locator("#usage-reconnects")).to_have_text("1")
 
 
+def test_a_stream_refused_until_the_client_gives_up_is_not_a_failed_job(
+    live: StartLive, page: Page
+) -> None:
+    """Every attach refused with 429 ``TOO_MANY_STREAMS``: after its retries the page says
+    "Stream refused" with that code and the job's real status (still pending), not that the
+    job failed (and not ``STREAM_LOST``)."""
+    server = live(demo_tokens_per_second=60)
+
+    def refuse(route: Route) -> None:
+        route.fulfill(
+            status=429,
+            headers={"Retry-After": "0"},
+            content_type="application/problem+json",
+            body=json.dumps({"status": 429, "code": "TOO_MANY_STREAMS",
+                             "detail": "at most 5 streams may be open at once"}),
+        )  # fmt: skip
+
+    page.route(re.compile(r"/jobs/[0-9a-f]+/stream$"), refuse)
+    open_page(page, server.url, bearer=token())
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+    expect(page.locator("#error-title")).to_have_text("Stream refused", timeout=20_000)
+    expect(page.locator("#error-code")).to_have_text("TOO_MANY_STREAMS")
+    expect(page.locator("#state-label")).to_have_text("Refused")
+    expect(page.locator("#error-detail")).to_contain_text("The job is still pending")
+    job_id = page.evaluate("location.hash").removeprefix("#job=")
+    status = httpx.get(
+        f"{server.url}/jobs/{job_id}", headers={"Authorization": f"Bearer {token()}"}
+    )
+    assert status.json()["status"] == "pending"
+
+
 def test_an_expired_token_shows_the_auth_error(live: StartLive, page: Page) -> None:
     server = live()
     expired = token(exp=int(time.time()) - 3600)
