@@ -1,6 +1,6 @@
 /**
  * job-run.js: one job's run as a state a view renders, with no framework: `useJob` (react.js)
- * is this class behind `useSyncExternalStore`, and the service's own page uses it too.
+ * is this class behind `useSyncExternalStore`; apps without React use it directly.
  *
  *   const run = new JobRun(client, { agent: "feature-suggestion" });
  *   run.subscribe(() => render(run.getSnapshot()));

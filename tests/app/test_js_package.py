@@ -22,7 +22,7 @@ from tests.support.js_package import PACKAGE, installed, run
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The package's files the service serves to its page, byte for byte.
-SERVED = ("jobs-client.js", "jobs-client.d.ts", "agents.d.ts", "partial-json.js", "job-run.js")
+SERVED = ("jobs-client.js", "jobs-client.d.ts", "agents.d.ts", "partial-json.js")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_the_packed_tarball_installs_and_imports(npm: str, tmp_path: Path) -> No
     tarball = tmp_path / json.loads(packed.stdout)[0]["filename"]
     with tarfile.open(tarball) as archive:
         names = {Path(name).relative_to("package").as_posix() for name in archive.getnames()}
-    assert {"package.json", "react.js", "react.d.ts", *SERVED} <= names
+    assert {"package.json", "job-run.js", "react.js", "react.d.ts", *SERVED} <= names
     assert not any(name.startswith(("test/", "node_modules/")) for name in names)
 
     app = tmp_path / "app"
