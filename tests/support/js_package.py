@@ -24,10 +24,12 @@ def run(
 
 
 def installed() -> str:
-    """``npm ci`` in the package unless done; the path of npm."""
+    """``npm ci`` in the package unless done since the lock last changed; the path of npm."""
     npm = require("npm", package="npm")
     require("node", package="nodejs")
-    if not (PACKAGE / "node_modules" / ".package-lock.json").is_file():
+    done = PACKAGE / "node_modules" / ".package-lock.json"
+    lock = PACKAGE / "package-lock.json"
+    if not done.is_file() or done.stat().st_mtime < lock.stat().st_mtime:  # none, or stale
         result = run(npm, "ci", "--no-audit", "--no-fund")
         if result.returncode != 0:
             message = f"npm ci failed in {PACKAGE}: {result.stderr[-2000:]}"
