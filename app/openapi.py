@@ -135,6 +135,20 @@ def _event_frames() -> dict[str, Any]:
     }
 
 
+def _result_schemas(agents: AgentRegistry) -> dict[str, Any]:
+    """``Result-<agent>``: each agent's ``complete.result`` (what ``CompleteEvent.result``
+    holds for a job of that agent), with the definitions they refer to."""
+    results = [agent.result_model for agent in agents.agents]
+    named, generated = models_json_schema(
+        [(model, "serialization") for model in results], by_alias=True, ref_template=REF
+    )
+    schemas: dict[str, Any] = _tidy(generated.get("$defs", {}))
+    for agent in agents.agents:
+        ref = named[(agent.result_model, "serialization")]["$ref"]
+        schemas[f"Result-{agent.name}"] = schemas.pop(ref.rsplit("/", 1)[-1])
+    return schemas
+
+
 def _custom_agent_schema(
     schema: dict[str, Any], tools: tuple[str, ...], models: list[str]
 ) -> dict[str, Any]:
@@ -172,6 +186,7 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
     paths = job_paths() | service_paths()
     schemas.pop("CustomAgent")
     custom = _tidy(generated["$defs"]["CustomAgent"], sent=False)  # a request body
+    schemas |= _result_schemas(agents)
     for agent in agents.agents:
         body = f"CustomAgent-{agent.name}"
         schemas[body] = _custom_agent_schema(custom, agent.tools, agents.allowed_models)

@@ -117,7 +117,7 @@ def job_paths() -> dict[str, Any]:
                 "summary": "A fresh stream ticket (for an EventSource reconnect)",
                 "responses": {
                     "200": _json("The ticket", "StreamTicket"),
-                    **_problems(*_AUTHENTICATED, 403, 404),
+                    **_problems(*_AUTHENTICATED, 403, 404, 429),
                 },
             },
         },

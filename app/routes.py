@@ -162,6 +162,7 @@ async def issue_ticket(request: Request) -> Response:
     svc = services(request)
     job_id = path_job_id(request)
     principal = await bearer(request)
+    await svc.jobs.limits.ticket(principal.sub)
     job = await svc.jobs.status(principal.sub, job_id)
     ticket = svc.tickets.issue(job.id, principal.sub)
     return JSONResponse({"streamTicket": ticket, "expiresIn": svc.tickets.lifetime_s})

@@ -126,6 +126,7 @@ def _limits(redis: Redis, keys: Keys, settings: Settings) -> Limits:
         creates_per_min=settings.rate_limit_create_per_min,
         max_streams=settings.max_streams_per_user,
         stream_ttl_s=settings.lease_ttl_s,
+        tickets_per_min=settings.rate_limit_tickets_per_min,
     )
 
 

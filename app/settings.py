@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     abandon_after_s: Annotated[float, Field(gt=0)] = 30
     rate_limit_create_per_min: Annotated[int, Field(ge=0)] = 10
     max_streams_per_user: Annotated[int, Field(ge=0)] = 5
+    rate_limit_tickets_per_min: Annotated[int, Field(ge=0)] = 60
     cors_allow_origins: CommaList = Field(default_factory=list)
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"

@@ -21,6 +21,7 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     ├── JobFinished               finished, nothing to resume (410)
     ├── LimitExceeded             a per-user limit; says when to retry (429)
     │   ├── RateLimited           too many job creations this minute
+    │   ├── TicketsRateLimited    too many stream tickets this minute
     │   └── TooManyStreams        too many open streams
     ├── StoreUnavailable          Redis cannot be reached or refuses writes (503)
     ├── Fenced                    a run's write was refused: the job is no longer its own
@@ -134,6 +135,15 @@ class RateLimited(LimitExceeded):
     def __init__(self, per_minute: int, *, retry_after_s: int) -> None:
         super().__init__(
             f"at most {per_minute} jobs may be created per minute; retry in {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
+
+
+class TicketsRateLimited(LimitExceeded):
+    def __init__(self, per_minute: int, *, retry_after_s: int) -> None:
+        super().__init__(
+            f"at most {per_minute} stream tickets may be issued per minute; "
+            f"retry in {retry_after_s} s",
             retry_after_s=retry_after_s,
         )
 

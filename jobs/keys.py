@@ -8,6 +8,7 @@ script may touch several of them::
     jobs:{<id>}:lease           STRING  the running instance's id, while its lease is alive
     jobs:{<id>}:readers         ZSET    attached streams, scored by when their presence expires
     jobs:user:<owner>:creates   ZSET    the owner's job creations in the last minute
+    jobs:user:<owner>:tickets   ZSET    the owner's stream tickets in the last minute
     jobs:user:<owner>:streams   ZSET    the owner's open streams, scored by expiry
     jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
     jobs:user:<owner>:agent:<agent>  HASH  the owner's custom agent (no TTL: configuration)
@@ -68,6 +69,10 @@ class Keys:
     def user_creates(self, owner: str) -> str:
         """The owner's recent job creations (ZSET: creation id → Unix ms), for the rate limit."""
         return f"{self.prefix}:user:{owner}:creates"
+
+    def user_tickets(self, owner: str) -> str:
+        """The owner's recent stream tickets (ZSET: request id → Unix ms), for the rate limit."""
+        return f"{self.prefix}:user:{owner}:tickets"
 
     def user_streams(self, owner: str) -> str:
         """The owner's open streams (ZSET: stream id → presence expiry, Unix ms)."""

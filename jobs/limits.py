@@ -3,6 +3,9 @@
 - **Job creations** per minute (``RATE_LIMIT_CREATE_PER_MIN``): a sliding one-minute log in
   ``jobs:user:<owner>:creates``; a refused call learns when the oldest creation leaves the
   window (``Retry-After``).
+- **Stream tickets** per minute (``RATE_LIMIT_TICKETS_PER_MIN``): the same sliding log in
+  ``jobs:user:<owner>:tickets``, checked on its own round trip before ``POST /jobs/{id}/ticket``
+  does anything (a client stuck in a loop must not cost more than one script call a request).
 - **Open streams** (``MAX_STREAMS_PER_USER``): ``jobs:user:<owner>:streams`` holds one entry
   per open stream, scored by when it expires. A stream refreshes its entry while open and
   removes it when it ends, however it ends; a crashed instance's entries simply expire.
@@ -16,12 +19,13 @@ could not be told to load it without replaying the whole pipeline.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
-from jobs.errors import RateLimited, TooManyStreams
+from jobs.errors import RateLimited, TicketsRateLimited, TooManyStreams
 from jobs.keys import Keys
 
 _NOW = """
@@ -84,12 +88,14 @@ class Limits:
         creates_per_min: int,
         max_streams: int,
         stream_ttl_s: float,
+        tickets_per_min: int = 0,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.creates_per_min = creates_per_min
         self.max_streams = max_streams
         self.stream_ttl_s = stream_ttl_s
+        self.tickets_per_min = tickets_per_min
 
     def creation(self, owner: str, job_id: str) -> Check | None:
         """Count one creation (of ``job_id``, which names its entry in the window)."""
@@ -105,6 +111,20 @@ class Limits:
                 raise RateLimited(self.creates_per_min, retry_after_s=math.ceil(wait_ms / 1000))
 
         return Check(queue, verdict)
+
+    async def ticket(self, owner: str) -> None:
+        """Count one stream ticket for ``owner``; raise :class:`TicketsRateLimited` when the
+        minute's quota is spent (refused requests do not count)."""
+        if self.tickets_per_min <= 0:
+            return
+        key = self.keys.user_tickets(owner)
+        with unavailable_as_domain_error():
+            wait_ms = await self.redis.eval(
+                _CREATE, 1, key, WINDOW_MS, self.tickets_per_min, secrets.token_hex(8)
+            )
+        if wait_ms:
+            retry_after_s = math.ceil(int(wait_ms) / 1000)
+            raise TicketsRateLimited(self.tickets_per_min, retry_after_s=retry_after_s)
 
     def open_stream(self, owner: str, stream_id: str) -> Check | None:
         """Take (or refresh) one of ``owner``'s stream slots for ``stream_id``."""

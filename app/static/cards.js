@@ -103,6 +103,20 @@ export class LiveCards {
     }
   }
 
+  /**
+   * The run ended before its result (cancelled): the last card may be half-written; say so.
+   * @param {string} note
+   */
+  markCut(note) {
+    const article = this.list.lastElementChild?.querySelector(".card");
+    if (!(article instanceof HTMLElement)) return;
+    article.dataset.cancelled = "true";
+    const shown = document.createElement("p");
+    shown.className = "cut-note";
+    shown.textContent = note;
+    article.append(shown);
+  }
+
   /** @param {number} index  @returns {CardParts | undefined} */
   add(index) {
     if (index !== this.cards.length) return undefined; // cards arrive in order

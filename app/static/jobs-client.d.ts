@@ -1,7 +1,21 @@
 /**
- * TypeScript declarations for jobs-client.js (copy both files side by side).
- * The JSDoc in jobs-client.js is the reference; these declarations say the same.
+ * TypeScript declarations for jobs-client.js. The JSDoc in jobs-client.js is the reference;
+ * these declarations say the same, and type each agent's input and result (agents.d.ts,
+ * generated from the service's /openapi.json): `start("feature-suggestion", input)` checks the
+ * input, and its stream's `complete` event has `result.suggestions`.
  */
+
+import type { AgentName, AgentTypes } from "./agents.js";
+
+export type * from "./agents.js";
+
+/** An agent's input type (`unknown`-keyed record for an agent this version does not know). */
+export type AgentInput<A extends string> = A extends AgentName
+  ? AgentTypes[A]["input"]
+  : Record<string, unknown>;
+
+/** An agent's result type (`unknown` for an agent this version does not know). */
+export type AgentResult<A extends string> = A extends AgentName ? AgentTypes[A]["result"] : unknown;
 
 /**
  * The `lastEventId` before a job's first event: `attach({jobId}, handlers, {lastEventId:
@@ -12,10 +26,10 @@ export const FROM_START: "0-0";
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
 /** The 201 answer of `POST /jobs`. */
-export interface Job {
+export interface Job<A extends string = AgentName> {
   jobId: string;
   status: JobStatus;
-  agent: string;
+  agent: A;
   /** Unix ms */
   createdAt: number;
   /** Unix ms: a pending job not attached by then is gone */
@@ -23,6 +37,22 @@ export interface Job {
   /** e.g. "/jobs/<id>/stream" */
   streamUrl: string;
   streamTicket: string;
+}
+
+/** `GET /jobs/{id}`: the job as its owner may see it. */
+export interface JobState {
+  jobId: string;
+  status: JobStatus;
+  agent?: string;
+  /** Unix ms */
+  createdAt?: number;
+  /** Unix ms */
+  startedAt?: number;
+  /** seconds the record has left */
+  ttlS?: number;
+  /** the terminal error event */
+  error?: JobErrorEvent;
+  customAgent?: { name: string; version: number };
 }
 
 /** Sent at the start of every connection (never stored). */
@@ -59,6 +89,18 @@ export interface ToolEvent {
   timestamp: number;
 }
 
+/**
+ * The output was cut back to its first `totalLength` characters (a run taken over by another
+ * instance continues from its journal); the deltas that follow continue from there.
+ */
+export interface RewindEvent {
+  /** the output's length after the cut */
+  totalLength: number;
+  /** RUNNER_LOST or SHUTDOWN */
+  reason: string;
+  timestamp: number;
+}
+
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
@@ -66,9 +108,9 @@ export interface TokenUsage {
   cacheCreationInputTokens?: number;
 }
 
-export interface CompleteEvent {
-  /** the agent's validated result (feature-suggestion: {suggestions: [...]}) */
-  result: any;
+export interface CompleteEvent<A extends string = AgentName> {
+  /** the agent's validated result (typed per agent in jobs-client.d.ts) */
+  result: AgentResult<A>;
   totalLength: number;
   tokenUsage: TokenUsage;
   executionTimeMs: number;
@@ -121,26 +163,40 @@ export interface JobErrorEvent {
 }
 
 /** How a stream ended: its terminal event, or `closed` when you called `close()`. */
-export type StreamEnd =
-  | { type: "complete"; data: CompleteEvent }
+export type StreamEnd<A extends string = AgentName> =
+  | { type: "complete"; data: CompleteEvent<A> }
   | { type: "error"; data: JobErrorEvent }
   | { type: "closed" };
 
-export interface StreamHandlers {
+export interface StreamHandlers<A extends string = AgentName> {
   /** every (re)connection */
   onConnected?: (event: ConnectedEvent) => void;
   onDelta?: (event: DeltaEvent, id: string) => void;
+  /** cut the output back to `event.totalLength` characters */
+  onRewind?: (event: RewindEvent, id: string) => void;
   /** a tool step (call or result); agents with tool steps only */
   onTool?: (event: ToolEvent, id: string) => void;
-  onComplete?: (event: CompleteEvent) => void;
+  onComplete?: (event: CompleteEvent<A>) => void;
   onError?: (event: JobErrorEvent) => void;
-  /** the connection dropped; resuming */
-  onReconnecting?: (attempt: number) => void;
+  /**
+   * the connection dropped (`refused`: null) or was refused (its code, status,
+   * `retryAfterMs`); resuming
+   */
+  onReconnecting?: (attempt: number, refused: JobErrorEvent | null) => void;
 }
 
-export interface Attachment {
+export interface AttachOptions {
+  /** resume after this event id (FROM_START: all) */
+  lastEventId?: string | null;
+  /** aborting it closes the attachment */
+  signal?: AbortSignal;
+  /** default: the client's */
+  transport?: "fetch" | "eventsource";
+}
+
+export interface Attachment<A extends string = AgentName> {
   /** settles with how the stream ended (never rejects) */
-  done: Promise<StreamEnd>;
+  done: Promise<StreamEnd<A>>;
   /** the id of the last stored event received */
   lastEventId: () => string | null;
   /** stop listening; the run itself goes on. `done` settles with `closed`. */
@@ -167,7 +223,7 @@ export interface Problem {
 
 /** A failed HTTP call: the service's RFC 9457 problem document, as an Error. */
 export class ProblemError extends Error {
-  constructor(status: number, problem: Problem);
+  constructor(status: number, problem: Problem, retryAfterMs?: number);
   /** 0 when the service could not be reached at all */
   status: number;
   code: string;
@@ -175,6 +231,10 @@ export class ProblemError extends Error {
   /** 422 only: one entry per invalid field */
   errors: FieldError[];
   problem: Problem;
+  /** from the answer's `Retry-After` */
+  retryAfterMs: number | undefined;
+  /** whether the same request may succeed later: no answer, a 429 or a 5xx */
+  retryable: boolean;
 }
 
 export interface AgentInfo {
@@ -190,35 +250,60 @@ export interface JobsClientOptions {
   baseUrl?: string;
   /** reopen attempts in a row without progress (default 5) */
   maxReattempts?: number;
+  /** how `attach` streams (default: `fetch` where response bodies stream, else `eventsource`) */
+  transport?: "fetch" | "eventsource";
+}
+
+/** Every request's options. */
+export interface RequestOptions {
+  signal?: AbortSignal;
 }
 
 export class JobsClient {
   constructor(options: JobsClientOptions);
   baseUrl: string;
   maxReattempts: number;
+  transport: "fetch" | "eventsource";
   /** `GET /agents` (no token needed) */
-  agents(): Promise<{ agents: AgentInfo[] }>;
+  agents(options?: RequestOptions): Promise<{ agents: AgentInfo[] }>;
   /** Phase 1: `POST /jobs`. Rejects with ProblemError (401, 422 with `errors`, 429...). */
-  start(agent: string, input: Record<string, unknown>): Promise<Job>;
+  start<A extends AgentName>(
+    agent: A,
+    input: AgentInput<A>,
+    options?: RequestOptions,
+  ): Promise<Job<A>>;
   /** Cancel a pending or running job (idempotent). Attached streams end with `CANCELLED`. */
-  cancel(jobId: string): Promise<void>;
-  /** A fresh stream ticket for a job you own. */
-  ticket(jobId: string): Promise<{ streamTicket: string; expiresIn: number }>;
+  cancel(jobId: string, options?: RequestOptions): Promise<void>;
+  /** A fresh stream ticket for a job you own (rate-limited per user: 429 with `Retry-After`). */
+  ticket(jobId: string, options?: RequestOptions): Promise<{ streamTicket: string; expiresIn: number }>;
   /** Your custom agent for `agent`; rejects with ProblemError 404 when you have none. */
-  customAgent(agent: string): Promise<CustomAgent>;
+  customAgent(agent: string, options?: RequestOptions): Promise<CustomAgent>;
   /** Store your custom agent for `agent`; rejects with ProblemError 422 naming bad fields. */
-  setCustomAgent(agent: string, config: CustomAgentConfig): Promise<CustomAgent>;
+  setCustomAgent(
+    agent: string,
+    config: CustomAgentConfig,
+    options?: RequestOptions,
+  ): Promise<CustomAgent>;
   /** Delete your custom agent for `agent` (idempotent). */
-  deleteCustomAgent(agent: string): Promise<void>;
+  deleteCustomAgent(agent: string, options?: RequestOptions): Promise<void>;
   /** A job's status (owner only). */
-  status(jobId: string): Promise<any>;
+  status(jobId: string, options?: RequestOptions): Promise<JobState>;
   /**
    * Phase 2: stream a job's events, resuming after drops. Pass the 201 answer of `start`, or
-   * just `{jobId}` to attach later (a fresh ticket is fetched; events replay from the start).
+   * just `{jobId}` to attach later (with `lastEventId: FROM_START` to replay from the start).
    */
-  attach(
-    job: { jobId: string; streamUrl?: string; streamTicket?: string },
-    handlers?: StreamHandlers,
-    options?: { lastEventId?: string | null },
-  ): Attachment;
+  attach<A extends string = AgentName>(
+    job: { jobId: string; agent?: A; streamUrl?: string; streamTicket?: string },
+    handlers?: StreamHandlers<A>,
+    options?: AttachOptions,
+  ): Attachment<A>;
 }
+
+/**
+ * Read a `text/event-stream` body, calling `onEvent(name, data, id)` for each event.
+ * Resolves when the body ends; rejects when the connection is cut.
+ */
+export function readEvents(
+  response: Response,
+  onEvent: (name: string, data: string, id: string) => void,
+): Promise<void>;

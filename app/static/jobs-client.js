@@ -1,11 +1,11 @@
 /**
- * jobs-client.js: a small browser client for the jobs-service two-phase API.
+ * jobs-client.js: the browser client for the jobs-service two-phase API (the package's main
+ * entry point; the service serves this very file to its own page at /static/jobs-client.js).
  *
- * Copy this one file into your frontend: no dependencies, no build step, plain ES module,
- * types in JSDoc (TypeScript's checkJs and editors read them). For TypeScript, copy
- * jobs-client.d.ts beside it.
+ * No dependencies, no build step, plain ES module, types in JSDoc and in jobs-client.d.ts
+ * (which also types each agent's input and result: `start<"feature-suggestion">` ...).
  *
- *   import { JobsClient } from "./jobs-client.js";
+ *   import { JobsClient } from "jobs-service-client";
  *
  *   const jobs = new JobsClient({ token: () => auth.getAccessToken() });
  *   const job = await jobs.start("feature-suggestion", {
@@ -13,8 +13,9 @@
  *   });                                        // throws ProblemError (e.g. 422 with .errors)
  *   const stream = jobs.attach(job, {
  *     onDelta: (delta) => output.append(delta.text),
+ *     onRewind: (rewind) => output.cutTo(rewind.totalLength),
  *     onTool: (tool) => steps.show(tool),     // {id, name, phase: "call" | "result", ...}
- *     onReconnecting: () => banner.show("reconnecting…"),
+ *     onReconnecting: (attempt, refused) => banner.show("reconnecting…", refused),
  *     onConnected: () => banner.hide(),
  *   });
  *   const end = await stream.done;   // {type: "complete", data} | {type: "error", data}
@@ -25,18 +26,28 @@
  * - Phase 1, `start`: `POST /jobs` with `Authorization: Bearer <token>`. The answer carries a
  *   `streamTicket`: a credential for this job's stream only, valid while the job can be
  *   streamed (it must start the job within `STREAM_TICKET_TTL_S`, 60 s by default).
- * - Phase 2, `attach`: a plain `EventSource` on `streamUrl?ticket=...` (an EventSource cannot
- *   send an Authorization header). On a network drop the browser reconnects by itself and
- *   sends `Last-Event-ID`; the server resumes exactly after it: no text lost, none repeated.
- * - When the browser gives up (its reconnect got a non-200 answer: a 503 of the identity
- *   provider, a 429, or a 401 once even the ticket's long lifetime is over), this client asks `POST /jobs/{id}/ticket` for a fresh ticket and opens a
- *   new EventSource with `lastEventId=<the last id seen>` in the query, with backoff, up to
- *   `maxReattempts` times in a row without progress.
+ * - Phase 2, `attach`, two transports:
+ *   - `fetch` (the default where `fetch` streams response bodies): `GET streamUrl` with the
+ *     bearer token, reading the event stream itself. It sees every answer's status: a refused
+ *     stream (401, 403, 404, 410, 429, 503) is reported with the problem's `code`, `status`
+ *     and `retryAfterMs`; a 429 or a 503 is retried after its `Retry-After`, anything else
+ *     ends the attachment with that code (never as a failed job). A drop reconnects with
+ *     `Last-Event-ID`: no text lost, none repeated.
+ *   - `eventsource` (`transport: "eventsource"`): a plain `EventSource` on
+ *     `streamUrl?ticket=...` (it cannot send an Authorization header). On a network drop the
+ *     browser reconnects by itself with `Last-Event-ID`. When the browser gives up (a non-200
+ *     answer, whose status an EventSource cannot see), this client asks
+ *     `POST /jobs/{id}/ticket` for a fresh ticket and opens a new EventSource with
+ *     `lastEventId=<the last id seen>` in the query.
+ *   Either way, reopening is done with backoff, up to `maxReattempts` times in a row without
+ *   progress.
  * - `complete` and `error` are terminal: the server closes the stream after them and this
- *   client closes its EventSource at once, so the browser does not reconnect. (Were it to
- *   reconnect, the server would answer 204 to a terminal Last-Event-ID, which also stops it.)
- * - An `error` event named `STORE_UNAVAILABLE` is the one non-terminal error: the server lost
- *   Redis mid-stream, the run may well go on, so the client resumes from its last id.
+ *   client stops at once. An `error` event named `STORE_UNAVAILABLE` is the one non-terminal
+ *   error: the server lost Redis mid-stream, the run may well go on, so the client resumes.
+ * - `rewind` (stored): the run was taken over by another instance, which continues from its
+ *   journal: the output is cut back to its first `totalLength` characters and the deltas that
+ *   follow continue from there (`onRewind`).
+ * - Every request takes an `AbortSignal` (`{signal}`); aborting `attach`'s closes it.
  *
  * A note on EventSource: the server's `event: error` and the browser's own connection-error
  * notification share the name "error". The server's is a MessageEvent with `data`; the
@@ -55,6 +66,19 @@
  * @property {number} expiresAt  Unix ms: a pending job not attached by then is gone
  * @property {string} streamUrl  e.g. "/jobs/<id>/stream"
  * @property {string} streamTicket
+ */
+
+/**
+ * `GET /jobs/{id}`: the job as its owner may see it.
+ * @typedef {object} JobState
+ * @property {string} jobId
+ * @property {JobStatus} status
+ * @property {string} [agent]
+ * @property {number} [createdAt]  Unix ms
+ * @property {number} [startedAt]  Unix ms
+ * @property {number} [ttlS]  seconds the record has left
+ * @property {JobErrorEvent} [error]  the terminal error event
+ * @property {{name: string, version: number}} [customAgent]
  */
 
 /**
@@ -87,6 +111,15 @@
  */
 
 /**
+ * The output was cut back to its first `totalLength` characters (a run taken over by another
+ * instance continues from its journal); the deltas that follow continue from there.
+ * @typedef {object} RewindEvent
+ * @property {number} totalLength  the output's length after the cut
+ * @property {string} reason  RUNNER_LOST or SHUTDOWN
+ * @property {number} timestamp
+ */
+
+/**
  * @typedef {object} TokenUsage
  * @property {number} inputTokens
  * @property {number} outputTokens
@@ -96,7 +129,7 @@
 
 /**
  * @typedef {object} CompleteEvent
- * @property {any} result  the agent's validated result (feature-suggestion: {suggestions: [...]})
+ * @property {any} result  the agent's validated result (typed per agent in jobs-client.d.ts)
  * @property {number} totalLength
  * @property {TokenUsage} tokenUsage
  * @property {number} executionTimeMs
@@ -151,10 +184,20 @@
  * @typedef {object} StreamHandlers
  * @property {(event: ConnectedEvent) => void} [onConnected]  every (re)connection
  * @property {(event: DeltaEvent, id: string) => void} [onDelta]
+ * @property {(event: RewindEvent, id: string) => void} [onRewind]  cut the output back
  * @property {(event: ToolEvent, id: string) => void} [onTool]  each tool call's start and end
  * @property {(event: CompleteEvent) => void} [onComplete]
  * @property {(event: JobErrorEvent) => void} [onError]
- * @property {(attempt: number) => void} [onReconnecting]  the connection dropped; resuming
+ * @property {(attempt: number, refused: JobErrorEvent | null) => void} [onReconnecting]  the
+ *   connection dropped (`refused`: null) or was refused (its code, status, `retryAfterMs`);
+ *   resuming
+ */
+
+/**
+ * @typedef {object} AttachOptions
+ * @property {string | null} [lastEventId]  resume after this event id (FROM_START: all)
+ * @property {AbortSignal} [signal]  aborting it closes the attachment
+ * @property {"fetch" | "eventsource"} [transport]  default: the client's
  */
 
 /**
@@ -173,8 +216,9 @@ export class ProblemError extends Error {
   /**
    * @param {number} status
    * @param {{code?: string, detail?: string, title?: string, errors?: FieldError[]}} problem
+   * @param {number} [retryAfterMs]  from the answer's `Retry-After`
    */
-  constructor(status, problem) {
+  constructor(status, problem, retryAfterMs) {
     super(problem.detail || problem.title || `HTTP ${status}`);
     this.name = "ProblemError";
     this.status = status;
@@ -184,6 +228,10 @@ export class ProblemError extends Error {
     /** 422 only: one entry per invalid field. @type {FieldError[]} */
     this.errors = problem.errors || [];
     this.problem = problem;
+    /** @type {number | undefined} */
+    this.retryAfterMs = retryAfterMs;
+    /** Whether the same request may succeed later: no answer, a 429 or a 5xx. */
+    this.retryable = isRetryable(status);
   }
 }
 
@@ -204,9 +252,36 @@ export const FROM_START = "0-0";
 
 const TERMINAL = new Set(["complete", "error"]);
 /** The stored events: each has an id, which a resume continues after. */
-const STORED = new Set(["delta", "tool", ...TERMINAL]);
+const STORED = new Set(["delta", "rewind", "tool", ...TERMINAL]);
 /** The one `error` code after which the stream may be resumed (Redis failed mid-stream). */
 const RESUMABLE_ERROR = "STORE_UNAVAILABLE";
+
+/** @param {number} status  0: no answer at all */
+const isRetryable = (status) => status === 0 || status === 429 || status >= 500;
+
+/**
+ * `Retry-After` in ms (seconds or an HTTP date), or undefined.
+ * @param {Headers} headers
+ */
+function retryAfterMs(headers) {
+  const value = headers.get("retry-after");
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * A refused answer's problem as an error event (code, status, retryable, retryAfterMs).
+ * @param {ProblemError} problem
+ * @returns {JobErrorEvent}
+ */
+function refusal(problem) {
+  const data = clientError(problem.status, problem.code, problem.detail, problem.retryable);
+  if (problem.retryAfterMs !== undefined) data.retryAfterMs = problem.retryAfterMs;
+  return data;
+}
 
 export class JobsClient {
   /**
@@ -215,62 +290,76 @@ export class JobsClient {
    *   function returning it (called for every request, so it may refresh the token)
    * @param {string} [options.baseUrl]  the service's URL; defaults to this page's origin
    * @param {number} [options.maxReattempts]  reopen attempts in a row without progress
+   * @param {"fetch" | "eventsource"} [options.transport]  how `attach` streams (default:
+   *   `fetch` where response bodies stream, else `eventsource`)
    */
-  constructor({ token, baseUrl = "", maxReattempts = 5 }) {
+  constructor({ token, baseUrl = "", maxReattempts = 5, transport }) {
     this._token = typeof token === "function" ? token : () => token;
     this.baseUrl = baseUrl || globalThis.location?.origin || "";
     this.maxReattempts = maxReattempts;
+    /** @type {"fetch" | "eventsource"} */
+    this.transport =
+      transport || (typeof globalThis.ReadableStream === "function" ? "fetch" : "eventsource");
   }
 
-  /** @returns {Promise<{agents: {name: string, description: string, inputSchema: any}[]}>} */
-  agents() {
-    return this._request("GET", "/agents", { auth: false });
+  /**
+   * @param {{signal?: AbortSignal}} [options]
+   * @returns {Promise<{agents: {name: string, description: string, inputSchema: any}[]}>}
+   */
+  agents({ signal } = {}) {
+    return this._request("GET", "/agents", { auth: false, signal });
   }
 
   /**
    * Phase 1: create a job. Throws {@link ProblemError} (401, 422 with `errors`, 429...).
    * @param {string} agent
    * @param {Record<string, unknown>} input
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<Job>}
    */
-  start(agent, input) {
-    return this._request("POST", "/jobs", { body: { agent, input } });
+  start(agent, input, { signal } = {}) {
+    return this._request("POST", "/jobs", { body: { agent, input }, signal });
   }
 
   /**
    * Cancel a pending or running job (idempotent). Attached streams end with `CANCELLED`.
    * @param {string} jobId
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<void>}
    */
-  async cancel(jobId) {
-    await this._request("DELETE", `/jobs/${encodeURIComponent(jobId)}`);
+  async cancel(jobId, { signal } = {}) {
+    await this._request("DELETE", `/jobs/${encodeURIComponent(jobId)}`, { signal });
   }
 
   /**
-   * A fresh stream ticket for a job you own.
+   * A fresh stream ticket for a job you own (rate-limited per user: 429 with `Retry-After`).
    * @param {string} jobId
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<{streamTicket: string, expiresIn: number}>}
    */
-  ticket(jobId) {
-    return this._request("POST", `/jobs/${encodeURIComponent(jobId)}/ticket`);
+  ticket(jobId, { signal } = {}) {
+    return this._request("POST", `/jobs/${encodeURIComponent(jobId)}/ticket`, { signal });
   }
 
   /**
    * A job's status (owner only).
    * @param {string} jobId
+   * @param {{signal?: AbortSignal}} [options]
+   * @returns {Promise<JobState>}
    */
-  status(jobId) {
-    return this._request("GET", `/jobs/${encodeURIComponent(jobId)}`);
+  status(jobId, { signal } = {}) {
+    return this._request("GET", `/jobs/${encodeURIComponent(jobId)}`, { signal });
   }
 
   /**
    * Your custom agent for `agent` (`GET /me/agents/{agent}`, with its `version` and
    * `updatedAt`). Throws {@link ProblemError} 404 `CUSTOM_AGENT_NOT_FOUND` when you have none.
    * @param {string} agent
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<CustomAgent>}
    */
-  customAgent(agent) {
-    return this._request("GET", `/me/agents/${encodeURIComponent(agent)}`);
+  customAgent(agent, { signal } = {}) {
+    return this._request("GET", `/me/agents/${encodeURIComponent(agent)}`, { signal });
   }
 
   /**
@@ -278,37 +367,42 @@ export class JobsClient {
    * use it while `isActive`. Throws {@link ProblemError} 422 with `errors` naming bad fields.
    * @param {string} agent
    * @param {CustomAgentConfig} config
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<CustomAgent>}
    */
-  setCustomAgent(agent, config) {
-    return this._request("PUT", `/me/agents/${encodeURIComponent(agent)}`, { body: config });
+  setCustomAgent(agent, config, { signal } = {}) {
+    const path = `/me/agents/${encodeURIComponent(agent)}`;
+    return this._request("PUT", path, { body: config, signal });
   }
 
   /**
    * Delete your custom agent for `agent` (idempotent).
    * @param {string} agent
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<void>}
    */
-  async deleteCustomAgent(agent) {
-    await this._request("DELETE", `/me/agents/${encodeURIComponent(agent)}`);
+  async deleteCustomAgent(agent, { signal } = {}) {
+    await this._request("DELETE", `/me/agents/${encodeURIComponent(agent)}`, { signal });
   }
 
   /**
    * Phase 2: stream a job's events, resuming after drops.
    * @param {{jobId: string, streamUrl?: string, streamTicket?: string}} job  the 201 answer
-   *   of `start`, or just `{jobId}` to attach later (a fresh ticket is fetched)
+   *   of `start`, or just `{jobId}` to attach later
    * @param {StreamHandlers} [handlers]
-   * @param {{lastEventId?: string | null}} [options]  resume after this event id
+   * @param {AttachOptions} [options]
    * @returns {Attachment}
    */
-  attach(job, handlers = {}, { lastEventId = null } = {}) {
+  attach(job, handlers = {}, { lastEventId = null, signal, transport } = {}) {
     const streamUrl = job.streamUrl || `/jobs/${encodeURIComponent(job.jobId)}/stream`;
-    /** @type {EventSource | null} */
+    const viaFetch = (transport || this.transport) === "fetch";
+    /** @type {{close: () => void} | null} */
     let source = null;
     let lastId = lastEventId;
     let failures = 0;
     let closed = false;
-    let timer = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
     /** @type {(end: StreamEnd) => void} */
     let settle = () => {};
     /** @type {Promise<StreamEnd>} */
@@ -323,107 +417,169 @@ export class JobsClient {
       clearTimeout(timer);
       source?.close();
       source = null;
+      signal?.removeEventListener("abort", abort);
       if (end.type === "complete") handlers.onComplete?.(end.data);
       else if (end.type === "error") handlers.onError?.(end.data);
       settle(end);
     };
+    const abort = () => finish({ type: "closed" });
+
+    /**
+     * One event of the stream, from either transport. False once the attachment is over.
+     * @param {string} name @param {string} raw @param {string} id
+     */
+    const dispatch = (name, raw, id) => {
+      if (STORED.has(name) && id) {
+        lastId = id;
+        failures = 0; // progress: the next drop gets the full budget again
+      }
+      const data = JSON.parse(raw);
+      if (name === "connected") handlers.onConnected?.(data);
+      else if (name === "delta") handlers.onDelta?.(data, lastId || "");
+      else if (name === "rewind") handlers.onRewind?.(data, lastId || "");
+      else if (name === "tool") handlers.onTool?.(data, lastId || "");
+      else if (name === "complete") finish({ type: "complete", data });
+      else if (name === "error") {
+        if (data.code !== RESUMABLE_ERROR) finish({ type: "error", data });
+        // Not stored, no id of its own: resume from the last event we really have.
+        else reopen(null, data.retryAfterMs);
+      }
+    };
 
     /** @param {string} ticket @param {string | null} resumeFrom */
-    const open = (ticket, resumeFrom) => {
+    const openEventSource = (ticket, resumeFrom) => {
       const url = new URL(streamUrl, this.baseUrl);
       url.searchParams.set("ticket", ticket);
       if (resumeFrom) url.searchParams.set("lastEventId", resumeFrom);
       const es = new EventSource(url);
       source = es;
-      /** @param {string} name @param {(data: any, e: MessageEvent) => void} fn */
-      const on = (name, fn) =>
+      /** @param {string} name */
+      const on = (name) =>
         es.addEventListener(name, (e) => {
           if (closed || source !== es) return;
           const message = /** @type {MessageEvent} */ (e);
-          if (STORED.has(name)) {
-            lastId = message.lastEventId || lastId;
-            failures = 0; // progress: the next drop gets the full budget again
-          }
-          fn(JSON.parse(message.data), message);
+          dispatch(name, message.data, message.lastEventId);
         });
-
-      on("connected", (data) => handlers.onConnected?.(data));
-      on("delta", (data) => handlers.onDelta?.(data, lastId || ""));
-      on("tool", (data) => handlers.onTool?.(data, lastId || ""));
-      on("complete", (data) => finish({ type: "complete", data }));
+      on("connected");
+      on("delta");
+      on("rewind");
+      on("tool");
+      on("complete");
       es.addEventListener("error", (e) => {
         if (closed || source !== es) return;
         if (e instanceof MessageEvent && typeof e.data === "string") {
-          const data = JSON.parse(e.data);
-          if (data.code !== RESUMABLE_ERROR) {
-            lastId = e.lastEventId || lastId;
-            finish({ type: "error", data });
-            return;
-          }
-          // Not stored, no id of its own: resume from the last event we really have.
-          es.close();
-          reopen(data.retryAfterMs);
+          dispatch("error", e.data, e.lastEventId);
           return;
         }
         // The connection failed. CONNECTING: the browser retries by itself, with
         // Last-Event-ID. CLOSED: it gave up (a non-200 answer, e.g. a 429 or a 503).
         if (es.readyState === EventSource.CONNECTING) {
-          handlers.onReconnecting?.(failures + 1);
+          handlers.onReconnecting?.(failures + 1, null);
         } else {
-          reopen();
+          reopen(null);
         }
       });
     };
 
-    /** The connection is lost for good: fresh ticket, new EventSource, with backoff. */
-    const reopen = (delayMs = 0) => {
-      failures += 1;
-      if (failures > this.maxReattempts) {
-        const lost = "the stream was lost and could not be resumed";
-        finish({ type: "error", data: clientError(0, "STREAM_LOST", lost, true) });
+    /** @param {string | null} resumeFrom */
+    const openFetch = async (resumeFrom) => {
+      const controller = new AbortController();
+      source = { close: () => controller.abort() };
+      const mine = source;
+      /** @type {Record<string, string>} */
+      const headers = { Accept: "text/event-stream" };
+      let response;
+      try {
+        headers.Authorization = `Bearer ${await this._token()}`;
+        if (resumeFrom) headers["Last-Event-ID"] = resumeFrom;
+        const url = new URL(streamUrl, this.baseUrl);
+        response = await fetch(url, { headers, signal: controller.signal, cache: "no-store" });
+      } catch {
+        if (!closed && source === mine) reopen(null);
         return;
       }
-      handlers.onReconnecting?.(failures);
+      if (closed || source !== mine) return;
+      if (response.status === 204) {
+        // The last event we saw was the terminal one: the stream has nothing more to say.
+        finish({ type: "closed" });
+        return;
+      }
+      if (!response.ok) {
+        const problem = await problemOf(response);
+        if (closed || source !== mine) return;
+        if (problem.retryable) reopen(refusal(problem), problem.retryAfterMs);
+        else finish({ type: "error", data: refusal(problem) });
+        return;
+      }
+      try {
+        await readEvents(response, (name, raw, id) => {
+          if (!closed && source === mine) dispatch(name, raw, id);
+        });
+      } catch {
+        // a cut connection: the resume below
+      }
+      if (!closed && source === mine) reopen(null);
+    };
+
+    /**
+     * The connection is lost or was refused: reopen after a delay (the refusal's Retry-After,
+     * or backoff), up to maxReattempts in a row without progress.
+     * @param {JobErrorEvent | null} refused  the refusal, null for a drop
+     * @param {number} [delayMs]
+     */
+    const reopen = (refused, delayMs = 0) => {
+      failures += 1;
+      source?.close();
+      source = null;
+      if (failures > this.maxReattempts) {
+        const lost = "the stream was lost and could not be resumed";
+        finish({ type: "error", data: refused || clientError(0, "STREAM_LOST", lost, true) });
+        return;
+      }
+      handlers.onReconnecting?.(failures, refused);
       reopenAfter(Math.max(delayMs, Math.min(8000, 250 * 2 ** (failures - 1))));
     };
 
     /** @param {number} delayMs */
     const reopenAfter = (delayMs) => {
-      source?.close();
-      source = null;
       clearTimeout(timer);
       timer = setTimeout(async () => {
         if (closed) return;
+        if (viaFetch) {
+          openFetch(lastId);
+          return;
+        }
         try {
           const { streamTicket } = await this.ticket(job.jobId);
-          if (!closed) open(streamTicket, lastId);
+          if (!closed) openEventSource(streamTicket, lastId);
         } catch (err) {
           if (closed) return;
           const problem = /** @type {ProblemError} */ (err);
           // No answer, or a passing one: try again. Anything else (401 token expired,
           // 403, 404 job gone) cannot get better by retrying.
-          if (problem.status === 0 || problem.status === 429 || problem.status >= 500) {
-            reopen();
-          } else {
-            const data = clientError(problem.status, problem.code, problem.detail, false);
-            finish({ type: "error", data });
-          }
+          if (problem.retryable) reopen(refusal(problem), problem.retryAfterMs);
+          else finish({ type: "error", data: refusal(problem) });
         }
       }, delayMs);
     };
 
-    if (job.streamTicket) open(job.streamTicket, lastId);
-    else reopenAfter(0);
-
+    if (signal?.aborted) {
+      finish({ type: "closed" });
+    } else {
+      signal?.addEventListener("abort", abort);
+      if (viaFetch) openFetch(lastId);
+      else if (job.streamTicket) openEventSource(job.streamTicket, lastId);
+      else reopenAfter(0);
+    }
     return { done, lastEventId: () => lastId, close: () => finish({ type: "closed" }) };
   }
 
   /**
    * @param {string} method
    * @param {string} path
-   * @param {{body?: unknown, auth?: boolean}} [options]
+   * @param {{body?: unknown, auth?: boolean, signal?: AbortSignal}} [options]
    */
-  async _request(method, path, { body, auth = true } = {}) {
+  async _request(method, path, { body, auth = true, signal } = {}) {
     /** @type {Record<string, string>} */
     const headers = { Accept: "application/json, application/problem+json" };
     if (auth) headers.Authorization = `Bearer ${await this._token()}`;
@@ -434,26 +590,91 @@ export class JobsClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
       });
-    } catch {
+    } catch (err) {
+      if (signal?.aborted) throw err; // the caller's abort, as fetch reports it
       throw new ProblemError(0, { detail: "the service could not be reached" });
     }
+    if (!response.ok) throw await problemOf(response);
     if (response.status === 204) return undefined;
     const text = await response.text();
-    let parsed = null;
     try {
-      parsed = text ? JSON.parse(text) : null;
+      return text ? JSON.parse(text) : null;
     } catch {
-      parsed = null;
+      return null;
     }
-    if (!response.ok) {
-      const problem = parsed && typeof parsed === "object" ? parsed : null;
-      throw new ProblemError(
-        response.status,
-        problem || { detail: text.slice(0, 200) || response.statusText },
-      );
+  }
+}
+
+/**
+ * The problem document of a refused answer, as a {@link ProblemError}.
+ * @param {Response} response
+ * @returns {Promise<ProblemError>}
+ */
+async function problemOf(response) {
+  let text = "";
+  try {
+    text = await response.text();
+  } catch {
+    text = "";
+  }
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  const problem = parsed && typeof parsed === "object" ? parsed : null;
+  return new ProblemError(
+    response.status,
+    problem || { detail: text.slice(0, 200) || response.statusText },
+    retryAfterMs(response.headers),
+  );
+}
+
+/**
+ * Read a `text/event-stream` body, calling `onEvent(name, data, id)` for each event (the
+ * WHATWG rules: `event`, `data` lines joined by "\n", `id`; comments and `retry` ignored).
+ * Resolves when the body ends; rejects when the connection is cut.
+ * @param {Response} response
+ * @param {(name: string, data: string, id: string) => void} onEvent
+ */
+export async function readEvents(response, onEvent) {
+  if (!response.body) return;
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let name = "";
+  /** @type {string[]} */
+  let data = [];
+  let id = "";
+  /** @param {string} line */
+  const take = (line) => {
+    if (line === "") {
+      if (data.length) onEvent(name || "message", data.join("\n"), id);
+      name = "";
+      data = [];
+      id = "";
+      return;
     }
-    return parsed;
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") name = value;
+    else if (field === "data") data.push(value);
+    else if (field === "id" && !value.includes("\0")) id = value;
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    // A trailing "\r" may be half of "\r\n": its line ends with the next chunk.
+    const held = buffer.endsWith("\r") ? "\r" : "";
+    const lines = (held ? buffer.slice(0, -1) : buffer).split(/\r\n|\r|\n/);
+    buffer = (lines.pop() ?? "") + held;
+    for (const line of lines) take(line);
   }
 }
 

@@ -210,9 +210,26 @@ addEventListener("hashchange", resumeFromUrl);
 
 await Promise.all([detectAuth(), loadSchema()]);
 resumeFromUrl();
-if (auth.mode === "dev") await loadEditor(client, AGENT);
-else {
-  $("agent-status").textContent = "Paste a bearer token above to see your custom agent.";
-  tokenInput.addEventListener("change", () => loadEditor(client, AGENT));
+// The custom agent editor loads when its panel is first opened: a page load asks nothing of
+// /me/agents (where "none yet" is a 404), and a reload mid-run lands on the results.
+const agentPanel = /** @type {HTMLDetailsElement} */ ($("agent-panel"));
+let editorLoaded = false;
+const openEditor = () => {
+  if (!agentPanel.open) return;
+  if (auth.mode !== "dev" && !currentToken()) {
+    $("agent-status").textContent = "Paste a bearer token above to see your custom agent.";
+    return;
+  }
+  if (!editorLoaded) {
+    editorLoaded = true;
+    loadEditor(client, AGENT);
+  }
+};
+agentPanel.addEventListener("toggle", openEditor);
+if (auth.mode !== "dev") {
+  tokenInput.addEventListener("change", () => {
+    editorLoaded = false;
+    openEditor();
+  });
 }
 document.body.dataset.ready = "true";

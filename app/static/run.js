@@ -121,6 +121,7 @@ export async function resumeRun(client, jobId) {
 function showCreateError(problem) {
   if (problem.status === 429) {
     showError("Request refused", problem.code, `${problem.detail}. No job was created.`);
+    if (problem.retryAfterMs) holdGenerate(problem.retryAfterMs, problem.detail);
   } else if (problem.status === 422) {
     showError("Please correct the form", problem.code, problem.detail);
   } else if (problem.status === 401 || problem.status === 403) {
@@ -139,6 +140,7 @@ function showCreateError(problem) {
  */
 async function watch(client, job, expectedSuggestions, lastEventId = null) {
   const mine = generation;
+  clientRef = client;
   setState("connecting");
   cancelButton.hidden = false;
   cancelButton.disabled = false;
@@ -170,6 +172,16 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
         if (mine === generation) cards.update(streamText.data.slice(answerStart));
       });
     },
+    onRewind: (rewind) => {
+      if (mine !== generation) return;
+      // Another instance took the run over from its journal: the output after its first
+      // `totalLength` characters is gone, and the deltas that follow continue from there.
+      streamText.data = streamText.data.slice(0, rewind.totalLength);
+      answerStart = Math.min(answerStart, streamText.length);
+      cards.reset();
+      cards.update(streamText.data.slice(answerStart));
+      setProgress(rewind.totalLength, expected, performance.now() - startedMs);
+    },
     onTool: (tool) => {
       if (mine !== generation) return;
       steps.show(tool);
@@ -177,10 +189,20 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
       answerStart = streamText.length;
       cards.restart();
     },
-    onReconnecting: () => {
+    onReconnecting: (_attempt, refused) => {
+      if (mine !== generation) return;
       if (!reconnecting) drops += 1;
       reconnecting = true;
-      $("reconnecting").hidden = false;
+      const badge = $("reconnecting");
+      badge.hidden = false;
+      if (refused) {
+        // Refused (e.g. 429 TOO_MANY_STREAMS): say why, and when the client tries again.
+        countdown(badge, refused.retryAfterMs || 0, (left) =>
+          `stream refused (${refused.code}): retrying${left ? ` in ${left} s` : "…"}`);
+      } else {
+        stopCountdown(badge);
+        badge.textContent = "reconnecting…";
+      }
       $("usage-reconnects").textContent = String(drops);
     },
   }, { lastEventId });
@@ -191,6 +213,7 @@ async function watch(client, job, expectedSuggestions, lastEventId = null) {
   cancelAnimationFrame(frame);
   active = null;
   cancelButton.hidden = true;
+  stopCountdown($("reconnecting"));
   $("reconnecting").hidden = true;
   if (end.type === "complete") {
     showComplete(end.data, performance.now() - startedMs);
@@ -239,6 +262,29 @@ function showEndError(jobId, error) {
       error.code,
       `Job ${jobId} has ended and its results are no longer kept (they stay for a short ` +
         "while after a job ends), or it never existed. Start a new one with the form above.",
+      "Unavailable",
+    );
+    return;
+  }
+  if (error.code === "CANCELLED") cards.markCut("Cancelled before this suggestion was finished.");
+  if (error.status !== undefined && error.retryable) {
+    // The client's own error: the stream was refused or lost, the job itself was not.
+    const refusedTitle = error.status === 0 ? "Connection lost" : "Stream refused";
+    showError(refusedTitle, error.code, `${error.message}.`, "Refused");
+    // The job itself goes on: say its real status once known, and count down Retry-After.
+    const detail = $("error-detail");
+    const until = Date.now() + (error.retryAfterMs || 0);
+    let note = "";
+    const text = (/** @type {number} */ left) =>
+      `${error.message}.${left ? ` Retry in ${left} s.` : error.retryAfterMs ? " You may retry now." : ""}${note}`;
+    countdown(detail, error.retryAfterMs || 0, text);
+    clientRef?.status(jobId).then(
+      (state) => {
+        if (["failed", "cancelled", "completed"].includes(state.status)) return;
+        note = ` The job is still ${state.status}: reload the page to watch it again.`;
+        countdown(detail, Math.max(0, until - Date.now()), text);
+      },
+      () => {},
     );
     return;
   }
@@ -250,8 +296,11 @@ function showEndError(jobId, error) {
   showError(title, error.code, detail);
 }
 
-/** @param {string} title @param {string} code @param {string} detail */
-function showError(title, code, detail) {
+/**
+ * @param {string} title @param {string} code @param {string} detail
+ * @param {string} [badge]  the state badge's word (default: Cancelled, Refused or Failed)
+ */
+function showError(title, code, detail, badge) {
   $("error-title").textContent = title;
   $("error-detail").textContent = detail;
   $("error-code").textContent = code;
@@ -259,8 +308,8 @@ function showError(title, code, detail) {
   $("error-panel").classList.toggle("neutral", code === "CANCELLED");
   cancelButton.hidden = true;
   setState("error");
-  stateLabel.textContent = code === "CANCELLED" ? "Cancelled" : title === "Request refused"
-    ? "Refused" : "Failed";
+  stateLabel.textContent = badge || (code === "CANCELLED" ? "Cancelled" : title === "Request refused"
+    ? "Refused" : "Failed");
   // Nothing streamed (the job was refused, or never got going): no empty output box.
   $("raw").hidden = streamText.data === "";
   $("progress-wrap").hidden = streamText.data === "";
@@ -278,8 +327,9 @@ function setProgress(totalLength, expected, elapsedMs) {
   bar.setAttribute("aria-valuenow", String(percent));
   bar.setAttribute("aria-valuetext", `about ${percent}% (estimated)`);
   /** @type {HTMLElement} */ (bar.firstElementChild).style.width = `${fraction * 100}%`;
+  const approximately = expected < 0 ? "" : "~"; // exact once complete
   $("progress-text").textContent = totalLength
-    ? `~${percent}% · ${totalLength.toLocaleString()} characters · ${seconds(elapsedMs)}`
+    ? `${approximately}${percent}% · ${totalLength.toLocaleString()} characters · ${seconds(elapsedMs)}`
     : "";
 }
 
@@ -296,6 +346,48 @@ function estimate(length, expected) {
 
 /** @param {number} ms */
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+/** @type {import("./jobs-client.js").JobsClient | null} the client of the run on screen */
+let clientRef = null;
+
+/** @type {WeakMap<HTMLElement, ReturnType<typeof setInterval>>} */
+const countdowns = new WeakMap();
+
+/**
+ * Show `text(secondsLeft)` in `element`, counting down to 0 once a second.
+ * @param {HTMLElement} element @param {number} ms @param {(left: number) => string} text
+ */
+function countdown(element, ms, text) {
+  stopCountdown(element);
+  const until = Date.now() + ms;
+  const draw = () => {
+    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+    element.textContent = text(left);
+    if (left === 0) stopCountdown(element);
+  };
+  draw();
+  if (ms > 0) countdowns.set(element, setInterval(draw, 1000));
+}
+
+/** @param {HTMLElement} element */
+function stopCountdown(element) {
+  clearInterval(countdowns.get(element));
+  countdowns.delete(element);
+}
+
+/**
+ * After a 429 at creation: Generate is disabled, the detail counts down, until `Retry-After`.
+ * @param {number} ms @param {string} detail
+ */
+function holdGenerate(ms, detail) {
+  const generate = /** @type {HTMLButtonElement} */ ($("generate"));
+  detail = detail.replace(/;?\s*retry in \d+ s$/, ""); // the countdown says it, and counts
+  generate.disabled = true;
+  countdown($("error-detail"), ms, (left) =>
+    left ? `${detail}. No job was created. Generate is available again in ${left} s.`
+      : `${detail}. No job was created. You may try again now.`);
+  setTimeout(() => { generate.disabled = false; }, ms);
+}
 
 /** @param {import("./jobs-client.js").JobsClient} client */
 export async function cancelRun(client) {

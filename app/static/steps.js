@@ -10,18 +10,44 @@
 /** @typedef {import("./jobs-client.js").ToolEvent} ToolEvent */
 
 /**
- * A call's phrase, for people: what the tool is doing with what the model asked.
+ * A call's phrase, for people: what the tool is doing (`verb`) with what the model asked
+ * (`subject`: a pattern or a path, shown as code, never wrapped inside a token).
  * @param {string} name @param {any} input
+ * @returns {{verb: string, subject: string}}
  */
-export function phrase(name, input) {
+export function phraseParts(name, input) {
   const asked = input && typeof input === "object" ? input : {};
   const text = (/** @type {unknown} */ value) => (typeof value === "string" ? value : "");
   if (name === "Glob" && text(asked.pattern)) {
-    return `Looking for files matching ${asked.pattern}`;
+    return { verb: "Looking for files matching ", subject: asked.pattern };
   }
-  if (name === "Grep" && text(asked.pattern)) return `Searching for "${asked.pattern}"`;
-  if (name === "Read" && text(asked.path)) return `Reading ${asked.path}`;
-  return `Using ${name}`;
+  if (name === "Grep" && text(asked.pattern)) return { verb: "Searching for ", subject: asked.pattern };
+  const path = text(asked.path) || text(asked.file_path);
+  if (name === "Read" && path) return { verb: "Reading ", subject: path };
+  return { verb: `Using ${name}`, subject: "" };
+}
+
+/** @param {string} name @param {any} input */
+export function phrase(name, input) {
+  const { verb, subject } = phraseParts(name, input);
+  return name === "Grep" && subject ? `${verb}"${subject}"` : verb + subject;
+}
+
+/**
+ * The result's summary without what the line already says: a summary that repeats the
+ * pattern or path ("1 file match `src/**`") keeps the rest ("1 file").
+ * @param {string} summary @param {string} subject
+ */
+export function shortSummary(summary, subject) {
+  if (!subject || !summary.includes(subject)) return summary;
+  const quoted = new RegExp(`[\`"']?${subject.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[\`"']?`, "g");
+  const rest = summary
+    .replace(quoted, "")
+    .replace(/\s+/g, " ")
+    .replace(/\s*\b(?:matching|matches|match|for|in|of)\s*$/i, "")
+    .replace(/[\s:,]+$/, "")
+    .trim();
+  return rest || summary;
 }
 
 export class LiveSteps {
@@ -50,7 +76,15 @@ export class LiveSteps {
       item.dataset.state = "running";
       const what = document.createElement("span");
       what.className = "step-what";
-      what.textContent = phrase(event.name, event.input);
+      const { verb, subject } = phraseParts(event.name, event.input);
+      item.dataset.subject = subject;
+      if (subject) {
+        const code = document.createElement("code");
+        code.textContent = event.name === "Grep" ? `"${subject}"` : subject;
+        what.append(verb, code);
+      } else {
+        what.textContent = verb;
+      }
       const mark = document.createElement("span");
       mark.className = "step-mark";
       mark.textContent = "running";
@@ -67,7 +101,7 @@ export class LiveSteps {
       /** @type {HTMLElement} */ (item.querySelector(".step-mark")).textContent =
         failed ? "failed" : "done";
       /** @type {HTMLElement} */ (item.querySelector(".step-summary")).textContent =
-        event.summary ? `: ${event.summary}` : "";
+        event.summary ? `: ${shortSummary(event.summary, item.dataset.subject || "")}` : "";
     }
   }
 

@@ -145,6 +145,9 @@ class Agent(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
     input_model: ClassVar[type[AgentInput]]
+    #: What ``result`` returns, as a model: it documents the ``complete`` event's ``result``
+    #: (``Result-<agent>`` in ``/openapi.json``, from which clients generate their types).
+    result_model: ClassVar[type[BaseModel]]
     #: The workspace tools the agent may use (a custom agent may narrow them).
     tools: ClassVar[tuple[str, ...]]
 

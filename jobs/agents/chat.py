@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from jobs.agents.base import STRIP, TEXT_CONTROL, AgentInput, ModelChoice, TextRules
 from jobs.backends import ModelRequest
@@ -22,10 +22,17 @@ class ChatInput(AgentInput):
     max_tokens: Annotated[int, Field(ge=1, le=8192)] = 1024
 
 
+class ChatResult(BaseModel):
+    """The job's result: the model's full text."""
+
+    text: str
+
+
 class ChatAgent:
     name: ClassVar[str] = "chat"
     description: ClassVar[str] = "Answers one prompt; the result is the model's full text."
     input_model: ClassVar[type[AgentInput]] = ChatInput
+    result_model: ClassVar[type[BaseModel]] = ChatResult
     tools: ClassVar[tuple[str, ...]] = ()
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest:

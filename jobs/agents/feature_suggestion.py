@@ -54,6 +54,12 @@ class Suggestions(BaseModel):
     suggestions: Annotated[list[Suggestion], Field(min_length=3, max_length=5)]
 
 
+class FeatureSuggestionResult(Suggestions):
+    """The job's result: the suggestions, and the workspace files the agent read for them."""
+
+    context: list[str] = Field(description="the workspace files the agent read")
+
+
 SYSTEM_PROMPT = (
     "You are a senior product engineer. You propose concrete, buildable product features. "
     "Each suggestion names the feature, says why it matters to users, describes what to "
@@ -74,6 +80,7 @@ class FeatureSuggestionAgent:
     name: ClassVar[str] = "feature-suggestion"
     description: ClassVar[str] = "Suggests 3-5 product features for a page or component."
     input_model: ClassVar[type[AgentInput]] = FeatureSuggestionInput
+    result_model: ClassVar[type[BaseModel]] = FeatureSuggestionResult
     tools: ClassVar[tuple[str, ...]] = TOOLS
 
     def request(self, agent_input: Any, *, default_model: str) -> ModelRequest:

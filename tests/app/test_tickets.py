@@ -65,3 +65,23 @@ async def test_the_same_ticket_resumes_after_its_ttl_and_a_stale_one_starts_noth
         stop_after=1,
     )  # fmt: skip
     assert started.status_code == 200
+
+
+async def test_tickets_are_rate_limited_per_user_with_retry_after(
+    live: StartLive, client: httpx.AsyncClient
+) -> None:
+    server = live(rate_limit_tickets_per_min=3)
+    alice = {"Authorization": f"Bearer {token()}"}
+    body = {"agent": "chat", "input": {"prompt": PROMPT}}
+    job = (await client.post(f"{server.url}/jobs", json=body, headers=alice)).json()
+    url = f"{server.url}/jobs/{job['jobId']}/ticket"
+    answers = [await client.post(url, headers=alice) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "RATE_LIMITED"
+    assert "stream tickets" in refused.json()["detail"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    bob = {"Authorization": f"Bearer {token('bob')}"}
+    other = await client.post(url, headers=bob)
+    assert other.status_code == 403, "bob's quota is his own: he gets as far as the owner check"

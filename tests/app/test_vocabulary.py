@@ -19,8 +19,11 @@ def test_the_javascript_client_uses_the_servers_names() -> None:
     terminal = re.search(r"const TERMINAL = new Set\(\[(.*?)\]\)", source)
     assert terminal is not None
     assert set(re.findall(r'"(\w+)"', terminal.group(1))) == {e.value for e in TERMINAL}
-    listened = set(re.findall(r'(?:on|addEventListener)\("(\w+)"', source))
-    assert listened == {e.value for e in Event}, "the client listens to every event, no other"
+    listened = set(re.findall(r'(?:\bon|es\.addEventListener)\("(\w+)"', source))
+    # ``rewind`` (a run continued by another instance) is applied by the client whether or not
+    # this server's vocabulary has it yet.
+    expected = {e.value for e in Event} | {"rewind"}
+    assert listened == expected, "the client listens to every event, no other"
     resumable = re.search(r'const RESUMABLE_ERROR = "(\w+)"', source)
     assert resumable is not None
     assert resumable.group(1) == ErrorCode.STORE_UNAVAILABLE

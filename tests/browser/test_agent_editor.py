@@ -25,6 +25,12 @@ DEV = {"auth_jwt_secret": None}
 AGENT_PATH = "/me/agents/feature-suggestion"
 
 
+def open_editor(page: Page) -> None:
+    """The editor panel is closed on load (it loads what it shows when first opened)."""
+    page.click("#agent-panel summary")
+    expect(page.locator("#agent-editor")).to_be_visible()
+
+
 def dev_headers(url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {httpx.post(f'{url}/dev/token').json()['token']}"}
 
@@ -60,6 +66,7 @@ def test_no_agent_is_an_empty_form_and_bad_fields_are_refused_in_the_page(
     server = live(**DEV)
     sent = puts(page)
     open_page(page, server.url)
+    open_editor(page)
     expect(page.locator("#agent-editor")).to_be_visible()
     expect(page.locator("#agent-status")).to_contain_text("You have no custom agent")
     expect(page.locator("#agent-name")).to_have_value("")
@@ -84,6 +91,7 @@ def test_no_agent_is_an_empty_form_and_bad_fields_are_refused_in_the_page(
 def test_a_422_of_the_service_appears_under_its_field(live: StartLive, page: Page) -> None:
     server = live(**DEV)
     open_page(page, server.url)
+    open_editor(page)
 
     def as_text(route: Route) -> None:
         # What an older page might send: the service's rules refuse a temperature as text.
@@ -106,6 +114,7 @@ def test_a_422_of_the_service_appears_under_its_field(live: StartLive, page: Pag
 def test_save_reaches_the_next_run_switch_off_and_delete(live: StartLive, page: Page) -> None:
     server = live(**DEV, demo_tokens_per_second=100)  # a few seconds: running when asked
     open_page(page, server.url)
+    open_editor(page)
     page.fill("#agent-name", "  Checkout critic ")
     page.fill("#agent-role", "a conversion-focused product manager")
     page.fill("#agent-focus", "mobile checkout friction")
@@ -132,6 +141,7 @@ def test_save_reaches_the_next_run_switch_off_and_delete(live: StartLive, page: 
 
     page.reload()  # the editor shows what is stored
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    open_editor(page)
     expect(page.locator("#agent-name")).to_have_value("Checkout critic")
     expect(page.locator("#agent-temperature")).to_have_value("0.3")
     expect(page.locator("#agent-tools input[value='Glob']")).not_to_be_checked()

@@ -7,6 +7,7 @@ agent's own offline reply, never from the page.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -99,7 +100,7 @@ def test_a_reload_mid_stream_resumes_the_job_from_its_first_event(
     creates: list[Request] = []
     page.on("request", lambda r: creates.append(r) if r.url.endswith("/jobs") else None)
     streams: list[Request] = []
-    page.on("request", lambda r: streams.append(r) if "/stream?" in r.url else None)
+    page.on("request", lambda r: streams.append(r) if "/stream" in r.url else None)
     open_page(page, server.url)
     fill_form(page, BASE_INPUT)
     page.click("#generate")
@@ -116,8 +117,8 @@ def test_a_reload_mid_stream_resumes_the_job_from_its_first_event(
     assert job_in_url(page) == job_id
     assert len(creates) == 1, "the reload created no job"
     resumed = streams[-1]
-    assert f"/jobs/{job_id}/stream?ticket=" in resumed.url
-    assert "lastEventId=0-0" in resumed.url, "from the job's first stored event"
+    assert resumed.url.endswith(f"/jobs/{job_id}/stream")
+    assert resumed.all_headers()["last-event-id"] == "0-0", "from the job's first stored event"
 
 
 def test_a_second_tab_follows_the_same_job(live: StartLive, page: Page) -> None:
@@ -192,8 +193,18 @@ def test_a_refused_creation_says_no_job_was_created(live: StartLive, page: Page)
 
     expect(page.locator("#run")).to_have_attribute("data-state", "error")
     expect(page.locator("#error-title")).to_have_text("Request refused")
-    expect(page.locator("#error-detail")).to_contain_text(refused.value.json()["detail"])
+    detail = refused.value.json()["detail"]
+    assert "; retry in" in detail
+    expect(page.locator("#error-detail")).to_contain_text(detail.split("; retry in")[0])
     expect(page.locator("#error-detail")).to_contain_text("No job was created.")
+    # Retry-After counts down, and Generate waits for it.
+    counted = re.compile(r"Generate is available again in (\d+) s")
+    expect(page.locator("#error-detail")).to_contain_text(counted)
+    first = int(counted.search(page.inner_text("#error-detail"))[1])  # type: ignore[index]
+    expect(page.locator("#error-detail")).not_to_contain_text(f"again in {first} s")
+    later = int(counted.search(page.inner_text("#error-detail"))[1])  # type: ignore[index]
+    assert later < first, "the countdown counts down"
+    expect(page.locator("#generate")).to_be_disabled()
     expect(page.locator("#error-code")).to_have_text("RATE_LIMITED")
     expect(page.locator("#state-label")).to_have_text("Refused")
     expect(page.locator("#raw")).to_be_hidden()
@@ -218,6 +229,7 @@ def test_the_layout_holds_at_360_px(live: StartLive, page: Page) -> None:
     assert len(widths) == 5
     assert max(widths) <= 360
     # The custom agent editor too: every control within the screen, with errors showing.
+    page.click("#agent-panel summary")
     page.fill("#agent-temperature", "1.5")
     page.click("#agent-save")
     expect(page.locator("#agent-temperature-error")).to_be_visible()

@@ -12,7 +12,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -60,7 +59,7 @@ def states(page: Page) -> list[str]:
 def stream_requests(page: Page) -> list[Request]:
     """Every request the page makes for a job's event stream, in order."""
     requests: list[Request] = []
-    page.on("request", lambda r: requests.append(r) if "/stream?" in r.url else None)
+    page.on("request", lambda r: requests.append(r) if "/stream" in r.url else None)
     return requests
 
 
@@ -278,52 +277,82 @@ def test_a_network_drop_mid_stream_resumes_with_last_event_id(
     resumed = retries[-1]  # the attempts made while offline failed
     assert first.all_headers().get("last-event-id") is None
     assert resumed.all_headers()["last-event-id"], "the browser resumed from its last event"
-    assert resumed.url == first.url, "the same URL: the EventSource reconnected by itself"
+    assert resumed.url == first.url, "the same URL: the bearer token travels in a header"
+    assert "ticket=" not in resumed.url
 
 
-def test_a_refused_reconnect_gets_a_fresh_ticket_and_resumes_by_query(
+def test_a_refused_reconnect_says_why_and_resumes_after_its_retry_after(
     proxied: Callable[..., TcpProxy], page: Page, stream_requests: list[Request]
 ) -> None:
-    """When the browser's own reconnect is refused (the ticket expired: 401), the client asks
-    ``POST /jobs/{id}/ticket`` for a new one and reopens with ``lastEventId`` in the query."""
+    """The page streams with fetch and its bearer token, so it sees a refused reconnect's
+    status: a 429 ``TOO_MANY_STREAMS`` is shown with its code, retried after its
+    ``Retry-After``, and the run resumes from its last event (not "the job failed")."""
     proxy = proxied(demo_tokens_per_second=60)  # about 4 s of output
     expected_text = offline_reply(BASE_INPUT)
     attempts: list[str] = []
 
-    def expire_reconnect(route: Route) -> None:
-        # The browser's own reconnect is its second request for the stream. (Chromium adds
-        # its Last-Event-ID header below the layer Playwright intercepts at.)
+    def refuse_reconnect(route: Route) -> None:
         attempts.append(route.request.url)
         if len(attempts) == 2:
             route.fulfill(
-                status=401,
+                status=429,
+                headers={"Retry-After": "2"},
                 content_type="application/problem+json",
-                body=json.dumps({"status": 401, "code": "UNAUTHORIZED",
-                                 "detail": "the stream ticket has expired"}),
+                body=json.dumps({"status": 429, "code": "TOO_MANY_STREAMS",
+                                 "detail": "at most 5 streams may be open at once"}),
             )  # fmt: skip
         else:
             route.continue_()
 
-    page.route(re.compile(r"/jobs/[0-9a-f]+/stream\?"), expire_reconnect)
-    tickets: list[Request] = []
-    page.on("request", lambda r: tickets.append(r) if r.url.endswith("/ticket") else None)
+    page.route(re.compile(r"/jobs/[0-9a-f]+/stream$"), refuse_reconnect)
     open_page(page, proxy.url, bearer=token())
     fill_form(page, BASE_INPUT)
     page.click("#generate")
     wait_for_text(page, 100)
     assert proxy.sever() >= 1
 
+    badge = page.locator("#reconnecting")
+    expect(badge).to_contain_text("TOO_MANY_STREAMS")
+    expect(badge).to_contain_text("retrying")
     expect(page.locator("#run")).to_have_attribute("data-state", "complete")
     assert stream_text(page) == expected_text, "nothing lost, nothing repeated"
-    first, reconnect, reopened = stream_requests
-    assert reconnect.url == first.url, "the EventSource's own reconnect was refused"
-    query = parse_qs(urlsplit(reopened.url).query)
-    assert re.fullmatch(r"\d+-\d+", query["lastEventId"][0]), "resumed from its last event id"
-    assert [r.method for r in tickets] == ["POST"]
-    fresh = tickets[0].response()
-    assert fresh is not None
-    assert query["ticket"] == [fresh.json()["streamTicket"]], "the new EventSource uses it"
+    first, refused, resumed = stream_requests
+    assert refused.all_headers()["last-event-id"] == resumed.all_headers()["last-event-id"]
+    assert re.fullmatch(r"\d+-\d+", resumed.all_headers()["last-event-id"])
+    assert first.all_headers()["authorization"].startswith("Bearer ")
     expect(page.locator("#usage-reconnects")).to_have_text("1")
+
+
+def test_a_stream_refused_until_the_client_gives_up_is_not_a_failed_job(
+    live: StartLive, page: Page
+) -> None:
+    """Every attach refused with 429 ``TOO_MANY_STREAMS``: after its retries the page says
+    "Stream refused" with that code and the job's real status (still pending), not that the
+    job failed (and not ``STREAM_LOST``)."""
+    server = live(demo_tokens_per_second=60)
+
+    def refuse(route: Route) -> None:
+        route.fulfill(
+            status=429,
+            headers={"Retry-After": "0"},
+            content_type="application/problem+json",
+            body=json.dumps({"status": 429, "code": "TOO_MANY_STREAMS",
+                             "detail": "at most 5 streams may be open at once"}),
+        )  # fmt: skip
+
+    page.route(re.compile(r"/jobs/[0-9a-f]+/stream$"), refuse)
+    open_page(page, server.url, bearer=token())
+    fill_form(page, BASE_INPUT)
+    page.click("#generate")
+    expect(page.locator("#error-title")).to_have_text("Stream refused", timeout=20_000)
+    expect(page.locator("#error-code")).to_have_text("TOO_MANY_STREAMS")
+    expect(page.locator("#state-label")).to_have_text("Refused")
+    expect(page.locator("#error-detail")).to_contain_text("The job is still pending")
+    job_id = page.evaluate("location.hash").removeprefix("#job=")
+    status = httpx.get(
+        f"{server.url}/jobs/{job_id}", headers={"Authorization": f"Bearer {token()}"}
+    )
+    assert status.json()["status"] == "pending"
 
 
 def test_an_expired_token_shows_the_auth_error(live: StartLive, page: Page) -> None:

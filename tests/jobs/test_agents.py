@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends.demo import DemoBackend
 from jobs.errors import InputInvalid, OutputInvalid, UnknownAgent
+from tests.support.demo import demo_run
 
 pytestmark = pytest.mark.anyio
 
@@ -75,3 +77,18 @@ def test_stored_input_is_restored_even_if_the_allow_list_changed() -> None:
     stored = {"prompt": "hi", "model": "m2", "maxTokens": 5}
     value = registry(["m1"]).restore("chat", stored)
     assert value.model_dump(by_alias=True, exclude_none=True) == stored
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), [("feature-suggestion", FEATURE), ("chat", {"prompt": "hello"})]
+)
+def test_each_agents_result_model_describes_its_result(name: str, raw: dict[str, object]) -> None:
+    """``result_model`` is what ``/openapi.json`` publishes as ``Result-<agent>`` (and clients
+    type ``complete.result`` with): the result a run really makes must validate against it,
+    and the model must refuse what the result is not."""
+    agent = registry().get(name)
+    run = demo_run(name, raw)
+    result = agent.result(run.answer, files_read=("src/app.tsx",))
+    agent.result_model.model_validate(result)
+    with pytest.raises(ValidationError):
+        agent.result_model.model_validate({"unexpected": True})

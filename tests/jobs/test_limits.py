@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from jobs.connection import Redis
-from jobs.errors import RateLimited, TooManyStreams
+from jobs.errors import RateLimited, TicketsRateLimited, TooManyStreams
 from jobs.keys import Keys, new_job_id
 from jobs.limits import Check, Limits
 
@@ -124,3 +124,27 @@ async def test_a_limit_of_zero_is_off_and_touches_nothing(aredis: Redis) -> None
     assert off.open_stream("alice", "s1") is None
     await off.close_stream("alice", "s1")
     assert await aredis.keys("*") == []
+
+
+async def test_tickets_are_counted_per_user_in_a_sliding_minute(aredis: Redis) -> None:
+    rate = Limits(
+        aredis, KEYS, creates_per_min=0, max_streams=0, stream_ttl_s=30, tickets_per_min=2
+    )
+    await rate.ticket("alice")
+    await rate.ticket("alice")
+    await age_entries(aredis, KEYS.user_tickets("alice"), 20_000)
+    with pytest.raises(TicketsRateLimited) as refused:
+        await rate.ticket("alice")
+    assert 38 <= refused.value.retry_after_s <= 40, "the oldest leaves the window in ~40 s"
+    assert await aredis.zcard(KEYS.user_tickets("alice")) == 2, "a refusal is not counted"
+    await rate.ticket("bob")  # per user
+    await age_entries(aredis, KEYS.user_tickets("alice"), 41_000)
+    await rate.ticket("alice")
+    assert 0 < await aredis.pttl(KEYS.user_tickets("alice")) <= 60_000, "the log expires"
+
+
+async def test_a_ticket_limit_of_0_is_off(aredis: Redis) -> None:
+    rate = Limits(aredis, KEYS, creates_per_min=0, max_streams=0, stream_ttl_s=30)
+    for _ in range(5):
+        await rate.ticket("alice")
+    assert await aredis.exists(KEYS.user_tickets("alice")) == 0
