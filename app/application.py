@@ -72,7 +72,7 @@ def create_app(
             *routes,
             *custom_agent_routes,
             Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
-            *page_routes(dev_secret),
+            *page_routes(dev_secret, settings.cors_allow_origins),
         ],
         middleware=[
             Middleware(RequestId),

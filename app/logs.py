@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -53,8 +54,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+#: What could break a text line or fake one: control characters (C0, DEL, C1: CR and LF
+#: among them) and Unicode's line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
 class TextFormatter(logging.Formatter):
-    """One readable line: time, level, logger, message, then the job and request ids."""
+    """One readable line: time, level, logger, message, then the job and request ids.
+
+    A line is one line whatever it quotes: a path such as ``/x%0A12:00:00 CRITICAL ...``
+    must not write a second, forged one, so control characters are escaped (``\\n``,
+    ``\\u001b``). A traceback, added after the line, keeps its own lines.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
@@ -69,7 +86,8 @@ class TextFormatter(logging.Formatter):
             )
             if value
         ]
-        return f"{line} [{' '.join(ids)}]" if ids else line
+        line = f"{line} [{' '.join(ids)}]" if ids else line
+        return _CONTROL.sub(_escape, line)
 
 
 def configure(level: str, *, json_lines: bool) -> None:

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_algorithms: CommaList = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
     auth_token_types: CommaList = Field(default_factory=lambda: list(DEFAULT_TOKEN_TYPES))
+    # The longest life a token may claim (its exp from now, and from its iat): a day.
+    auth_max_token_lifetime_s: Annotated[int, Field(gt=0)] = 86400
 
     agent_backend: str | None = None  # a name in jobs.backends.BACKENDS
     anthropic_api_key: SecretStr | None = None
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
     rate_limit_create_per_min: Annotated[int, Field(ge=0)] = 10
     max_streams_per_user: Annotated[int, Field(ge=0)] = 5
     cors_allow_origins: CommaList = Field(default_factory=list)
+    # Dev mode (no auth) refuses CORS_ALLOW_ORIGINS=* and a non-loopback --host without it.
+    allow_insecure_dev_mode: bool = False
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] | None = None
@@ -202,6 +206,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "AUTH_TICKET_SECRET is required with AUTH_ISSUER/AUTH_JWKS_URL and REDIS_URL "
                 "(the same value on every instance, so a stream ticket works on any of them)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dev_mode_stays_local(self) -> Settings:
+        # With no auth, a token is one POST away: any web site a developer visits could
+        # drive the service through their browser if every origin were allowed.
+        if self.dev_auth and "*" in self.cors_allow_origins and not self.allow_insecure_dev_mode:
+            raise ValueError(
+                "CORS_ALLOW_ORIGINS=* with no authentication configured (dev mode) would let any "
+                "web site drive this service: list the origins, configure AUTH_JWT_SECRET or "
+                "AUTH_ISSUER/AUTH_JWKS_URL, or set ALLOW_INSECURE_DEV_MODE=true"
             )
         return self
 
