@@ -94,7 +94,8 @@ class AccessLog:
         finally:
             duration_ms = (time.perf_counter() - started) * 1000
             route = scope.get("route")
-            metrics.http_request(scope["method"], getattr(route, "path", "unmatched"), status)
+            path = getattr(route, "path", "unmatched")
+            metrics.http_request(scope["method"], path, status, duration_ms / 1000)
             if logger.isEnabledFor(logging.INFO):  # the line's fields cost more than the check
                 logger.info(
                     "%s %s %d %.1fms",

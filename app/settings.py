@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # Dev mode (no auth) refuses CORS_ALLOW_ORIGINS=* and a non-loopback --host without it.
     allow_insecure_dev_mode: bool = False
 
+    # The bearer token GET /metrics wants; unset, /metrics is open (keep it off the internet).
+    metrics_token: SecretStr | None = None
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] | None = None
 

@@ -135,7 +135,7 @@ class JobService:
         check_job_id(job_id)
         job, lost = await self.store.current(job_id, RunnerLost().payload())
         if lost:
-            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST, job.agent if job else "")
         if job is None:
             return await self._completed(owner, job_id)
         if job.owner != owner:
@@ -146,17 +146,17 @@ class JobService:
         """Cancel ``owner``'s job, wherever it runs. Idempotent: a finished job stays as it is."""
         check_job_id(job_id)
         data = Cancelled().payload()
-        outcome, runner = await self.store.cancel(job_id, owner, data)
+        outcome, detail = await self.store.cancel(job_id, owner, data)
         if outcome == "missing":
             await self._completed(owner, job_id)  # 404/403 unless a success of the caller's
         elif outcome == "forbidden":
             raise NotOwner(job_id)
-        elif outcome == "cancelled":
-            metrics.job_finished(JobStatus.CANCELLED, ErrorCode.CANCELLED)
-        elif outcome == "requested" and not (
-            runner == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
+        elif outcome == "cancelled":  # the detail is the job's agent
+            metrics.job_finished(JobStatus.CANCELLED, ErrorCode.CANCELLED, detail)
+        elif outcome == "requested" and not (  # the detail is the job's runner
+            detail == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
         ):
-            await self.leases.request_cancel(runner, job_id)
+            await self.leases.request_cancel(detail, job_id)
 
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
         """Attach ``owner`` to the job's stream; None means "you have seen it all" (204).
@@ -284,7 +284,7 @@ class JobService:
                 if event is None:
                     verdict = await self.lease_checks.verdict(job_id)
                     if verdict == "lost":
-                        metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+                        metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST, "")
                     if verdict != "not-running":
                         yield None  # alive: keep waiting; lost: its terminal event comes next
                         continue
