@@ -1,11 +1,12 @@
 """Logging set-up for ``python -m app``: human-readable text on a terminal, JSON lines otherwise.
 
 Structured fields travel as ``extra=`` on the log call (``job_id``, ``status``...); the JSON
-formatter writes them as top-level keys. Two more come from the context: ``request_id`` (set
-by ``app.middleware.RequestId`` for each request) and ``job_id`` (set by the routes as soon as
-they know the job). A job's run is a task created while its first attach is handled, so it
-inherits both: every line of a job's life carries its id and the id of the request that
-started it. Nothing logged anywhere in this service carries a token, a ticket, a secret or a
+formatter writes them as top-level keys. Three more come from the context: ``request_id`` (set
+by ``app.middleware.RequestId`` for each request), ``job_id`` (set by the routes as soon as
+they know the job) and ``owner`` (``jobs.joblog``: set once the job's owner is established).
+A job's run is a task created while its first attach is handled, so it inherits them all:
+every line of a job's life carries its id, its owner and the id of the request that started
+it. Nothing logged anywhere in this service carries a token, a ticket, a secret or a
 job's input text.
 """
 
@@ -18,6 +19,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from jobs.joblog import owner
+
 #: The request being handled (``X-Request-ID``), for every log line written while it is.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 #: The job a request (or a run) is about.
@@ -25,11 +28,11 @@ job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
 
 
 class ContextFilter(logging.Filter):
-    """Adds ``request_id`` and ``job_id`` from the context to each record (an explicit
-    ``extra=`` wins)."""
+    """Adds ``request_id``, ``job_id`` and the job's ``owner`` from the context to each record
+    (an explicit ``extra=`` wins)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, var in (("request_id", request_id), ("job_id", job_id)):
+        for name, var in (("request_id", request_id), ("job_id", job_id), ("owner", owner)):
             value = var.get()
             if value is not None and not hasattr(record, name):
                 setattr(record, name, value)
@@ -82,6 +85,7 @@ class TextFormatter(logging.Formatter):
             f"{label}={value}"
             for label, value in (
                 ("job", getattr(record, "job_id", None)),
+                ("owner", getattr(record, "owner", None)),
                 ("req", getattr(record, "request_id", None)),
             )
             if value

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
 from app.problems import problem
-from jobs import metrics
+from jobs import joblog, metrics
 
 #: Request ids: unique enough, and cheap (seeded from the OS once).
 _ids = random.Random()  # noqa: S311 - request ids are not secrets
@@ -65,9 +65,11 @@ class RequestId:
 
         request_token = logs.request_id.set(request_id)
         job_token = logs.job_id.set(None)
+        owner_token = joblog.owner.set(None)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            joblog.owner.reset(owner_token)
             logs.job_id.reset(job_token)
             logs.request_id.reset(request_token)
 

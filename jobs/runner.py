@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import metrics
+from jobs import joblog, metrics
 from jobs.agents import AgentRegistry
 from jobs.backends import TextDelta
 from jobs.channel import RunChannel
@@ -289,6 +289,8 @@ class Runner:
             "run completed",
             extra={"job_id": job.id, "upstream_request_id": completion.request_id},
         )
+        if event is not None:
+            joblog.ended(job.id, job.owner, job.agent, JobStatus.COMPLETED, None, self.instance_id)
         return event or await self._ending_stored_elsewhere(job)
 
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Outcome]:
@@ -371,6 +373,8 @@ class Runner:
             event = StoredEvent(None, Event.ERROR, dumps(data))
         metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
+        if stored is not None:
+            joblog.ended(job.id, job.owner, job.agent, status, error.code, self.instance_id)
         return event
 
     async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:

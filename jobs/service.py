@@ -26,7 +26,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import metrics
+from jobs import joblog, metrics
 from jobs.agents import AgentRegistry
 from jobs.channel import RunChannel
 from jobs.custom_agents import CustomAgents
@@ -127,6 +127,7 @@ class JobService:
             key = self.custom_agents.keys.custom_agent(owner, agent)
             job.custom_agent = await self.store.create(job, check=check, custom_agent=key)
         metrics.job_created(agent)
+        joblog.owner.set(owner)
         return job
 
     async def status(self, owner: str, job_id: str) -> Job:
@@ -140,6 +141,7 @@ class JobService:
             return await self._completed(owner, job_id)
         if job.owner != owner:
             raise NotOwner(job_id)
+        joblog.owner.set(owner)
         return job
 
     async def cancel(self, owner: str, job_id: str) -> None:
@@ -153,6 +155,11 @@ class JobService:
             raise NotOwner(job_id)
         elif outcome == "cancelled":  # the detail is the job's agent
             metrics.job_finished(JobStatus.CANCELLED, ErrorCode.CANCELLED, detail)
+            joblog.owner.set(owner)
+            joblog.ended(
+                job_id, owner, detail, JobStatus.CANCELLED, ErrorCode.CANCELLED,
+                self.runner.instance_id,
+            )  # fmt: skip
         elif outcome == "requested" and not (  # the detail is the job's runner
             detail == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
         ):
@@ -177,6 +184,8 @@ class JobService:
             await self._release(owner, job_id, stream_id)
             raise
         channel = None
+        if claim is not None and claim.job.owner == owner:
+            joblog.owner.set(owner)  # before the run starts: its task inherits it
         if claim is not None and claim.claimed:
             channel = self.runner.start(claim.job)
         try:
