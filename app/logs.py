@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from jobs import tracing
 from jobs.joblog import owner
 
 #: The request being handled (``X-Request-ID``), for every log line written while it is.
@@ -29,13 +30,17 @@ job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
 
 class ContextFilter(logging.Filter):
     """Adds ``request_id``, ``job_id`` and the job's ``owner`` from the context to each record
-    (an explicit ``extra=`` wins)."""
+    (an explicit ``extra=`` wins), and, inside a span (tracing on), ``trace_id`` and
+    ``span_id``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for name, var in (("request_id", request_id), ("job_id", job_id), ("owner", owner)):
             value = var.get()
             if value is not None and not hasattr(record, name):
                 setattr(record, name, value)
+        ids = tracing.current_ids()
+        if ids is not None and not hasattr(record, "trace_id"):
+            record.trace_id, record.span_id = ids
         return True
 
 

@@ -119,9 +119,10 @@ def cors(origins: Sequence[str]) -> list[Middleware]:
 
     Credentials are bearer tokens and tickets, never cookies, so ``allow_credentials`` stays
     off. A preflight may ask for ``Authorization`` and ``Content-Type`` (``POST /jobs``) and
-    ``Last-Event-ID`` (an ``EventSource`` reconnect); responses expose the headers a client
-    acts on: ``Location`` (the new job), ``WWW-Authenticate`` (why a token was refused),
-    ``Retry-After`` (429/503) and ``X-Request-ID`` (to quote in a support request).
+    ``Last-Event-ID`` (an ``EventSource`` reconnect), and ``traceparent``/``tracestate`` (a
+    traced frontend); responses expose the headers a client acts on: ``Location`` (the new
+    job), ``WWW-Authenticate`` (why a token was refused), ``Retry-After`` (429/503),
+    ``X-Request-ID`` (to quote in a support request) and ``traceresponse`` (tracing on).
     """
     if not origins:
         return []
@@ -130,8 +131,20 @@ def cors(origins: Sequence[str]) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=list(origins),
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=["Location", "WWW-Authenticate", "Retry-After", REQUEST_ID_HEADER],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Last-Event-ID",
+                "traceparent",
+                "tracestate",
+            ],
+            expose_headers=[
+                "Location",
+                "WWW-Authenticate",
+                "Retry-After",
+                REQUEST_ID_HEADER,
+                "traceresponse",
+            ],
             max_age=600,
         )
     ]

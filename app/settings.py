@@ -8,6 +8,7 @@ build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     # Dev mode (no auth) refuses CORS_ALLOW_ORIGINS=* and a non-loopback --host without it.
     allow_insecure_dev_mode: bool = False
 
+    # Tracing (the otel extra): on when set, as the OpenTelemetry SDK defines it (otlp,
+    # console, none...); the SDK reads its other OTEL_* variables itself (see app.tracing).
+    otel_traces_exporter: str | None = None
     # The bearer token GET /metrics wants; unset, /metrics is open (keep it off the internet).
     metrics_token: SecretStr | None = None
 
@@ -229,6 +233,16 @@ class Settings(BaseSettings):
                 "AUTH_ISSUER/AUTH_JWKS_URL, or set ALLOW_INSECURE_DEV_MODE=true"
             )
         return self
+
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _otel_installed(cls, value: str | None) -> str | None:
+        if value is not None and importlib.util.find_spec("opentelemetry.sdk") is None:
+            raise ValueError(
+                "tracing needs OpenTelemetry, which is not installed: "
+                "pip install 'jobs-service[otel]' (or unset OTEL_TRACES_EXPORTER)"
+            )
+        return value
 
     @field_validator("agent_backend")
     @classmethod

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar
 
+from jobs import tracing
+
 #: The owner of the job a log line is about.
 owner: ContextVar[str | None] = ContextVar("owner", default=None)
 
@@ -32,5 +34,9 @@ def ended(
         "code": code or "none",
         "runner": runner,
     }
+    tracing.annotate(
+        {"jobs.outcome": outcome, "jobs.code": fields["code"]},
+        failed=fields["code"] if outcome == "failed" else None,
+    )
     level = logging.WARNING if outcome == "failed" else logging.INFO
     logger.log(level, "job %s %s (%s) on %s", job_id, outcome, fields["code"], runner, extra=fields)

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import joblog, metrics
+from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
 from jobs.backends import TextDelta
 from jobs.channel import RunChannel
@@ -140,7 +140,8 @@ class Runner:
         channel = RunChannel(job.id)
         self._channels[job.id] = channel
         self._watched_at[job.id] = time.monotonic()
-        task = asyncio.create_task(self._run(job, channel), name=f"run-{job.id}")
+        run = tracing.within_run(job, self._run(job, channel))
+        task = asyncio.create_task(run, name=f"run-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._forget(job.id))
         metrics.run_started()

@@ -26,7 +26,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import joblog, metrics
+from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
 from jobs.channel import RunChannel
 from jobs.custom_agents import CustomAgents
@@ -118,6 +118,7 @@ class JobService:
             owner=owner,
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
+            trace=tracing.job_trace(),
         )
         check = self.limits.creation(owner, job.id)
         if self.store.cluster:
