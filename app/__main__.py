@@ -26,6 +26,7 @@ from uvicorn.supervisors import Multiprocess
 
 from app.application import create_app, tune_gc
 from app.logs import configure
+from app.page import is_loopback
 from app.protocol import ServerConfig
 from app.settings import Settings, describe
 from auth import mint_token
@@ -45,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         for line in describe(exc):
             print(f"python -m app: invalid configuration: {line}", file=sys.stderr)
+        return 2
+    if settings.dev_auth and not is_loopback(args.host) and not settings.allow_insecure_dev_mode:
+        print(
+            f"python -m app: no authentication is configured (dev mode), which serves only "
+            f"this machine: --host {args.host} would hand the network the service; configure "
+            f"AUTH_JWT_SECRET or AUTH_ISSUER/AUTH_JWKS_URL, or set ALLOW_INSECURE_DEV_MODE=true",
+            file=sys.stderr,
+        )
         return 2
     configure(settings.log_level, json_lines=settings.json_logs)
     tune_gc()

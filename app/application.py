@@ -13,12 +13,13 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from app import tracing
 from app.custom_agents import routes as custom_agent_routes
 from app.logs import configure
 from app.middleware import AccessLog, BodyLimit, BodyTimeout, RequestId, cors
@@ -32,38 +33,50 @@ from jobs import metrics
 from jobs.backends import Backend
 from jobs.loop import Toolbox
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 logger = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, backend: Backend | None = None, workspace: Toolbox | None = None
+    settings: Settings,
+    *,
+    backend: Backend | None = None,
+    workspace: Toolbox | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """The service for ``settings``. In dev mode (no auth configured) tokens are signed with a
     per-process secret, kept in ``app.state.dev_secret`` for ``python -m app`` to mint one.
 
     ``backend`` replaces the configured model backend (tests use it to script failures);
-    ``workspace`` is the tools agents may use (none: agents run without tools).
+    ``workspace`` is the tools agents may use (none: agents run without tools);
+    ``tracer_provider`` turns tracing on with it (tests use an in-memory exporter), else
+    ``OTEL_TRACES_EXPORTER`` decides (see ``app.tracing``).
     """
     dev_secret = secrets.token_urlsafe(32) if settings.dev_auth else None
+    provider = tracer_provider or tracing.build_provider(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         metrics.forget_dead_workers()
         try:
-            async with build_services(
-                settings, dev_secret=dev_secret, backend=backend, workspace=workspace
-            ) as svc:
-                closing = asyncio.create_task(_wake_streams_at_shutdown(svc), name="shutdown")
-                # Discovery and keys checked now, without holding start-up: a misconfiguration
-                # shows in the log and /readyz at once, not at the first user's request.
-                provider = svc.provider
-                checking = asyncio.create_task(provider.check()) if provider else None
-                try:
-                    yield {"services": svc}
-                finally:
-                    closing.cancel()
-                    if checking is not None:
-                        checking.cancel()
+            with tracing.instrumented(provider, owned=tracer_provider is None):
+                async with build_services(
+                    settings, dev_secret=dev_secret, backend=backend, workspace=workspace
+                ) as svc:
+                    closing = asyncio.create_task(_wake_streams_at_shutdown(svc), name="shutdown")
+                    # Discovery and keys checked now, without holding start-up: a
+                    # misconfiguration shows in the log and /readyz at once, not at the first
+                    # user's request.
+                    idp = svc.provider
+                    checking = asyncio.create_task(idp.check()) if idp else None
+                    try:
+                        yield {"services": svc}
+                    finally:
+                        closing.cancel()
+                        if checking is not None:
+                            checking.cancel()
         finally:
             metrics.worker_stopped()
 
@@ -72,9 +85,10 @@ def create_app(
             *routes,
             *custom_agent_routes,
             Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
-            *page_routes(dev_secret),
+            *page_routes(dev_secret, settings.cors_allow_origins),
         ],
         middleware=[
+            *tracing.middleware(provider),
             Middleware(RequestId),
             Middleware(AccessLog),
             *cors(settings.cors_allow_origins),

@@ -13,6 +13,7 @@ from app.settings import Settings
 from auth import CachingVerifier, CombinedVerifier, SecretVerifier, Verifier
 from auth.access_tokens import TokenTypes
 from auth.jwks import JwksCache, JwksVerifier
+from auth.verifier import LifetimeCap
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def build_verifier(
         verifier = CombinedVerifier(by_secret, by_provider)
     if verifier is None:
         raise RuntimeError("configure AUTH_JWT_SECRET, AUTH_ISSUER or AUTH_JWKS_URL")
-    return CachingVerifier(verifier)
+    return CachingVerifier(LifetimeCap(verifier, settings.auth_max_token_lifetime_s))
 
 
 def log_auth(settings: Settings) -> None:

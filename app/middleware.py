@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
 from app.problems import problem
-from jobs import metrics
+from jobs import joblog, metrics
 
 #: Request ids: unique enough, and cheap (seeded from the OS once).
 _ids = random.Random()  # noqa: S311 - request ids are not secrets
@@ -65,9 +65,11 @@ class RequestId:
 
         request_token = logs.request_id.set(request_id)
         job_token = logs.job_id.set(None)
+        owner_token = joblog.owner.set(None)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            joblog.owner.reset(owner_token)
             logs.job_id.reset(job_token)
             logs.request_id.reset(request_token)
 
@@ -94,7 +96,8 @@ class AccessLog:
         finally:
             duration_ms = (time.perf_counter() - started) * 1000
             route = scope.get("route")
-            metrics.http_request(scope["method"], getattr(route, "path", "unmatched"), status)
+            path = getattr(route, "path", "unmatched")
+            metrics.http_request(scope["method"], path, status, duration_ms / 1000)
             if logger.isEnabledFor(logging.INFO):  # the line's fields cost more than the check
                 logger.info(
                     "%s %s %d %.1fms",
@@ -116,9 +119,10 @@ def cors(origins: Sequence[str]) -> list[Middleware]:
 
     Credentials are bearer tokens and tickets, never cookies, so ``allow_credentials`` stays
     off. A preflight may ask for ``Authorization`` and ``Content-Type`` (``POST /jobs``) and
-    ``Last-Event-ID`` (an ``EventSource`` reconnect); responses expose the headers a client
-    acts on: ``Location`` (the new job), ``WWW-Authenticate`` (why a token was refused),
-    ``Retry-After`` (429/503) and ``X-Request-ID`` (to quote in a support request).
+    ``Last-Event-ID`` (an ``EventSource`` reconnect), and ``traceparent``/``tracestate`` (a
+    traced frontend); responses expose the headers a client acts on: ``Location`` (the new
+    job), ``WWW-Authenticate`` (why a token was refused), ``Retry-After`` (429/503),
+    ``X-Request-ID`` (to quote in a support request) and ``traceresponse`` (tracing on).
     """
     if not origins:
         return []
@@ -127,8 +131,20 @@ def cors(origins: Sequence[str]) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=list(origins),
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=["Location", "WWW-Authenticate", "Retry-After", REQUEST_ID_HEADER],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Last-Event-ID",
+                "traceparent",
+                "tracestate",
+            ],
+            expose_headers=[
+                "Location",
+                "WWW-Authenticate",
+                "Retry-After",
+                REQUEST_ID_HEADER,
+                "traceresponse",
+            ],
             max_age=600,
         )
     ]

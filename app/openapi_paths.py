@@ -223,13 +223,19 @@ def service_paths() -> dict[str, Any]:
         "/metrics": {
             "get": {
                 "operationId": "metrics",
-                "summary": "Prometheus metrics (no user data; restrict it at the proxy)",
+                "summary": "Prometheus metrics (no user data); with METRICS_TOKEN set, for a "
+                "bearer of that token only (not a user's JWT)",
                 "security": [],
                 "responses": {
                     "200": {
-                        "description": "Prometheus text format",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                        "description": "Prometheus text format, or OpenMetrics when the "
+                        "Accept header asks for it",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_problems(401),
                 },
             }
         },

@@ -10,12 +10,17 @@ and answers 404). It hands the page a bearer token for user ``dev``, signed with
 per-process dev secret, so that opening the printed URL is all a new user has to do. It answers
 only requests made on the machine itself (a loopback client *and* a loopback ``Host``): a dev
 server bound to ``0.0.0.0`` must not hand tokens to the network, and a web site that rebinds
-its own DNS name to 127.0.0.1 must not get one either. The token is never logged.
+its own DNS name to 127.0.0.1 must not get one either. A browser on the developer's machine is
+local too, so the request's ``Origin`` must be this service's own (its page) or one listed in
+``CORS_ALLOW_ORIGINS`` (never ``*``); any other, ``null`` included, is refused: a ``POST`` with
+no body is a CORS "simple" request that no preflight guards. A request without ``Origin`` is
+not from a web page (curl, scripts). The token is never logged.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from auth import mint_token
-from jobs.errors import LocalOnly
+from jobs.errors import ForeignOrigin, LocalOnly
 
 STATIC_DIR = Path(__file__).parent / "static"
 DEV_USER = "dev"
@@ -76,14 +81,19 @@ def is_loopback(host: str | None) -> bool:
 class DevTokens:
     """Issues dev tokens for user ``dev``, signed with the per-process dev secret."""
 
-    def __init__(self, dev_secret: str) -> None:
+    def __init__(self, dev_secret: str, origins: Sequence[str] = ()) -> None:
         self._secret = dev_secret
+        self._origins = frozenset(origin for origin in origins if origin != "*")
 
     async def issue(self, request: Request) -> Response:
         """``POST /dev/token``: ``{"token", "tokenType", "sub", "expiresIn"}``."""
         client = request.client.host if request.client else None
         if not (is_loopback(client) and is_loopback(request.url.hostname)):
             raise LocalOnly("dev tokens; paste the token python -m app printed instead")
+        origin = request.headers.get("origin")
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin is not None and origin != own and origin not in self._origins:
+            raise ForeignOrigin("dev tokens")
         token = mint_token(self._secret, DEV_USER, ttl_s=DEV_TOKEN_TTL_S)
         body = {
             "token": token,
@@ -94,12 +104,13 @@ class DevTokens:
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def page_routes(dev_secret: str | None) -> list[BaseRoute]:
-    """The page's routes; ``POST /dev/token`` only when ``dev_secret`` is set (dev mode)."""
+def page_routes(dev_secret: str | None, origins: Sequence[str] = ()) -> list[BaseRoute]:
+    """The page's routes; ``POST /dev/token`` only when ``dev_secret`` is set (dev mode), for
+    this service's own page and the pages of ``origins`` (``CORS_ALLOW_ORIGINS``)."""
     routes: list[BaseRoute] = [
         Route("/", index, methods=["GET", "HEAD"]),
         Mount("/static", Static(directory=STATIC_DIR), name="static"),
     ]
     if dev_secret is not None:
-        routes.append(Route("/dev/token", DevTokens(dev_secret).issue, methods=["POST"]))
+        routes.append(Route("/dev/token", DevTokens(dev_secret, origins).issue, methods=["POST"]))
     return routes

@@ -6,6 +6,7 @@ errors are raised as exceptions and turned into problem documents by ``app.probl
 
 from __future__ import annotations
 
+import hmac
 import weakref
 from typing import Any
 
@@ -227,8 +228,16 @@ async def list_agents(request: Request) -> Response:
 
 
 async def metrics_text(request: Request) -> Response:
-    """Prometheus metrics; unauthenticated, like every scrape target (see the README)."""
-    body, content_type = metrics.exposition()
+    """Prometheus metrics; with ``METRICS_TOKEN`` set, for scrapers presenting it as a bearer
+    token only (else open, like most scrape targets: see the README)."""
+    expected = services(request).settings.metrics_token
+    if expected is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise MissingCredentials("/metrics wants the METRICS_TOKEN as a bearer token")
+        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise InvalidToken("the token is not this service's METRICS_TOKEN")
+    body, content_type = metrics.exposition(request.headers.get("accept", ""))
     return Response(body, media_type=content_type)
 
 

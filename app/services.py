@@ -20,6 +20,7 @@ from app.settings import Settings
 from app.store_watch import StoreWatch, display_url
 from auth import TicketSigner, Verifier
 from auth.jwks import JwksCache, provider_client
+from jobs import metrics
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends import Backend, build_backend
 from jobs.connection import Redis, connect, connect_single, is_cluster_url, plain_url
@@ -173,6 +174,7 @@ async def build_services(
         limits = _limits(redis, keys, settings)
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         runner = Runner(store, events, agents, leases, run_limits(settings), instance_id=instance)
+        metrics.declare(agents.names, agents.allowed_models, instance)
         streams = OpenStreams(redis, leases, limits)
         # Streams of runs elsewhere share a few connections of their own (standalone Redis),
         # or poll through the cluster client.

@@ -8,6 +8,7 @@ build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_algorithms: CommaList = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
     auth_token_types: CommaList = Field(default_factory=lambda: list(DEFAULT_TOKEN_TYPES))
+    # The longest life a token may claim (its exp from now, and from its iat): a day.
+    auth_max_token_lifetime_s: Annotated[int, Field(gt=0)] = 86400
 
     agent_backend: str | None = None  # a name in jobs.backends.BACKENDS
     anthropic_api_key: SecretStr | None = None
@@ -91,6 +94,14 @@ class Settings(BaseSettings):
     max_streams_per_user: Annotated[int, Field(ge=0)] = 5
     rate_limit_tickets_per_min: Annotated[int, Field(ge=0)] = 60
     cors_allow_origins: CommaList = Field(default_factory=list)
+    # Dev mode (no auth) refuses CORS_ALLOW_ORIGINS=* and a non-loopback --host without it.
+    allow_insecure_dev_mode: bool = False
+
+    # Tracing (the otel extra): on when set, as the OpenTelemetry SDK defines it (otlp,
+    # console, none...); the SDK reads its other OTEL_* variables itself (see app.tracing).
+    otel_traces_exporter: str | None = None
+    # The bearer token GET /metrics wants; unset, /metrics is open (keep it off the internet).
+    metrics_token: SecretStr | None = None
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] | None = None
@@ -108,6 +119,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("agent_workspace", "metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose's ${AGENT_WORKSPACE:-} passes an empty value for one not given.
+        return None if value == "" else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -205,6 +222,28 @@ class Settings(BaseSettings):
                 "(the same value on every instance, so a stream ticket works on any of them)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _dev_mode_stays_local(self) -> Settings:
+        # With no auth, a token is one POST away: any web site a developer visits could
+        # drive the service through their browser if every origin were allowed.
+        if self.dev_auth and "*" in self.cors_allow_origins and not self.allow_insecure_dev_mode:
+            raise ValueError(
+                "CORS_ALLOW_ORIGINS=* with no authentication configured (dev mode) would let any "
+                "web site drive this service: list the origins, configure AUTH_JWT_SECRET or "
+                "AUTH_ISSUER/AUTH_JWKS_URL, or set ALLOW_INSECURE_DEV_MODE=true"
+            )
+        return self
+
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _otel_installed(cls, value: str | None) -> str | None:
+        if value is not None and importlib.util.find_spec("opentelemetry.sdk") is None:
+            raise ValueError(
+                "tracing needs OpenTelemetry, which is not installed: "
+                "pip install 'jobs-service[otel]' (or unset OTEL_TRACES_EXPORTER)"
+            )
+        return value
 
     @field_validator("agent_backend")
     @classmethod

@@ -187,6 +187,35 @@ class CombinedVerifier:
         return await self._provider.verify(token)
 
 
+class LifetimeCap:
+    """Refuses tokens that claim a longer life than ``max_lifetime_s``
+    (``AUTH_MAX_TOKEN_LIFETIME_S``): an ``exp`` further than that from now, or from the
+    token's ``iat``. A token whose ``exp`` is ``1e300`` would otherwise never expire, and
+    nothing could take it back."""
+
+    def __init__(self, inner: Verifier, max_lifetime_s: float) -> None:
+        self._inner = inner
+        self._max_lifetime_s = max_lifetime_s
+
+    @property
+    def generation(self) -> int:
+        return int(getattr(self._inner, "generation", 0))
+
+    async def verify(self, token: str) -> Principal:
+        principal = await self._inner.verify(token)
+        expires = principal.claims.get("exp")
+        issued = principal.claims.get("iat")
+        now = time.time()
+        starts = [now] + ([float(issued)] if isinstance(issued, int | float) else [])
+        limit = self._max_lifetime_s + LEEWAY_S
+        if not isinstance(expires, int | float) or any(expires - t > limit for t in starts):
+            raise InvalidToken(
+                f"the token claims a lifetime longer than this service accepts "
+                f"({self._max_lifetime_s:g} s)"
+            )
+        return principal
+
+
 class CachingVerifier:
     """Remembers tokens it has verified, for ``ttl_s`` at most and never past their ``exp``.
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.alias_generators import to_camel
 
 from jobs.agents import field_errors
+from jobs.agents.base import LINE_CONTROL, TEXT_CONTROL, TextRules
 from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.errors import InputInvalid
 from jobs.events import now_ms
@@ -46,10 +47,12 @@ class CustomAgent(BaseModel):
         alias_generator=to_camel, extra="forbid", str_strip_whitespace=True, frozen=True
     )
 
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    role: Annotated[str, Field(max_length=200)] = ""
-    focus: Annotated[str, Field(max_length=1000)] = ""
-    system_prompt: Annotated[str, Field(max_length=8000)] = ""
+    # The text rules of job inputs (jobs.agents.base): no control characters in one-line
+    # fields, none but tab and line breaks in the others.
+    name: Annotated[str, Field(min_length=1, max_length=80), TextRules(LINE_CONTROL, visible=True)]
+    role: Annotated[str, Field(max_length=200), TextRules(LINE_CONTROL)] = ""
+    focus: Annotated[str, Field(max_length=1000), TextRules(TEXT_CONTROL)] = ""
+    system_prompt: Annotated[str, Field(max_length=8000), TextRules(TEXT_CONTROL)] = ""
     temperature: Annotated[float | None, Field(ge=0, le=1, strict=True)] = None
     effort: Effort | None = None
     tools: Annotated[list[str] | None, Field(max_length=10)] = None

@@ -11,6 +11,7 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     │   ├── UnsupportedMediaType  the body is not JSON (415)
     │   ├── MalformedJson         the body does not parse (400)
     │   └── LocalOnly             a dev-mode endpoint called from another machine (403)
+    │       └── ForeignOrigin     ...or from a web page of another origin (403)
     ├── InvalidJobId              a job id that cannot be one (400)
     ├── InvalidEventId            a Last-Event-ID that cannot be one (400)
     ├── UnknownAgent              no agent by that name (422)
@@ -68,8 +69,14 @@ class MalformedJson(RequestRejected):
 
 
 class LocalOnly(RequestRejected):
+    reason = "only requests from this machine (localhost) may have {what}"
+
     def __init__(self, what: str) -> None:
-        super().__init__(f"only requests from this machine (localhost) may have {what}")
+        super().__init__(self.reason.format(what=what))
+
+
+class ForeignOrigin(LocalOnly):
+    reason = "only this service's own page and the origins in CORS_ALLOW_ORIGINS may have {what}"
 
 
 class InvalidJobId(JobsError):

@@ -37,6 +37,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from jobs import tracing
 from jobs.backends import (
     AssistantTurn,
     Backend,
@@ -160,21 +161,24 @@ class AgentLoop:
             # The step's content as the model wrote it: runs of text pieces and tool calls.
             content: list[list[str] | ToolUse] = []
             completion: Completion | None = None
-            async with aclosing(
-                self.backend.stream(replace(request, turns=tuple(turns)))
-            ) as stream:
-                async for item in stream:
-                    if isinstance(item, TextDelta):
-                        last = content[-1] if content else None
-                        if not isinstance(last, list):
-                            last = []
-                            content.append(last)
-                        last.append(item.text)
-                        yield item
-                    elif isinstance(item, ToolUse):
-                        content.append(item)
-                    else:
-                        completion = item
+            tracing.annotate({"jobs.steps": step})
+            model: dict[str, str | int] = {"gen_ai.request.model": request.model, "jobs.step": step}
+            with tracing.span("model request", model):
+                async with aclosing(
+                    self.backend.stream(replace(request, turns=tuple(turns)))
+                ) as stream:
+                    async for item in stream:
+                        if isinstance(item, TextDelta):
+                            last = content[-1] if content else None
+                            if not isinstance(last, list):
+                                last = []
+                                content.append(last)
+                            last.append(item.text)
+                            yield item
+                        elif isinstance(item, ToolUse):
+                            content.append(item)
+                        else:
+                            completion = item
             if completion is None:
                 raise AgentFailed("the backend ended without a completion")
             usage = completion.usage if usage is None else usage + completion.usage
@@ -186,6 +190,7 @@ class AgentLoop:
             if completion.stop_reason != "tool_use" or not uses:
                 text = "".join(b.text for b in blocks if isinstance(b, TextBlock))
                 final = replace(completion, usage=usage)
+                tracing.annotate({"jobs.model": final.model, "jobs.tool_calls": calls})
                 yield Outcome(final, text, step, calls, tuple(files))
                 return
             if step == self.max_steps:
@@ -230,6 +235,10 @@ class AgentLoop:
                     logger.warning("%d tool calls ignored their cancellation", len(stuck))
 
     async def _call(self, use: ToolUse, names: tuple[str, ...]) -> tuple[ToolResult, int]:
+        with tracing.span(f"tool {use.name}", {"jobs.tool": use.name}):
+            return await self._call_traced(use, names)
+
+    async def _call_traced(self, use: ToolUse, names: tuple[str, ...]) -> tuple[ToolResult, int]:
         started = time.monotonic()
         result: ToolResult
         if use.name not in names or self.toolbox is None:

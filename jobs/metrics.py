@@ -14,30 +14,37 @@ Gauges count only live workers (``livesum``); counters keep dead workers' counts
 never go backwards when a worker is replaced.
 
 Labels are bounded: agents, outcomes, error codes, event names, route templates and models —
-never a job id or a user.
+never a job id or a user. :func:`declare` creates every series whose labels are known at
+start-up (agents, outcomes and codes, events, models) at zero, so that a dashboard or an
+alert sees them before the first job, and ``rate()`` sees the first increment.
+
+``/metrics`` answers in the OpenMetrics format when the scraper asks for it (``Accept``), in
+Prometheus' text format otherwise (:func:`exposition`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.metadata
 import os
+import platform
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     disable_created_metrics,
-    generate_latest,
     multiprocess,
 )
+from prometheus_client.exposition import choose_encoder
 
-from jobs.events import Event, now_ms
+from jobs.events import ErrorCode, Event, JobStatus, now_ms, status_of
 
 if TYPE_CHECKING:
     from jobs.model import Job
@@ -48,13 +55,15 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _RUN_BUCKETS_S = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 _FIRST_DELTA_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30)
+# Requests answer in milliseconds; a stream's request lasts as long as its run.
+_HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 JOBS_CREATED = Counter("jobs_created", "Jobs created (POST /jobs)", ["agent"])
 JOBS_FINISHED = Counter(
     "jobs_finished",
     "Jobs that ended, by outcome and error code (code 'none' for completed); counted once, "
     "by whoever stored the terminal event",
-    ["outcome", "code"],
+    ["agent", "outcome", "code"],
 )
 ACTIVE_RUNS = Gauge(
     "jobs_active_runs", "Runs in progress on this instance", multiprocess_mode="livesum"
@@ -70,8 +79,8 @@ FIRST_DELTA = Histogram(
 )
 RUN_DURATION = Histogram(
     "jobs_run_duration_seconds",
-    "Agent runs on this instance, from claim to end, by outcome",
-    ["outcome"],
+    "Agent runs on this instance, from claim to end, by agent and outcome",
+    ["agent", "outcome"],
     buckets=_RUN_BUCKETS_S,
 )
 UPSTREAM_TOKENS = Counter(
@@ -83,6 +92,26 @@ REDIS_ERRORS = Counter(
 HTTP_REQUESTS = Counter(
     "jobs_http_requests", "HTTP requests answered, by route template", ["method", "route", "status"]
 )
+HTTP_DURATION = Histogram(
+    "jobs_http_request_duration_seconds",
+    "From a request's arrival to the end of its answer (a stream: to its end), by route "
+    "template and status",
+    ["method", "route", "status"],
+    buckets=_HTTP_BUCKETS_S,
+)
+BUILD_INFO = Gauge(
+    "jobs_build_info",
+    "Always 1: the service's version, the Python it runs on, and this instance's id (the "
+    "'runner' of the jobs it runs, as in Redis and the logs)",
+    ["version", "python", "instance"],
+    multiprocess_mode="livesum",
+)
+
+#: Every (outcome, code) a job can end with: ``none`` for a result.
+ENDINGS: tuple[tuple[str, str], ...] = (
+    (JobStatus.COMPLETED.value, "none"),
+    *((status_of(Event.ERROR, code).value, code.value) for code in ErrorCode),
+)
 
 # Pre-bound children for the per-event hook.
 _EVENTS: dict[str, Counter] = {name.value: EVENTS_SENT.labels(name.value) for name in Event}
@@ -92,8 +121,32 @@ def job_created(agent: str) -> None:
     JOBS_CREATED.labels(agent).inc()
 
 
-def job_finished(outcome: str, code: str | None) -> None:
-    JOBS_FINISHED.labels(outcome, code or "none").inc()
+def declare(agents: Iterable[str], models: Iterable[str], instance: str) -> None:
+    """Create the series known at start-up at zero (see the module docstring), and say which
+    build and instance this is."""
+    models = list(models)
+    for agent in agents:
+        JOBS_CREATED.labels(agent)
+        for outcome, code in ENDINGS:
+            JOBS_FINISHED.labels(agent, outcome, code)
+        for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+            RUN_DURATION.labels(agent, status.value)
+    for model in models:
+        for direction in ("input", "output"):
+            UPSTREAM_TOKENS.labels(model, direction)
+    BUILD_INFO.labels(_version(), platform.python_version(), instance).set(1)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("jobs-service")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
+def job_finished(outcome: str, code: str | None, agent: str) -> None:
+    """A job ended (``agent`` "": a verdict reached without the job's record at hand)."""
+    JOBS_FINISHED.labels(agent or "unknown", outcome, code or "none").inc()
 
 
 def run_started() -> None:
@@ -108,9 +161,10 @@ def run_ended(job: Job, outcome: str, code: str | None, *, stored: bool) -> None
     """A run here ended with ``outcome``; ``stored``: its own terminal event was stored (else
     a cancel or a RUNNER_LOST verdict elsewhere ended the job, and counted it there)."""
     if job.started_at_ms is not None:
-        RUN_DURATION.labels(outcome).observe(max(now_ms() - job.started_at_ms, 0) / 1000)
+        duration_s = max(now_ms() - job.started_at_ms, 0) / 1000
+        RUN_DURATION.labels(job.agent, outcome).observe(duration_s)
     if stored:
-        job_finished(outcome, code)
+        job_finished(outcome, code, job.agent)
 
 
 def tokens(model: str, input_tokens: int, output_tokens: int) -> None:
@@ -139,8 +193,9 @@ def redis_error() -> None:
     REDIS_ERRORS.inc()
 
 
-def http_request(method: str, route: str, status: int) -> None:
+def http_request(method: str, route: str, status: int, duration_s: float) -> None:
     HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route, str(status)).observe(duration_s)
 
 
 # -- exposition and multiprocess bookkeeping --------------------------------------------------
@@ -150,14 +205,16 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics in Prometheus text format, and its content type: this process's, or every
+def exposition(accept: str = "") -> tuple[bytes, str]:
+    """The metrics and their content type: OpenMetrics if ``accept`` (the scraper's
+    ``Accept`` header) asks for it, else Prometheus' text format; this process's, or every
     worker's summed in multiprocess mode."""
+    encode, content_type = choose_encoder(accept)
     if multiprocess_dir():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return encode(registry), content_type
+    return encode(REGISTRY), content_type
 
 
 _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")

@@ -24,6 +24,9 @@ class Job:
     error: dict[str, Any] | None = None
     #: The owner's custom agent as it was when the job was created (``jobs.custom_agents``).
     custom_agent: dict[str, Any] | None = None
+    #: The W3C ``traceparent`` of the request that created the job (tracing on only), so
+    #: that its run, on whichever instance, continues that trace.
+    trace: str | None = None
 
     def to_hash(self) -> dict[str, str]:
         """The HASH fields, named as operators see them (README: Redis keys)."""
@@ -43,6 +46,8 @@ class Job:
             fields["error"] = json.dumps(self.error, separators=(",", ":"))
         if self.custom_agent is not None:
             fields["customAgent"] = json.dumps(self.custom_agent, separators=(",", ":"))
+        if self.trace is not None:
+            fields["traceparent"] = self.trace
         return fields
 
     @classmethod
@@ -61,4 +66,5 @@ class Job:
             runner=fields.get("runner") or None,
             error=json.loads(error) if error else None,
             custom_agent=json.loads(custom) if custom else None,
+            trace=fields.get("traceparent"),
         )

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import metrics
+from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
 from jobs.backends import TextDelta
 from jobs.channel import RunChannel
@@ -140,7 +140,8 @@ class Runner:
         channel = RunChannel(job.id)
         self._channels[job.id] = channel
         self._watched_at[job.id] = time.monotonic()
-        task = asyncio.create_task(self._run(job, channel), name=f"run-{job.id}")
+        run = tracing.within_run(job, self._run(job, channel))
+        task = asyncio.create_task(run, name=f"run-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._forget(job.id))
         metrics.run_started()
@@ -289,6 +290,8 @@ class Runner:
             "run completed",
             extra={"job_id": job.id, "upstream_request_id": completion.request_id},
         )
+        if event is not None:
+            joblog.ended(job.id, job.owner, job.agent, JobStatus.COMPLETED, None, self.instance_id)
         return event or await self._ending_stored_elsewhere(job)
 
     async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Outcome]:
@@ -371,6 +374,8 @@ class Runner:
             event = StoredEvent(None, Event.ERROR, dumps(data))
         metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
+        if stored is not None:
+            joblog.ended(job.id, job.owner, job.agent, status, error.code, self.instance_id)
         return event
 
     async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:

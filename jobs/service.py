@@ -26,7 +26,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import metrics
+from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
 from jobs.channel import RunChannel
 from jobs.custom_agents import CustomAgents
@@ -118,6 +118,7 @@ class JobService:
             owner=owner,
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
+            trace=tracing.job_trace(),
         )
         check = self.limits.creation(owner, job.id)
         if self.store.cluster:
@@ -127,6 +128,7 @@ class JobService:
             key = self.custom_agents.keys.custom_agent(owner, agent)
             job.custom_agent = await self.store.create(job, check=check, custom_agent=key)
         metrics.job_created(agent)
+        joblog.owner.set(owner)
         return job
 
     async def status(self, owner: str, job_id: str) -> Job:
@@ -135,28 +137,34 @@ class JobService:
         check_job_id(job_id)
         job, lost = await self.store.current(job_id, RunnerLost().payload())
         if lost:
-            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST, job.agent if job else "")
         if job is None:
             return await self._completed(owner, job_id)
         if job.owner != owner:
             raise NotOwner(job_id)
+        joblog.owner.set(owner)
         return job
 
     async def cancel(self, owner: str, job_id: str) -> None:
         """Cancel ``owner``'s job, wherever it runs. Idempotent: a finished job stays as it is."""
         check_job_id(job_id)
         data = Cancelled().payload()
-        outcome, runner = await self.store.cancel(job_id, owner, data)
+        outcome, detail = await self.store.cancel(job_id, owner, data)
         if outcome == "missing":
             await self._completed(owner, job_id)  # 404/403 unless a success of the caller's
         elif outcome == "forbidden":
             raise NotOwner(job_id)
-        elif outcome == "cancelled":
-            metrics.job_finished(JobStatus.CANCELLED, ErrorCode.CANCELLED)
-        elif outcome == "requested" and not (
-            runner == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
+        elif outcome == "cancelled":  # the detail is the job's agent
+            metrics.job_finished(JobStatus.CANCELLED, ErrorCode.CANCELLED, detail)
+            joblog.owner.set(owner)
+            joblog.ended(
+                job_id, owner, detail, JobStatus.CANCELLED, ErrorCode.CANCELLED,
+                self.runner.instance_id,
+            )  # fmt: skip
+        elif outcome == "requested" and not (  # the detail is the job's runner
+            detail == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
         ):
-            await self.leases.request_cancel(runner, job_id)
+            await self.leases.request_cancel(detail, job_id)
 
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
         """Attach ``owner`` to the job's stream; None means "you have seen it all" (204).
@@ -177,6 +185,8 @@ class JobService:
             await self._release(owner, job_id, stream_id)
             raise
         channel = None
+        if claim is not None and claim.job.owner == owner:
+            joblog.owner.set(owner)  # before the run starts: its task inherits it
         if claim is not None and claim.claimed:
             channel = self.runner.start(claim.job)
         try:
@@ -284,7 +294,7 @@ class JobService:
                 if event is None:
                     verdict = await self.lease_checks.verdict(job_id)
                     if verdict == "lost":
-                        metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+                        metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST, "")
                     if verdict != "not-running":
                         yield None  # alive: keep waiting; lost: its terminal event comes next
                         continue

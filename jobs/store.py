@@ -76,13 +76,13 @@ return settle(ARGV[5], ARGV[6], ARGV[7], f[1])
 _CANCEL = (
     _SETTLE
     + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner')
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner', 'agent')
 if not f[1] then return {'missing', ''} end
 if f[1] ~= ARGV[4] then return {'forbidden', ''} end
 local orphaned = f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0
 if f[2] == 'pending' or orphaned then
   settle('cancelled', 'error', ARGV[5], f[1])
-  return {'cancelled', ''}
+  return {'cancelled', f[4] or ''}
 end
 if f[2] == 'running' then
   redis.call('HSET', KEYS[1], 'cancel', '1')
@@ -363,7 +363,8 @@ class JobStore:
         self, job_id: str, owner: str, data: dict[str, Any]
     ) -> tuple[CancelOutcome, str]:
         """Cancel ``owner``'s job: at once if pending or orphaned; by request if running
-        (``("requested", runner)``: the caller must tell that runner)."""
+        (``("requested", runner)``: the caller must tell that runner); ``("cancelled",
+        agent)`` when this call ended it."""
         args: list[ScriptArg] = [*self._settle_args(), owner, dumps(data)]
         with unavailable_as_domain_error():
             outcome, detail = await self._cancel(keys=self._settle_keys(job_id), args=args)

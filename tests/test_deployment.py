@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 import yaml
 
 from app.settings import Settings
+from tests.conftest import SECRET
 from tests.support.process import ROOT
 
 SETTINGS = {name.upper() for name in Settings.model_fields}
@@ -64,6 +66,27 @@ def test_compose_runs_the_service_on_a_healthy_redis() -> None:
     check_service(jobs)
     assert jobs["ports"] == ["8000:8000"]
     assert jobs["environment"]["AUTH_JWT_SECRET"].startswith("${AUTH_JWT_SECRET:?")
+
+
+def test_compose_reads_no_demo_workspace_and_guards_metrics() -> None:
+    for jobs in (compose()["services"]["jobs"], commented_variant()["services"]["jobs"]):
+        environment = jobs["environment"]
+        # The operator names the workspace, or agents run without tools.
+        assert environment["AGENT_WORKSPACE"] == "${AGENT_WORKSPACE:-}"
+        assert environment["METRICS_TOKEN"].startswith("${METRICS_TOKEN:?")
+
+
+def test_an_empty_workspace_means_no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What compose passes for variables the operator did not set.
+    for name, value in {
+        "AGENT_WORKSPACE": "",
+        "METRICS_TOKEN": "",
+        "AUTH_JWT_SECRET": SECRET,
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.workspace_root is None
+    assert settings.metrics_token is None
 
 
 def test_the_commented_variant_runs_several_instances_behind_a_balancer() -> None:

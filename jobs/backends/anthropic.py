@@ -77,6 +77,7 @@ from anthropic.types import (
 )
 from pydantic import BaseModel
 
+from jobs import tracing
 from jobs.backends.base import (
     AssistantTurn,
     BackendEvent,
@@ -144,6 +145,7 @@ class AnthropicBackend:
                 messages=_messages(request),
                 tools=_tools(request),
                 output_config=_output_config(request.output_schema, request.effort),
+                extra_headers=tracing.headers(),
             ) as stream:
                 opened = True
                 async for event in stream:

@@ -74,9 +74,12 @@ async def test_metrics_change_as_jobs_run(live: StartLive, client: httpx.AsyncCl
 
     change = Change(before, await scrape(client, server.url))
     assert change("jobs_created_total", agent="chat") == 3
-    assert change("jobs_finished_total", outcome="completed", code="none") == 1
-    assert change("jobs_finished_total", outcome="failed", code="UPSTREAM_OVERLOADED") == 1
-    assert change("jobs_finished_total", outcome="cancelled", code="CANCELLED") == 1
+    assert change("jobs_finished_total", agent="chat", outcome="completed", code="none") == 1
+    assert (
+        change("jobs_finished_total", agent="chat", outcome="failed", code="UPSTREAM_OVERLOADED")
+        == 1
+    )
+    assert change("jobs_finished_total", agent="chat", outcome="cancelled", code="CANCELLED") == 1
     assert change("jobs_events_sent_total", event="connected") == 2
     assert change("jobs_events_sent_total", event="delta") == len(
         done.of("delta") + failed.of("delta")
@@ -84,8 +87,8 @@ async def test_metrics_change_as_jobs_run(live: StartLive, client: httpx.AsyncCl
     assert change("jobs_events_sent_total", event="complete") == 1
     assert change("jobs_events_sent_total", event="error") == 1
     assert change("jobs_first_delta_seconds_count") == 2
-    assert change("jobs_run_duration_seconds_count", outcome="completed") == 1
-    assert change("jobs_run_duration_seconds_count", outcome="failed") == 1
+    assert change("jobs_run_duration_seconds_count", agent="chat", outcome="completed") == 1
+    assert change("jobs_run_duration_seconds_count", agent="chat", outcome="failed") == 1
     usage = done.events[-1].data["tokenUsage"]
     assert (
         change("jobs_upstream_tokens_total", model="demo", direction="output")

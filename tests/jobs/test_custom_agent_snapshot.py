@@ -37,12 +37,13 @@ from tests.support.backends import ScriptedBackend
 pytestmark = pytest.mark.anyio
 
 #: What cjson would mangle if the script re-encoded the config: an empty list, a float, key
-#: order, and strings with non-ASCII, quotes, backslashes, control characters and slashes.
+#: order, and strings with non-ASCII, quotes, backslashes, the control characters a custom
+#: agent may hold (line breaks, tabs) and slashes.
 TRICKY = {
     "name": "Critique ✓",
     "role": 'a "quoted" \\ role/editor',
     "focus": "line\nbreak\ttab",
-    "systemPrompt": "Ünïcödé — 日本語 😀 \u2028 \x7f done.",
+    "systemPrompt": "Ünïcödé — 日本語 😀 \u2028 \r\n\t done.",
     "temperature": 0.7,
     "effort": "high",
     "tools": [],

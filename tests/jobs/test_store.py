@@ -126,7 +126,7 @@ async def test_cancel_a_pending_job_ends_it_at_once(domain: Domain) -> None:
     await domain.store.create(job)
     data = error_payload(ErrorCode.CANCELLED, "c", retryable=False)
     assert await domain.store.cancel(job.id, "mallory", data) == ("forbidden", "")
-    assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", "")
+    assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", job.agent)
     stored = await domain.store.get(job.id)
     assert stored is not None
     assert stored.status is JobStatus.CANCELLED
@@ -145,7 +145,7 @@ async def test_cancel_a_running_job_asks_its_runner_unless_the_runner_is_gone(
     states = await domain.leases.renew(RUNNER, [job.id])
     assert states[job.id].cancel_requested
     await domain.redis.delete(domain.keys.lease(job.id))  # the runner died
-    assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", "")
+    assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", job.agent)
     tail = await domain.events.last(job.id)
     assert tail is not None
     assert tail[0].payload()["code"] == "CANCELLED"
