@@ -27,10 +27,24 @@ def locked(name: str) -> dict[str, tuple[str, str | None]]:
 
 
 def declared() -> tuple[list[Requirement], list[Requirement]]:
+    """What runtime.txt must hold (the dependencies and the ``otel`` extra), and what dev.txt
+    adds (the ``dev`` extra, with the project's own extras it names expanded)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    runtime = [Requirement(line) for line in project["dependencies"]]
-    dev = [Requirement(line) for line in project["optional-dependencies"]["dev"]]
-    return runtime, dev
+    extras = project["optional-dependencies"]
+
+    def expand(lines: list[str]) -> list[Requirement]:
+        requirements = [Requirement(line) for line in lines]
+        return [
+            inner
+            for requirement in requirements
+            for inner in (
+                expand([line for extra in requirement.extras for line in extras[extra]])
+                if canonicalize_name(requirement.name) == canonicalize_name(project["name"])
+                else [requirement]
+            )
+        ]
+
+    return expand(project["dependencies"] + extras["otel"]), expand(extras["dev"])
 
 
 def test_every_declared_dependency_is_locked_within_its_range() -> None:
