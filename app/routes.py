@@ -31,6 +31,7 @@ from jobs.errors import (
     UnsupportedMediaType,
 )
 from jobs.events import JobStatus, is_event_id
+from jobs.idempotency import Replay
 from jobs.keys import JOB_ID_RE, check_job_id
 from jobs.model import Job
 
@@ -126,9 +127,31 @@ def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
 
 
 async def create_job(request: Request) -> Response:
+    """Start a job; with an ``Idempotency-Key``, a retry answers the first start again
+    (``jobs.idempotency``) without creating a job or counting against the rate limit."""
     svc = services(request)
     principal = await bearer(request)
     raw = await read_json(request)
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return await _start(request, svc, principal, raw)
+    taken = await svc.idempotency.begin(principal.sub, key.strip(), raw)
+    if isinstance(taken, Replay):
+        return _replayed(svc, principal, taken)
+    try:
+        response = await _start(request, svc, principal, raw)
+    except BaseException:
+        await svc.idempotency.release(taken)
+        raise
+    body = orjson.loads(response.body)
+    del body["streamTicket"]  # a credential: never stored, a replay gets a fresh one
+    await svc.idempotency.complete(
+        taken, Replay(response.status_code, body, {"Location": response.headers["location"]})
+    )
+    return response
+
+
+async def _start(request: Request, svc: Services, principal: Principal, raw: Any) -> Response:
     try:
         body = CreateJob.model_validate(raw)
     except ValidationError as exc:
@@ -146,6 +169,14 @@ async def create_job(request: Request) -> Response:
         "streamTicket": svc.tickets.issue(job.id, principal.sub),
     }
     return JSONResponse(content, status_code=201, headers={"Location": location})
+
+
+def _replayed(svc: Services, principal: Principal, replay: Replay) -> Response:
+    """The first start's response again, with a fresh stream ticket for its job."""
+    body = replay.body | {"streamTicket": svc.tickets.issue(replay.body["jobId"], principal.sub)}
+    logs.job_id.set(replay.body["jobId"])
+    headers = replay.headers | {"Idempotent-Replayed": "true"}
+    return JSONResponse(body, status_code=replay.status, headers=headers)
 
 
 async def get_job(request: Request) -> Response:

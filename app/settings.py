@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     rate_limit_create_per_min: Annotated[int, Field(ge=0)] = 10
     max_streams_per_user: Annotated[int, Field(ge=0)] = 5
     cors_allow_origins: CommaList = Field(default_factory=list)
+    # How long POST /jobs remembers an Idempotency-Key's response.
+    idempotency_ttl_s: Annotated[int, Field(gt=0)] = 86400
+    # How long a finished job keeps its compact record (0: deleted at once).
+    result_ttl_s: Annotated[int, Field(ge=0)] = 3600
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] | None = None
