@@ -36,6 +36,7 @@ from jobs.schemas import (
     AgentList,
     Health,
     JobCreated,
+    JobList,
     JobState,
     Problem,
     Readiness,
@@ -156,7 +157,7 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a service running ``agents``."""
     create_body, defs = _create_job_schema(agents)
     models: list[type[BaseModel]] = [
-        JobCreated, JobState, StreamTicket, AgentList, Health, Readiness, Problem,
+        JobCreated, JobState, JobList, StreamTicket, AgentList, Health, Readiness, Problem,
         StoredCustomAgent,
     ]  # fmt: skip
     models += list(EVENTS.values())

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.events import RESUME_PATTERN
+from jobs.events import RESUME_PATTERN, JobStatus
 from jobs.keys import JOB_ID_RE
+from jobs.listing import CURSOR_RE
 
 REF = "#/components/schemas/{model}"
 STRING = {"type": "string"}
@@ -18,21 +19,26 @@ def _ref(model: str) -> dict[str, str]:
 
 # What each problem status means, per the README's table.
 _PROBLEMS = {
-    400: "Malformed request: `INVALID_JOB_ID`, `INVALID_EVENT_ID`, `MALFORMED_JSON`",
+    400: "Malformed request: `INVALID_JOB_ID`, `INVALID_EVENT_ID`, `MALFORMED_JSON`, "
+    "`IDEMPOTENCY_KEY_INVALID`",
     401: "No or invalid credentials: `UNAUTHORIZED` (`WWW-Authenticate` says why)",
     403: "Another user's job: `NOT_OWNER`",
     404: "Unknown or expired job: `JOB_NOT_FOUND`",
+    409: "A request with this `Idempotency-Key` and body is still being processed: "
+    "`IDEMPOTENCY_IN_PROGRESS` (`Retry-After`)",
     408: "The body did not arrive within `HTTP_BODY_TIMEOUT_S`: `REQUEST_TIMEOUT`",
     410: "Finished, and no `Last-Event-ID` to resume from: `JOB_FINISHED`",
     413: "Body over `MAX_BODY_BYTES`: `BODY_TOO_LARGE`",
     415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
-    422: "Invalid body or input: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`)",
+    422: "Invalid body, input or query: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`); "
+    "`IDEMPOTENCY_KEY_REUSED`",
     429: "A per-user limit: `RATE_LIMITED`, `TOO_MANY_STREAMS` (`Retry-After`)",
     503: "Redis or the identity provider unavailable, or the provider misconfigured: "
     "`STORE_UNAVAILABLE`, `AUTH_UNAVAILABLE`, `AUTH_MISCONFIGURED` (`/readyz`; `Retry-After`)",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    409: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
     429: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
     503: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
 }
@@ -61,6 +67,34 @@ def _json(description: str, model: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "makes a retried start safe: the same key (yours only) and body within "
+    "`IDEMPOTENCY_TTL_S` answer the first response again",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_LIST_PARAMETERS = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+    {"name": "status", "in": "query", "schema": {"enum": [s.value for s in JobStatus]}},
+    {
+        "name": "agent",
+        "in": "query",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "where a page starts: take it from the previous page's `next`",
+        "schema": {"type": "string", "pattern": f"^{CURSOR_RE.pattern}$"},
+    },
+]
+
+
 def job_paths() -> dict[str, Any]:
     """The jobs API: create, status and cancel, the stream, tickets, the agents."""
     job_id = {
@@ -71,9 +105,19 @@ def job_paths() -> dict[str, Any]:
     }
     return {
         "/jobs": {
+            "get": {
+                "operationId": "listJobs",
+                "summary": "Your own jobs, newest first, a page at a time",
+                "parameters": _LIST_PARAMETERS,
+                "responses": {
+                    "200": _json("A page of your jobs; `next` is the next page's path", "JobList"),
+                    **_problems(401, 422, 503),
+                },
+            },
             "post": {
                 "operationId": "createJob",
                 "summary": "Start a job: authenticate, validate the input, store it pending",
+                "parameters": [_IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -84,11 +128,18 @@ def job_paths() -> dict[str, Any]:
                     "201": _json(
                         "Created; attach to `streamUrl` to run it",
                         "JobCreated",
-                        headers={"Location": {"schema": {"type": "string"}}},
+                        headers={
+                            "Location": {"schema": {"type": "string"}},
+                            "Idempotent-Replayed": {
+                                "schema": {"const": "true"},
+                                "description": "this is the first answer to the same "
+                                "`Idempotency-Key` and body again (no new job)",
+                            },
+                        },
                     ),
-                    **_problems(400, 401, 408, 413, 415, 422, 429, 503),
+                    **_problems(400, 401, 408, 409, 413, 415, 422, 429, 503),
                 },
-            }
+            },
         },
         "/jobs/{job_id}": {
             "parameters": [job_id],

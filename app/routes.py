@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import weakref
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,6 +34,7 @@ from jobs.errors import (
 from jobs.events import JobStatus, is_event_id
 from jobs.idempotency import Replay
 from jobs.keys import JOB_ID_RE, check_job_id
+from jobs.listing import CURSOR_RE, JobQuery, Position
 from jobs.model import Job
 
 
@@ -43,6 +45,15 @@ class CreateJob(BaseModel):
 
     agent: str
     input: dict[str, Any]
+
+
+class ListJobs(BaseModel):
+    """The query of ``GET /jobs``; unknown parameters are ignored (caches add their own)."""
+
+    limit: int = Field(default=20, ge=1, le=100)
+    status: JobStatus | None = None
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
+    cursor: str | None = Field(default=None, pattern=CURSOR_RE.pattern)
 
 
 def services(request: Request) -> Services:
@@ -112,18 +123,28 @@ def _link_templates(app: Any) -> tuple[str, str]:
 
 
 def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
+    """What ``GET /jobs/{id}`` (and each item of ``GET /jobs``) says of a job."""
     body: dict[str, Any] = {"jobId": job.id, "status": job.status.value}
     if job.agent:
         body |= {"agent": job.agent, "createdAt": job.created_at_ms}
     if job.started_at_ms is not None:
         body["startedAt"] = job.started_at_ms
+    if job.finished_at_ms is not None:
+        body["finishedAt"] = job.finished_at_ms
     if ttl_s is not None:
         body["ttlS"] = ttl_s
+    if job.complete is not None:
+        body["result"] = job.complete.get("result")
+        body |= {k: job.complete[k] for k in _KEPT_FROM_COMPLETE if k in job.complete}
     if job.error is not None:
-        body["error"] = job.error
+        body["error"] = {k: job.error[k] for k in _KEPT_FROM_ERROR if k in job.error}
     if job.custom_agent is not None:
         body["customAgent"] = custom_agent_ref(job.custom_agent)
     return body
+
+
+_KEPT_FROM_COMPLETE = ("tokenUsage", "executionTimeMs")
+_KEPT_FROM_ERROR = ("code", "message", "retryable", "retryAfterMs")
 
 
 async def create_job(request: Request) -> Response:
@@ -186,6 +207,30 @@ async def get_job(request: Request) -> Response:
     job = await svc.jobs.status(principal.sub, job_id)
     ttl_s = await svc.jobs.store.ttl_s(job.id) if job.agent else None
     return JSONResponse(job_status(job, ttl_s=ttl_s))
+
+
+async def list_jobs(request: Request) -> Response:
+    """The caller's own jobs, newest first, a page at a time (``next``: the next page)."""
+    svc = services(request)
+    principal = await bearer(request)
+    try:
+        params = ListJobs.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise InputInvalid(field_errors(exc, ("query",))) from None
+    before = Position.parse(params.cursor) if params.cursor else None
+    query = JobQuery(params.limit, before, params.status, params.agent)
+    jobs, last = await svc.jobs.page(principal.sub, query)
+    next_path = None
+    if last is not None:
+        more = params.model_dump(exclude_none=True, mode="json") | {"cursor": last.cursor}
+        root = request.scope.get("root_path", "")
+        next_path = f"{root}{request.app.url_path_for('jobs')}?{urlencode(more)}"
+    return JSONResponse({"jobs": [job_status(job, ttl_s=None) for job in jobs], "next": next_path})
+
+
+async def jobs_resource(request: Request) -> Response:
+    """``/jobs``: one route for both methods, so that a 405 names both in ``Allow``."""
+    return await (create_job(request) if request.method == "POST" else list_jobs(request))
 
 
 async def issue_ticket(request: Request) -> Response:
@@ -292,7 +337,7 @@ async def readyz(request: Request) -> Response:
 
 
 routes = [
-    Route("/jobs", create_job, methods=["POST"], name="jobs"),
+    Route("/jobs", jobs_resource, methods=["GET", "POST"], name="jobs"),
     Route("/jobs/{job_id}", job_resource, methods=["GET", "DELETE"], name="job"),
     Route("/jobs/{job_id}/stream", stream_job, methods=["GET"], name="job_stream"),
     Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"], name="job_ticket"),

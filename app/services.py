@@ -81,6 +81,7 @@ def lifetimes(settings: Settings) -> Lifetimes:
         resume_grace_s=settings.resume_grace_s,
         failed_retention_s=settings.failed_retention_s,
         lease_s=settings.lease_ttl_s,
+        result_ttl_s=settings.result_ttl_s,
     )
 
 

@@ -11,7 +11,9 @@ from jobs.events import JobStatus, now_ms
 
 @dataclass(slots=True)
 class Job:
-    """One job. ``input`` is the validated agent input; ``error`` is the terminal error event."""
+    """One job. ``input`` is the validated agent input (gone from a completed job's kept
+    record); ``error`` is the terminal error event's data, ``complete`` the ``complete``
+    event's (a finished job's kept record, ``RESULT_TTL_S``)."""
 
     id: str
     owner: str
@@ -24,6 +26,8 @@ class Job:
     error: dict[str, Any] | None = None
     #: The owner's custom agent as it was when the job was created (``jobs.custom_agents``).
     custom_agent: dict[str, Any] | None = None
+    finished_at_ms: int | None = None
+    complete: dict[str, Any] | None = None
 
     def to_hash(self) -> dict[str, str]:
         """The HASH fields, named as operators see them (README: Redis keys)."""
@@ -43,6 +47,10 @@ class Job:
             fields["error"] = json.dumps(self.error, separators=(",", ":"))
         if self.custom_agent is not None:
             fields["customAgent"] = json.dumps(self.custom_agent, separators=(",", ":"))
+        if self.finished_at_ms is not None:
+            fields["finishedAt"] = str(self.finished_at_ms)
+        if self.complete is not None:
+            fields["complete"] = json.dumps(self.complete, separators=(",", ":"))
         return fields
 
     @classmethod
@@ -50,15 +58,19 @@ class Job:
         started = fields.get("startedAt")
         error = fields.get("error")
         custom = fields.get("customAgent")
+        finished = fields.get("finishedAt")
+        complete = fields.get("complete")
         return cls(
             id=fields["id"],
             owner=fields["owner"],
             agent=fields["agent"],
-            input=json.loads(fields["input"]),
+            input=json.loads(fields.get("input", "{}")),
             status=JobStatus(fields["status"]),
             created_at_ms=int(fields["createdAt"]),
             started_at_ms=int(started) if started else None,
             runner=fields.get("runner") or None,
             error=json.loads(error) if error else None,
             custom_agent=json.loads(custom) if custom else None,
+            finished_at_ms=int(finished) if finished else None,
+            complete=json.loads(complete) if complete else None,
         )

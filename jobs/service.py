@@ -54,6 +54,7 @@ from jobs.keys import check_job_id, new_job_id
 from jobs.lease import Leases
 from jobs.lease_checks import LeaseChecks
 from jobs.limits import Limits
+from jobs.listing import JobQuery, Position
 from jobs.model import Job
 from jobs.runner import Runner
 from jobs.store import Claim, JobStore
@@ -142,6 +143,13 @@ class JobService:
             raise NotOwner(job_id)
         return job
 
+    async def page(self, owner: str, query: JobQuery) -> tuple[list[Job], Position | None]:
+        """A page of ``owner``'s own jobs, newest first, and where the next page starts."""
+        jobs, last, lost = await self.store.page(owner, query, RunnerLost().payload())
+        for _ in range(lost):
+            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+        return jobs, last
+
     async def cancel(self, owner: str, job_id: str) -> None:
         """Cancel ``owner``'s job, wherever it runs. Idempotent: a finished job stays as it is."""
         check_job_id(job_id)
@@ -226,10 +234,19 @@ class JobService:
         if tail_owner != owner:
             raise NotOwner(job_id)
         # The record is gone; what the terminal event says of the job is all there is.
-        custom = event.payload().get("customAgent")
+        payload = event.payload()
         job = Job(
-            id=job_id, owner=owner, agent="", input={}, status=event.status, custom_agent=custom
+            id=job_id,
+            owner=owner,
+            agent="",
+            input={},
+            status=event.status,
+            custom_agent=payload.get("customAgent"),
         )
+        if event.event == Event.COMPLETE:
+            job.complete = payload
+        else:
+            job.error = payload
         return job, event
 
     async def _replay(
