@@ -45,6 +45,10 @@ class CreateJob(BaseModel):
 
     agent: str
     input: dict[str, Any]
+    background: bool = Field(
+        default=False,
+        description="run at once, watched or not (never `ABANDONED`); stream it as any job",
+    )
 
 
 class ListJobs(BaseModel):
@@ -131,6 +135,8 @@ def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
         body["startedAt"] = job.started_at_ms
     if job.finished_at_ms is not None:
         body["finishedAt"] = job.finished_at_ms
+    if job.background:
+        body["background"] = True
     if ttl_s is not None:
         body["ttlS"] = ttl_s
     if job.complete is not None:
@@ -177,7 +183,7 @@ async def _start(request: Request, svc: Services, principal: Principal, raw: Any
         body = CreateJob.model_validate(raw)
     except ValidationError as exc:
         raise InputInvalid(field_errors(exc)) from None
-    job = await svc.jobs.create(principal.sub, body.agent, body.input)
+    job = await svc.jobs.create(principal.sub, body.agent, body.input, background=body.background)
     logs.job_id.set(job.id)
     location, stream_url = job_links(request, job.id)
     content = {

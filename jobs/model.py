@@ -28,6 +28,8 @@ class Job:
     custom_agent: dict[str, Any] | None = None
     finished_at_ms: int | None = None
     complete: dict[str, Any] | None = None
+    #: Run at once and never abandoned for want of watchers (``"background": true``).
+    background: bool = False
 
     def to_hash(self) -> dict[str, str]:
         """The HASH fields, named as operators see them (README: Redis keys)."""
@@ -47,6 +49,8 @@ class Job:
             fields["error"] = json.dumps(self.error, separators=(",", ":"))
         if self.custom_agent is not None:
             fields["customAgent"] = json.dumps(self.custom_agent, separators=(",", ":"))
+        if self.background:
+            fields["background"] = "1"
         if self.finished_at_ms is not None:
             fields["finishedAt"] = str(self.finished_at_ms)
         if self.complete is not None:
@@ -73,4 +77,5 @@ class Job:
             custom_agent=json.loads(custom) if custom else None,
             finished_at_ms=int(finished) if finished else None,
             complete=json.loads(complete) if complete else None,
+            background=fields.get("background") == "1",
         )

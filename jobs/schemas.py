@@ -96,6 +96,7 @@ class JobState(Wire):
     created_at: int | None = Field(default=None, description="Unix ms")
     started_at: int | None = Field(default=None, description="Unix ms")
     finished_at: int | None = Field(default=None, description="Unix ms")
+    background: bool | None = Field(default=None, description="started with `background`")
     ttl_s: int | None = Field(default=None, description="seconds the record has left")
     result: dict[str, Any] | None = Field(
         default=None, description="completed: the agent's result, as in `complete`"

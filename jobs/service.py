@@ -104,10 +104,13 @@ class JobService:
         """Wake every stream waiting on a run here (at shutdown, so each can end cleanly)."""
         self.runner.wake_channels()
 
-    async def create(self, owner: str, agent: str, raw_input: Any) -> Job:
+    async def create(
+        self, owner: str, agent: str, raw_input: Any, *, background: bool = False
+    ) -> Job:
         """Validate ``raw_input`` for ``agent`` and store a pending job for ``owner``, with a
         snapshot of the owner's active custom agent for ``agent`` (editing the custom agent
-        later never changes this job).
+        later never changes this job). A ``background`` job is claimed and started here at
+        once (and returned running); its run is never abandoned for want of watchers.
 
         On a standalone Redis the rate limit and the new record, snapshot included, travel in
         one round trip. On a Redis Cluster the custom agent (in another slot) is read first:
@@ -119,6 +122,7 @@ class JobService:
             owner=owner,
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
+            background=background,
         )
         check = self.limits.creation(owner, job.id)
         if self.store.cluster:
@@ -128,7 +132,17 @@ class JobService:
             key = self.custom_agents.keys.custom_agent(owner, agent)
             job.custom_agent = await self.store.create(job, check=check, custom_agent=key)
         metrics.job_created(agent)
+        if background:
+            return await self._start_now(job)
         return job
+
+    async def _start_now(self, job: Job) -> Job:
+        """Claim a background job for this instance and start its run, unwatched."""
+        claim = await self.store.claim(job.id, job.owner, self.runner.instance_id)
+        if claim is None or not claim.claimed:  # cancelled (or expired) in the meantime
+            return claim.job if claim is not None else job
+        self.runner.start(claim.job)
+        return claim.job
 
     async def status(self, owner: str, job_id: str) -> Job:
         """The job as its owner may see it; a recent success is reported as ``completed``, a
