@@ -29,6 +29,7 @@ _PROBLEMS = {
     408: "The body did not arrive within `HTTP_BODY_TIMEOUT_S`: `REQUEST_TIMEOUT`",
     410: "Finished, and no `Last-Event-ID` to resume from: `JOB_FINISHED`",
     413: "Body over `MAX_BODY_BYTES`: `BODY_TOO_LARGE`",
+    405: "The path does not take this method: `METHOD_NOT_ALLOWED` (`Allow` lists those it takes)",
     415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
     422: "Invalid body, input or query: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`); "
     "`IDEMPOTENCY_KEY_REUSED`",
@@ -43,6 +44,13 @@ _HEADERS: dict[int, dict[str, Any]] = {
     503: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
 }
 _AUTHENTICATED = (400, 401, 503)
+
+#: The operations' groups, in the order generators and viewers show them.
+TAGS = [
+    {"name": "jobs", "description": "Start, list, read, stream and cancel jobs"},
+    {"name": "agents", "description": "The agents and your custom versions of them"},
+    {"name": "service", "description": "Health, readiness, metrics and this document"},
+]
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
@@ -107,6 +115,7 @@ def job_paths() -> dict[str, Any]:
         "/jobs": {
             "get": {
                 "operationId": "listJobs",
+                "tags": ["jobs"],
                 "summary": "Your own jobs, newest first, a page at a time",
                 "parameters": _LIST_PARAMETERS,
                 "responses": {
@@ -116,6 +125,7 @@ def job_paths() -> dict[str, Any]:
             },
             "post": {
                 "operationId": "createJob",
+                "tags": ["jobs"],
                 "summary": "Start a job: authenticate, validate the input, store it pending",
                 "parameters": [_IDEMPOTENCY_KEY],
                 "requestBody": {
@@ -145,6 +155,7 @@ def job_paths() -> dict[str, Any]:
             "parameters": [job_id],
             "get": {
                 "operationId": "getJob",
+                "tags": ["jobs"],
                 "summary": "A job's status (owner only)",
                 "responses": {
                     "200": _json("The job", "JobState"),
@@ -153,6 +164,7 @@ def job_paths() -> dict[str, Any]:
             },
             "delete": {
                 "operationId": "cancelJob",
+                "tags": ["jobs"],
                 "summary": "Cancel a pending or running job, wherever it runs (idempotent)",
                 "responses": {
                     "204": {"description": "Cancelled, or already finished"},
@@ -165,6 +177,7 @@ def job_paths() -> dict[str, Any]:
             "parameters": [job_id],
             "post": {
                 "operationId": "issueTicket",
+                "tags": ["jobs"],
                 "summary": "A fresh stream ticket (for an EventSource reconnect)",
                 "responses": {
                     "200": _json("The ticket", "StreamTicket"),
@@ -175,6 +188,7 @@ def job_paths() -> dict[str, Any]:
         "/agents": {
             "get": {
                 "operationId": "listAgents",
+                "tags": ["agents"],
                 "summary": "The agents and their input JSON Schemas",
                 "security": [],
                 "responses": {"200": _json("The agents", "AgentList")},
@@ -191,11 +205,13 @@ def custom_agent_path(agent: str, body: str) -> dict[str, Any]:
     return {
         "get": {
             "operationId": f"get{suffix}CustomAgent",
+            "tags": ["agents"],
             "summary": f"Your custom {agent} agent",
             "responses": {"200": stored, **_problems(*_AUTHENTICATED, 404)},
         },
         "put": {
             "operationId": f"put{suffix}CustomAgent",
+            "tags": ["agents"],
             "summary": f"Store a new version of your custom {agent} agent",
             "requestBody": {
                 "required": True,
@@ -205,6 +221,7 @@ def custom_agent_path(agent: str, body: str) -> dict[str, Any]:
         },
         "delete": {
             "operationId": f"delete{suffix}CustomAgent",
+            "tags": ["agents"],
             "summary": f"Delete your custom {agent} agent (idempotent)",
             "responses": {"204": {"description": "Deleted"}, **_problems(*_AUTHENTICATED)},
         },
@@ -233,6 +250,7 @@ def _stream_path(job_id: dict[str, Any]) -> dict[str, Any]:
         "/jobs/{job_id}/stream": {
             "get": {
                 "operationId": "streamJob",
+                "tags": ["jobs"],
                 "summary": "Attach: run the job (first attach) and stream its events",
                 "description": "Authenticate with the bearer token, or with the job's stream "
                 "ticket as `?ticket=` (for EventSource, which cannot send headers).",
@@ -257,6 +275,7 @@ def service_paths() -> dict[str, Any]:
         "/healthz": {
             "get": {
                 "operationId": "healthz",
+                "tags": ["service"],
                 "summary": "Liveness",
                 "security": [],
                 "responses": {"200": _json("Alive", "Health")},
@@ -265,6 +284,7 @@ def service_paths() -> dict[str, Any]:
         "/readyz": {
             "get": {
                 "operationId": "readyz",
+                "tags": ["service"],
                 "summary": "Readiness: Redis reachable, the identity provider as configured; "
                 "this instance's runs and streams",
                 "security": [],
@@ -274,6 +294,7 @@ def service_paths() -> dict[str, Any]:
         "/metrics": {
             "get": {
                 "operationId": "metrics",
+                "tags": ["service"],
                 "summary": "Prometheus metrics (no user data; restrict it at the proxy)",
                 "security": [],
                 "responses": {
@@ -287,6 +308,7 @@ def service_paths() -> dict[str, Any]:
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
+                "tags": ["service"],
                 "summary": "This document",
                 "security": [],
                 "responses": {
