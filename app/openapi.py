@@ -26,7 +26,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.openapi_paths import BEARER, REF, custom_agent_path, job_paths, service_paths
+from app.openapi_paths import BEARER, REF, TAGS, custom_agent_path, job_paths, service_paths
 from app.routes import CreateJob, services
 from jobs.agents import AgentRegistry
 from jobs.custom_agents import CustomAgent
@@ -36,6 +36,7 @@ from jobs.schemas import (
     AgentList,
     Health,
     JobCreated,
+    JobList,
     JobState,
     Problem,
     Readiness,
@@ -152,14 +153,17 @@ def _result_schemas(agents: AgentRegistry) -> dict[str, Any]:
 def _custom_agent_schema(
     schema: dict[str, Any], tools: tuple[str, ...], models: list[str]
 ) -> dict[str, Any]:
-    """The custom agent body for one agent: its tools and the allowed models as enums."""
+    """The custom agent body for one agent: its tools and the allowed models as enums. An
+    agent without tools takes only an empty list (an empty ``enum`` is invalid to some
+    generators)."""
     specific = copy.deepcopy(schema)
     properties = specific["properties"]
+    items: dict[str, Any] = {"type": "string", "enum": list(tools)} if tools else {"type": "string"}
+    listed: dict[str, Any] = {"type": "array", "items": items, "uniqueItems": True}
+    if not tools:
+        listed["maxItems"] = 0
     properties["tools"] = {
-        "anyOf": [
-            {"type": "array", "items": {"enum": list(tools)}, "uniqueItems": True},
-            {"type": "null"},
-        ],
+        "anyOf": [listed, {"type": "null"}],
         "description": "a subset of the agent's tools (null: all of them)",
     }
     properties["model"] = {"anyOf": [{"enum": models}, {"type": "null"}]}
@@ -170,7 +174,7 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a service running ``agents``."""
     create_body, defs = _create_job_schema(agents)
     models: list[type[BaseModel]] = [
-        JobCreated, JobState, StreamTicket, AgentList, Health, Readiness, Problem,
+        JobCreated, JobState, JobList, StreamTicket, AgentList, Health, Readiness, Problem,
         StoredCustomAgent,
     ]  # fmt: skip
     models += list(EVENTS.values())
@@ -188,8 +192,10 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
     custom = _tidy(generated["$defs"]["CustomAgent"], sent=False)  # a request body
     schemas |= _result_schemas(agents)
     for agent in agents.agents:
-        body = f"CustomAgent-{agent.name}"
+        # One schema per agent, each with its own title: generators name types by titles.
+        body = "CustomAgent" + "".join(part.title() for part in agent.name.split("-"))
         schemas[body] = _custom_agent_schema(custom, agent.tools, agents.allowed_models)
+        schemas[body]["title"] = body
         paths[f"/me/agents/{agent.name}"] = custom_agent_path(agent.name, body)
     return {
         "openapi": "3.1.0",
@@ -198,6 +204,7 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
             "version": _version(),
             "description": "Authenticate, validate, then stream an LLM agent's output.",
         },
+        "tags": TAGS,
         "paths": paths,
         "components": {
             "schemas": schemas,

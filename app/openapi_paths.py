@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.events import RESUME_PATTERN
+from jobs.events import RESUME_PATTERN, JobStatus
 from jobs.keys import JOB_ID_RE
+from jobs.listing import CURSOR_RE
 
 REF = "#/components/schemas/{model}"
 STRING = {"type": "string"}
@@ -18,25 +19,38 @@ def _ref(model: str) -> dict[str, str]:
 
 # What each problem status means, per the README's table.
 _PROBLEMS = {
-    400: "Malformed request: `INVALID_JOB_ID`, `INVALID_EVENT_ID`, `MALFORMED_JSON`",
+    400: "Malformed request: `INVALID_JOB_ID`, `INVALID_EVENT_ID`, `MALFORMED_JSON`, "
+    "`IDEMPOTENCY_KEY_INVALID`",
     401: "No or invalid credentials: `UNAUTHORIZED` (`WWW-Authenticate` says why)",
     403: "Another user's job: `NOT_OWNER`",
     404: "Unknown or expired job: `JOB_NOT_FOUND`",
+    409: "A request with this `Idempotency-Key` and body is still being processed: "
+    "`IDEMPOTENCY_IN_PROGRESS` (`Retry-After`)",
     408: "The body did not arrive within `HTTP_BODY_TIMEOUT_S`: `REQUEST_TIMEOUT`",
     410: "Finished, and no `Last-Event-ID` to resume from: `JOB_FINISHED`",
     413: "Body over `MAX_BODY_BYTES`: `BODY_TOO_LARGE`",
+    405: "The path does not take this method: `METHOD_NOT_ALLOWED` (`Allow` lists those it takes)",
     415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
-    422: "Invalid body or input: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`)",
+    422: "Invalid body, input or query: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`); "
+    "`IDEMPOTENCY_KEY_REUSED`",
     429: "A per-user limit: `RATE_LIMITED`, `TOO_MANY_STREAMS` (`Retry-After`)",
     503: "Redis or the identity provider unavailable, or the provider misconfigured: "
     "`STORE_UNAVAILABLE`, `AUTH_UNAVAILABLE`, `AUTH_MISCONFIGURED` (`/readyz`; `Retry-After`)",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    409: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
     429: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
     503: {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
 }
 _AUTHENTICATED = (400, 401, 503)
+
+#: The operations' groups, in the order generators and viewers show them.
+TAGS = [
+    {"name": "jobs", "description": "Start, list, read, stream and cancel jobs"},
+    {"name": "agents", "description": "The agents and your custom versions of them"},
+    {"name": "service", "description": "Health, readiness, metrics and this document"},
+]
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
@@ -61,6 +75,34 @@ def _json(description: str, model: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "makes a retried start safe: the same key (yours only) and body within "
+    "`IDEMPOTENCY_TTL_S` answer the first response again",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_LIST_PARAMETERS = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+    {"name": "status", "in": "query", "schema": {"enum": [s.value for s in JobStatus]}},
+    {
+        "name": "agent",
+        "in": "query",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "where a page starts: take it from the previous page's `next`",
+        "schema": {"type": "string", "pattern": f"^{CURSOR_RE.pattern}$"},
+    },
+]
+
+
 def job_paths() -> dict[str, Any]:
     """The jobs API: create, status and cancel, the stream, tickets, the agents."""
     job_id = {
@@ -71,9 +113,21 @@ def job_paths() -> dict[str, Any]:
     }
     return {
         "/jobs": {
+            "get": {
+                "operationId": "listJobs",
+                "tags": ["jobs"],
+                "summary": "Your own jobs, newest first, a page at a time",
+                "parameters": _LIST_PARAMETERS,
+                "responses": {
+                    "200": _json("A page of your jobs; `next` is the next page's path", "JobList"),
+                    **_problems(401, 422, 503),
+                },
+            },
             "post": {
                 "operationId": "createJob",
+                "tags": ["jobs"],
                 "summary": "Start a job: authenticate, validate the input, store it pending",
+                "parameters": [_IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -84,16 +138,24 @@ def job_paths() -> dict[str, Any]:
                     "201": _json(
                         "Created; attach to `streamUrl` to run it",
                         "JobCreated",
-                        headers={"Location": {"schema": {"type": "string"}}},
+                        headers={
+                            "Location": {"schema": {"type": "string"}},
+                            "Idempotent-Replayed": {
+                                "schema": {"const": "true"},
+                                "description": "this is the first answer to the same "
+                                "`Idempotency-Key` and body again (no new job)",
+                            },
+                        },
                     ),
-                    **_problems(400, 401, 408, 413, 415, 422, 429, 503),
+                    **_problems(400, 401, 408, 409, 413, 415, 422, 429, 503),
                 },
-            }
+            },
         },
         "/jobs/{job_id}": {
             "parameters": [job_id],
             "get": {
                 "operationId": "getJob",
+                "tags": ["jobs"],
                 "summary": "A job's status (owner only)",
                 "responses": {
                     "200": _json("The job", "JobState"),
@@ -102,6 +164,7 @@ def job_paths() -> dict[str, Any]:
             },
             "delete": {
                 "operationId": "cancelJob",
+                "tags": ["jobs"],
                 "summary": "Cancel a pending or running job, wherever it runs (idempotent)",
                 "responses": {
                     "204": {"description": "Cancelled, or already finished"},
@@ -114,6 +177,7 @@ def job_paths() -> dict[str, Any]:
             "parameters": [job_id],
             "post": {
                 "operationId": "issueTicket",
+                "tags": ["jobs"],
                 "summary": "A fresh stream ticket (for an EventSource reconnect)",
                 "responses": {
                     "200": _json("The ticket", "StreamTicket"),
@@ -124,6 +188,7 @@ def job_paths() -> dict[str, Any]:
         "/agents": {
             "get": {
                 "operationId": "listAgents",
+                "tags": ["agents"],
                 "summary": "The agents and their input JSON Schemas",
                 "security": [],
                 "responses": {"200": _json("The agents", "AgentList")},
@@ -140,11 +205,13 @@ def custom_agent_path(agent: str, body: str) -> dict[str, Any]:
     return {
         "get": {
             "operationId": f"get{suffix}CustomAgent",
+            "tags": ["agents"],
             "summary": f"Your custom {agent} agent",
             "responses": {"200": stored, **_problems(*_AUTHENTICATED, 404)},
         },
         "put": {
             "operationId": f"put{suffix}CustomAgent",
+            "tags": ["agents"],
             "summary": f"Store a new version of your custom {agent} agent",
             "requestBody": {
                 "required": True,
@@ -154,6 +221,7 @@ def custom_agent_path(agent: str, body: str) -> dict[str, Any]:
         },
         "delete": {
             "operationId": f"delete{suffix}CustomAgent",
+            "tags": ["agents"],
             "summary": f"Delete your custom {agent} agent (idempotent)",
             "responses": {"204": {"description": "Deleted"}, **_problems(*_AUTHENTICATED)},
         },
@@ -182,6 +250,7 @@ def _stream_path(job_id: dict[str, Any]) -> dict[str, Any]:
         "/jobs/{job_id}/stream": {
             "get": {
                 "operationId": "streamJob",
+                "tags": ["jobs"],
                 "summary": "Attach: run the job (first attach) and stream its events",
                 "description": "Authenticate with the bearer token, or with the job's stream "
                 "ticket as `?ticket=` (for EventSource, which cannot send headers).",
@@ -206,6 +275,7 @@ def service_paths() -> dict[str, Any]:
         "/healthz": {
             "get": {
                 "operationId": "healthz",
+                "tags": ["service"],
                 "summary": "Liveness",
                 "security": [],
                 "responses": {"200": _json("Alive", "Health")},
@@ -214,6 +284,7 @@ def service_paths() -> dict[str, Any]:
         "/readyz": {
             "get": {
                 "operationId": "readyz",
+                "tags": ["service"],
                 "summary": "Readiness: Redis reachable, the identity provider as configured; "
                 "this instance's runs and streams",
                 "security": [],
@@ -223,6 +294,7 @@ def service_paths() -> dict[str, Any]:
         "/metrics": {
             "get": {
                 "operationId": "metrics",
+                "tags": ["service"],
                 "summary": "Prometheus metrics (no user data); with METRICS_TOKEN set, for a "
                 "bearer of that token only (not a user's JWT)",
                 "security": [],
@@ -242,6 +314,7 @@ def service_paths() -> dict[str, Any]:
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
+                "tags": ["service"],
                 "summary": "This document",
                 "security": [],
                 "responses": {

@@ -21,6 +21,9 @@ from starlette.responses import JSONResponse, Response
 from auth.errors import AuthError, AuthUnavailable, InvalidToken
 from jobs.errors import (
     CustomAgentNotFound,
+    IdempotencyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
     InputInvalid,
     InvalidEventId,
     InvalidJobId,
@@ -60,6 +63,9 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     MalformedJson: (400, "MALFORMED_JSON"),
     LocalOnly: (403, "DEV_TOKEN_LOCAL_ONLY"),
     CustomAgentNotFound: (404, "CUSTOM_AGENT_NOT_FOUND"),
+    IdempotencyKeyInvalid: (400, "IDEMPOTENCY_KEY_INVALID"),
+    IdempotencyKeyReused: (422, "IDEMPOTENCY_KEY_REUSED"),
+    IdempotencyInProgress: (409, "IDEMPOTENCY_IN_PROGRESS"),
 }
 
 # Starlette's own HTTP errors (routing, body limit), by status.
@@ -127,7 +133,7 @@ async def jobs_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InputInvalid):
         return problem(status, code, str(exc), errors=exc.errors)
     headers = None
-    if isinstance(exc, LimitExceeded | StoreUnavailable):
+    if isinstance(exc, LimitExceeded | StoreUnavailable | IdempotencyInProgress):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return problem(status, code, str(exc), headers=headers)
 

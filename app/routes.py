@@ -9,9 +9,10 @@ from __future__ import annotations
 import hmac
 import weakref
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,7 +33,9 @@ from jobs.errors import (
     UnsupportedMediaType,
 )
 from jobs.events import JobStatus, is_event_id
+from jobs.idempotency import Replay
 from jobs.keys import JOB_ID_RE, check_job_id
+from jobs.listing import CURSOR_RE, JobQuery, Position
 from jobs.model import Job
 
 
@@ -43,6 +46,19 @@ class CreateJob(BaseModel):
 
     agent: str
     input: dict[str, Any]
+    background: bool = Field(
+        default=False,
+        description="run at once, watched or not (never `ABANDONED`); stream it as any job",
+    )
+
+
+class ListJobs(BaseModel):
+    """The query of ``GET /jobs``; unknown parameters are ignored (caches add their own)."""
+
+    limit: int = Field(default=20, ge=1, le=100)
+    status: JobStatus | None = None
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
+    cursor: str | None = Field(default=None, pattern=CURSOR_RE.pattern)
 
 
 def services(request: Request) -> Services:
@@ -112,29 +128,63 @@ def _link_templates(app: Any) -> tuple[str, str]:
 
 
 def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
+    """What ``GET /jobs/{id}`` (and each item of ``GET /jobs``) says of a job."""
     body: dict[str, Any] = {"jobId": job.id, "status": job.status.value}
     if job.agent:
         body |= {"agent": job.agent, "createdAt": job.created_at_ms}
     if job.started_at_ms is not None:
         body["startedAt"] = job.started_at_ms
+    if job.finished_at_ms is not None:
+        body["finishedAt"] = job.finished_at_ms
+    if job.background:
+        body["background"] = True
     if ttl_s is not None:
         body["ttlS"] = ttl_s
+    if job.complete is not None:
+        body["result"] = job.complete.get("result")
+        body |= {k: job.complete[k] for k in _KEPT_FROM_COMPLETE if k in job.complete}
     if job.error is not None:
-        body["error"] = job.error
+        body["error"] = {k: job.error[k] for k in _KEPT_FROM_ERROR if k in job.error}
     if job.custom_agent is not None:
         body["customAgent"] = custom_agent_ref(job.custom_agent)
     return body
 
 
+_KEPT_FROM_COMPLETE = ("tokenUsage", "executionTimeMs")
+_KEPT_FROM_ERROR = ("code", "message", "retryable", "retryAfterMs")
+
+
 async def create_job(request: Request) -> Response:
+    """Start a job; with an ``Idempotency-Key``, a retry answers the first start again
+    (``jobs.idempotency``) without creating a job or counting against the rate limit."""
     svc = services(request)
     principal = await bearer(request)
     raw = await read_json(request)
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return await _start(request, svc, principal, raw)
+    taken = await svc.idempotency.begin(principal.sub, key.strip(), raw)
+    if isinstance(taken, Replay):
+        return _replayed(svc, principal, taken)
+    try:
+        response = await _start(request, svc, principal, raw)
+    except BaseException:
+        await svc.idempotency.release(taken)
+        raise
+    body = orjson.loads(response.body)
+    del body["streamTicket"]  # a credential: never stored, a replay gets a fresh one
+    await svc.idempotency.complete(
+        taken, Replay(response.status_code, body, {"Location": response.headers["location"]})
+    )
+    return response
+
+
+async def _start(request: Request, svc: Services, principal: Principal, raw: Any) -> Response:
     try:
         body = CreateJob.model_validate(raw)
     except ValidationError as exc:
         raise InputInvalid(field_errors(exc)) from None
-    job = await svc.jobs.create(principal.sub, body.agent, body.input)
+    job = await svc.jobs.create(principal.sub, body.agent, body.input, background=body.background)
     logs.job_id.set(job.id)
     location, stream_url = job_links(request, job.id)
     content = {
@@ -149,6 +199,14 @@ async def create_job(request: Request) -> Response:
     return JSONResponse(content, status_code=201, headers={"Location": location})
 
 
+def _replayed(svc: Services, principal: Principal, replay: Replay) -> Response:
+    """The first start's response again, with a fresh stream ticket for its job."""
+    body = replay.body | {"streamTicket": svc.tickets.issue(replay.body["jobId"], principal.sub)}
+    logs.job_id.set(replay.body["jobId"])
+    headers = replay.headers | {"Idempotent-Replayed": "true"}
+    return JSONResponse(body, status_code=replay.status, headers=headers)
+
+
 async def get_job(request: Request) -> Response:
     svc = services(request)
     job_id = path_job_id(request)
@@ -156,6 +214,30 @@ async def get_job(request: Request) -> Response:
     job = await svc.jobs.status(principal.sub, job_id)
     ttl_s = await svc.jobs.store.ttl_s(job.id) if job.agent else None
     return JSONResponse(job_status(job, ttl_s=ttl_s))
+
+
+async def list_jobs(request: Request) -> Response:
+    """The caller's own jobs, newest first, a page at a time (``next``: the next page)."""
+    svc = services(request)
+    principal = await bearer(request)
+    try:
+        params = ListJobs.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise InputInvalid(field_errors(exc, ("query",))) from None
+    before = Position.parse(params.cursor) if params.cursor else None
+    query = JobQuery(params.limit, before, params.status, params.agent)
+    jobs, last = await svc.jobs.page(principal.sub, query)
+    next_path = None
+    if last is not None:
+        more = params.model_dump(exclude_none=True, mode="json") | {"cursor": last.cursor}
+        root = request.scope.get("root_path", "")
+        next_path = f"{root}{request.app.url_path_for('jobs')}?{urlencode(more)}"
+    return JSONResponse({"jobs": [job_status(job, ttl_s=None) for job in jobs], "next": next_path})
+
+
+async def jobs_resource(request: Request) -> Response:
+    """``/jobs``: one route for both methods, so that a 405 names both in ``Allow``."""
+    return await (create_job(request) if request.method == "POST" else list_jobs(request))
 
 
 async def issue_ticket(request: Request) -> Response:
@@ -271,7 +353,7 @@ async def readyz(request: Request) -> Response:
 
 
 routes = [
-    Route("/jobs", create_job, methods=["POST"], name="jobs"),
+    Route("/jobs", jobs_resource, methods=["GET", "POST"], name="jobs"),
     Route("/jobs/{job_id}", job_resource, methods=["GET", "DELETE"], name="job"),
     Route("/jobs/{job_id}/stream", stream_job, methods=["GET"], name="job_stream"),
     Route("/jobs/{job_id}/ticket", issue_ticket, methods=["POST"], name="job_ticket"),

@@ -26,6 +26,7 @@ from jobs.backends import Backend, build_backend
 from jobs.connection import Redis, connect, connect_single, is_cluster_url, plain_url
 from jobs.custom_agents import CustomAgents
 from jobs.eventlog import EventLog
+from jobs.idempotency import Idempotency
 from jobs.keys import Keys
 from jobs.lease import Leases
 from jobs.limits import Limits
@@ -56,6 +57,8 @@ class Services:
     jobs: JobService
     verifier: Verifier
     tickets: TicketSigner
+    #: The ``Idempotency-Key`` entries of ``POST /jobs``.
+    idempotency: Idempotency
     #: The tools over the directory agents may read (``AGENT_WORKSPACE``); None: no tools.
     workspace: Toolbox | None
     #: The identity provider's keys, when one is configured (the readiness check asks it).
@@ -79,6 +82,7 @@ def lifetimes(settings: Settings) -> Lifetimes:
         resume_grace_s=settings.resume_grace_s,
         failed_retention_s=settings.failed_retention_s,
         lease_s=settings.lease_ttl_s,
+        result_ttl_s=settings.result_ttl_s,
     )
 
 
@@ -203,5 +207,6 @@ async def build_services(
             verifier=build_verifier(settings, dev_secret, provider),
             workspace=toolbox,
             tickets=_tickets(settings, dev_secret),
+            idempotency=Idempotency(redis, keys, ttl_s=settings.idempotency_ttl_s),
             provider=provider,
         )

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     # The bearer token GET /metrics wants; unset, /metrics is open (keep it off the internet).
     metrics_token: SecretStr | None = None
 
+    # How long POST /jobs remembers an Idempotency-Key's response.
+    idempotency_ttl_s: Annotated[int, Field(gt=0)] = 86400
+    # How long a finished job keeps its compact record (0: deleted at once).
+    result_ttl_s: Annotated[int, Field(ge=0)] = 3600
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] | None = None
 

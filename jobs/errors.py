@@ -20,6 +20,9 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     ├── CustomAgentNotFound       the caller has no custom agent of that name (404)
     ├── NotOwner                  another user's job (403)
     ├── JobFinished               finished, nothing to resume (410)
+    ├── IdempotencyKeyInvalid     an Idempotency-Key that is empty or too long (400)
+    ├── IdempotencyKeyReused      an Idempotency-Key already used with another body (422)
+    ├── IdempotencyInProgress     the same request is still being processed (409)
     ├── LimitExceeded             a per-user limit; says when to retry (429)
     │   ├── RateLimited           too many job creations this minute
     │   ├── TicketsRateLimited    too many stream tickets this minute
@@ -130,6 +133,28 @@ class JobFinished(JobsError):
         )
         self.job_id = job_id
         self.status = status
+
+
+class IdempotencyKeyInvalid(JobsError):
+    pass
+
+
+class IdempotencyKeyReused(JobsError):
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used with another request body; "
+            "use a new key for a new request"
+        )
+
+
+class IdempotencyInProgress(JobsError):
+    """The twin of this request (same key, same body) is still being processed."""
+
+    def __init__(self, *, retry_after_s: int) -> None:
+        super().__init__(
+            "a request with this Idempotency-Key is still being processed; retry shortly"
+        )
+        self.retry_after_s = retry_after_s
 
 
 class LimitExceeded(JobsError):

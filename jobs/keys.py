@@ -10,6 +10,8 @@ script may touch several of them::
     jobs:user:<owner>:creates   ZSET    the owner's job creations in the last minute
     jobs:user:<owner>:tickets   ZSET    the owner's stream tickets in the last minute
     jobs:user:<owner>:streams   ZSET    the owner's open streams, scored by expiry
+    jobs:user:<owner>:jobs      ZSET    the owner's jobs (ids by creation time), for listing
+    jobs:user:<owner>:idempotency:<sha256>  HASH  one Idempotency-Key's request and response
     jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
     jobs:user:<owner>:agent:<agent>  HASH  the owner's custom agent (no TTL: configuration)
 
@@ -77,6 +79,15 @@ class Keys:
     def user_streams(self, owner: str) -> str:
         """The owner's open streams (ZSET: stream id → presence expiry, Unix ms)."""
         return f"{self.prefix}:user:{owner}:streams"
+
+    def user_jobs(self, owner: str) -> str:
+        """The owner's jobs (ZSET: job id → creation time, Unix ms), for ``GET /jobs``."""
+        return f"{self.prefix}:user:{owner}:jobs"
+
+    def idempotency(self, owner: str, key_digest: str) -> str:
+        """One of the owner's ``Idempotency-Key`` entries (HASH: fingerprint, token or
+        response), named by the key's SHA-256 (hex)."""
+        return f"{self.prefix}:user:{owner}:idempotency:{key_digest}"
 
     def custom_agent(self, owner: str, agent: str) -> str:
         """The owner's custom ``agent`` (HASH: config, version, updatedAt). No TTL: it is

@@ -11,7 +11,9 @@ from jobs.events import JobStatus, now_ms
 
 @dataclass(slots=True)
 class Job:
-    """One job. ``input`` is the validated agent input; ``error`` is the terminal error event."""
+    """One job. ``input`` is the validated agent input (gone from a completed job's kept
+    record); ``error`` is the terminal error event's data, ``complete`` the ``complete``
+    event's (a finished job's kept record, ``RESULT_TTL_S``)."""
 
     id: str
     owner: str
@@ -27,6 +29,10 @@ class Job:
     #: The W3C ``traceparent`` of the request that created the job (tracing on only), so
     #: that its run, on whichever instance, continues that trace.
     trace: str | None = None
+    finished_at_ms: int | None = None
+    complete: dict[str, Any] | None = None
+    #: Run at once and never abandoned for want of watchers (``"background": true``).
+    background: bool = False
 
     def to_hash(self) -> dict[str, str]:
         """The HASH fields, named as operators see them (README: Redis keys)."""
@@ -48,6 +54,12 @@ class Job:
             fields["customAgent"] = json.dumps(self.custom_agent, separators=(",", ":"))
         if self.trace is not None:
             fields["traceparent"] = self.trace
+        if self.background:
+            fields["background"] = "1"
+        if self.finished_at_ms is not None:
+            fields["finishedAt"] = str(self.finished_at_ms)
+        if self.complete is not None:
+            fields["complete"] = json.dumps(self.complete, separators=(",", ":"))
         return fields
 
     @classmethod
@@ -55,11 +67,13 @@ class Job:
         started = fields.get("startedAt")
         error = fields.get("error")
         custom = fields.get("customAgent")
+        finished = fields.get("finishedAt")
+        complete = fields.get("complete")
         return cls(
             id=fields["id"],
             owner=fields["owner"],
             agent=fields["agent"],
-            input=json.loads(fields["input"]),
+            input=json.loads(fields.get("input", "{}")),
             status=JobStatus(fields["status"]),
             created_at_ms=int(fields["createdAt"]),
             started_at_ms=int(started) if started else None,
@@ -67,4 +81,7 @@ class Job:
             error=json.loads(error) if error else None,
             custom_agent=json.loads(custom) if custom else None,
             trace=fields.get("traceparent"),
+            finished_at_ms=int(finished) if finished else None,
+            complete=json.loads(complete) if complete else None,
+            background=fields.get("background") == "1",
         )

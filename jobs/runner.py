@@ -110,6 +110,7 @@ class Runner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._endings: dict[str, RunError] = {}
         self._watched_at: dict[str, float] = {}
+        self._background: set[str] = set()  # runs never abandoned for want of watchers
         self._loops: list[asyncio.Task[None]] = []
 
     def channel(self, job_id: str) -> RunChannel | None:
@@ -140,6 +141,8 @@ class Runner:
         channel = RunChannel(job.id)
         self._channels[job.id] = channel
         self._watched_at[job.id] = time.monotonic()
+        if job.background:
+            self._background.add(job.id)
         run = tracing.within_run(job, self._run(job, channel))
         task = asyncio.create_task(run, name=f"run-{job.id}")
         self._tasks[job.id] = task
@@ -182,6 +185,7 @@ class Runner:
         )
         for registry in registries:
             registry.pop(job_id, None)
+        self._background.discard(job_id)
 
     async def _keep_leases(self) -> None:
         while True:
@@ -201,7 +205,7 @@ class Runner:
                 self.cancel(job_id, RunnerLost("the run lost its lease and was ended elsewhere"))
             elif state.cancel_requested:
                 self.cancel(job_id, Cancelled())
-            elif state.readers:
+            elif state.readers or job_id in self._background:
                 self._watched_at[job_id] = now
             elif now - self._watched_at.get(job_id, now) >= self.limits.abandon_after_s:
                 self.cancel(job_id, Abandoned(self.limits.abandon_after_s))

@@ -75,18 +75,45 @@ class StoredCustomAgent(Wire):
     updated_at: int = Field(description="Unix ms")
 
 
+class JobError(Wire):
+    """How a failed or cancelled job ended: its terminal ``error`` event's code and message."""
+
+    code: str
+    message: str
+    retryable: bool
+    retry_after_ms: int | None = Field(default=None, description="when the cause said so")
+
+
 class JobState(Wire):
-    """``200`` from ``GET /jobs/{id}``. A recent success reports ``completed`` with only
-    ``jobId`` and ``status`` (its record is gone; its events remain for ``RESUME_GRACE_S``)."""
+    """``200`` from ``GET /jobs/{id}``, and each item of ``GET /jobs``. A finished job keeps
+    its record for ``RESULT_TTL_S`` (a failure or cancel at least ``FAILED_RETENTION_S``);
+    after that, while its events remain (``RESUME_GRACE_S``), it reports only ``jobId``,
+    ``status`` and ``result`` or ``error``."""
 
     job_id: str
     status: Status
     agent: str | None = None
     created_at: int | None = Field(default=None, description="Unix ms")
     started_at: int | None = Field(default=None, description="Unix ms")
+    finished_at: int | None = Field(default=None, description="Unix ms")
+    background: bool | None = Field(default=None, description="started with `background`")
     ttl_s: int | None = Field(default=None, description="seconds the record has left")
-    error: ErrorEvent | None = Field(default=None, description="the terminal error event")
+    result: dict[str, Any] | None = Field(
+        default=None, description="completed: the agent's result, as in `complete`"
+    )
+    error: JobError | None = Field(default=None, description="failed or cancelled: why")
+    token_usage: TokenUsage | None = Field(default=None, description="completed")
+    execution_time_ms: int | None = Field(default=None, description="completed")
     custom_agent: CustomAgentRef | None = None
+
+
+class JobList(Wire):
+    """``200`` from ``GET /jobs``: the caller's jobs, newest first."""
+
+    jobs: list[JobState]
+    next: str | None = Field(
+        description="the path of the next page (null: this is the last)",
+    )
 
 
 class StreamTicket(Wire):
@@ -222,3 +249,4 @@ EVENTS: dict[str, type[Wire]] = {
 }
 
 JobState.model_rebuild()
+JobList.model_rebuild()

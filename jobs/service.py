@@ -54,6 +54,7 @@ from jobs.keys import check_job_id, new_job_id
 from jobs.lease import Leases
 from jobs.lease_checks import LeaseChecks
 from jobs.limits import Limits
+from jobs.listing import JobQuery, Position
 from jobs.model import Job
 from jobs.runner import Runner
 from jobs.store import Claim, JobStore
@@ -103,10 +104,13 @@ class JobService:
         """Wake every stream waiting on a run here (at shutdown, so each can end cleanly)."""
         self.runner.wake_channels()
 
-    async def create(self, owner: str, agent: str, raw_input: Any) -> Job:
+    async def create(
+        self, owner: str, agent: str, raw_input: Any, *, background: bool = False
+    ) -> Job:
         """Validate ``raw_input`` for ``agent`` and store a pending job for ``owner``, with a
         snapshot of the owner's active custom agent for ``agent`` (editing the custom agent
-        later never changes this job).
+        later never changes this job). A ``background`` job is claimed and started here at
+        once (and returned running); its run is never abandoned for want of watchers.
 
         On a standalone Redis the rate limit and the new record, snapshot included, travel in
         one round trip. On a Redis Cluster the custom agent (in another slot) is read first:
@@ -119,6 +123,7 @@ class JobService:
             agent=agent,
             input=agent_input.model_dump(mode="json", by_alias=True, exclude_none=True),
             trace=tracing.job_trace(),
+            background=background,
         )
         check = self.limits.creation(owner, job.id)
         if self.store.cluster:
@@ -129,7 +134,17 @@ class JobService:
             job.custom_agent = await self.store.create(job, check=check, custom_agent=key)
         metrics.job_created(agent)
         joblog.owner.set(owner)
+        if background:
+            return await self._start_now(job)
         return job
+
+    async def _start_now(self, job: Job) -> Job:
+        """Claim a background job for this instance and start its run, unwatched."""
+        claim = await self.store.claim(job.id, job.owner, self.runner.instance_id)
+        if claim is None or not claim.claimed:  # cancelled (or expired) in the meantime
+            return claim.job if claim is not None else job
+        self.runner.start(claim.job)
+        return claim.job
 
     async def status(self, owner: str, job_id: str) -> Job:
         """The job as its owner may see it; a recent success is reported as ``completed``, a
@@ -144,6 +159,13 @@ class JobService:
             raise NotOwner(job_id)
         joblog.owner.set(owner)
         return job
+
+    async def page(self, owner: str, query: JobQuery) -> tuple[list[Job], Position | None]:
+        """A page of ``owner``'s own jobs, newest first, and where the next page starts."""
+        jobs, last, lost = await self.store.page(owner, query, RunnerLost().payload())
+        for _ in range(lost):
+            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST, "")
+        return jobs, last
 
     async def cancel(self, owner: str, job_id: str) -> None:
         """Cancel ``owner``'s job, wherever it runs. Idempotent: a finished job stays as it is."""
@@ -236,10 +258,19 @@ class JobService:
         if tail_owner != owner:
             raise NotOwner(job_id)
         # The record is gone; what the terminal event says of the job is all there is.
-        custom = event.payload().get("customAgent")
+        payload = event.payload()
         job = Job(
-            id=job_id, owner=owner, agent="", input={}, status=event.status, custom_agent=custom
+            id=job_id,
+            owner=owner,
+            agent="",
+            input={},
+            status=event.status,
+            custom_agent=payload.get("customAgent"),
         )
+        if event.event == Event.COMPLETE:
+            job.complete = payload
+        else:
+            job.error = payload
         return job, event
 
     async def _replay(

@@ -42,46 +42,60 @@ from jobs.eventlog import EventLog
 from jobs.events import JobStatus, StoredEvent, dumps, now_ms
 from jobs.keys import Keys
 from jobs.limits import Check
+from jobs.listing import JobIndex, JobQuery, Position
 from jobs.model import Job
 
-# KEYS: job, events, lease, readers. ARGV[1..3]: grace_s, retention_s, maxlen.
+# KEYS: job, events, lease, readers. ARGV[1..4]: grace_s, retention_s, maxlen, result_ttl_s.
+# The record is kept, compacted, for result_ttl_s (a failure or cancel at least retention_s);
+# a completed job's input goes (only its result matters now), and its complete event's data is
+# kept as 'complete'; 0 deletes it at once.
 _SETTLE = """
 local function settle(status, event, data, owner)
   local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
                         'event', event, 'data', data, 'owner', owner)
   redis.call('EXPIRE', KEYS[2], ARGV[1])
-  if status == 'completed' then
+  local keep = tonumber(ARGV[4])
+  if status ~= 'completed' then keep = math.max(keep, tonumber(ARGV[2])) end
+  if keep <= 0 then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('HSET', KEYS[1], 'status', status, 'error', data)
+    local t = redis.call('TIME')
+    local finished = t[1] * 1000 + math.floor(t[2] / 1000)
+    redis.call('HSET', KEYS[1], 'status', status, 'finishedAt', finished)
+    if status == 'completed' then
+      redis.call('HSET', KEYS[1], 'complete', data)
+      redis.call('HDEL', KEYS[1], 'input')
+    else
+      redis.call('HSET', KEYS[1], 'error', data)
+    end
     redis.call('HDEL', KEYS[1], 'cancel')
-    redis.call('EXPIRE', KEYS[1], ARGV[2])
+    redis.call('EXPIRE', KEYS[1], keep)
   end
   redis.call('DEL', KEYS[3], KEYS[4])
   return id
 end
 """
 
-# ARGV[4..7]: runner, status, event, data. Returns the entry id, or false if not ours to end.
+# ARGV[5..8]: runner, status, event, data. Returns the entry id, or false if not ours to end.
 _FINISH = (
     _SETTLE
     + """
 local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner')
-if f[2] ~= 'running' or f[3] ~= ARGV[4] then return false end
-return settle(ARGV[5], ARGV[6], ARGV[7], f[1])
+if f[2] ~= 'running' or f[3] ~= ARGV[5] then return false end
+return settle(ARGV[6], ARGV[7], ARGV[8], f[1])
 """
 )
 
-# ARGV[4..5]: owner, data of the CANCELLED error. Returns {outcome, detail}.
+# ARGV[5..6]: owner, data of the CANCELLED error. Returns {outcome, detail}.
 _CANCEL = (
     _SETTLE
     + """
 local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner', 'agent')
 if not f[1] then return {'missing', ''} end
-if f[1] ~= ARGV[4] then return {'forbidden', ''} end
+if f[1] ~= ARGV[5] then return {'forbidden', ''} end
 local orphaned = f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0
 if f[2] == 'pending' or orphaned then
-  settle('cancelled', 'error', ARGV[5], f[1])
+  settle('cancelled', 'error', ARGV[6], f[1])
   return {'cancelled', f[4] or ''}
 end
 if f[2] == 'running' then
@@ -92,26 +106,26 @@ return {'finished', f[2]}
 """
 )
 
-# ARGV[4]: data of the RUNNER_LOST error. Returns 'alive', 'not-running' or 'lost'.
+# ARGV[5]: data of the RUNNER_LOST error. Returns 'alive', 'not-running' or 'lost'.
 _DECLARE_LOST = (
     _SETTLE
     + """
 local f = redis.call('HMGET', KEYS[1], 'owner', 'status')
 if f[2] ~= 'running' then return 'not-running' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'alive' end
-settle('failed', 'error', ARGV[4], f[1])
+settle('failed', 'error', ARGV[5], f[1])
 return 'lost'
 """
 )
 
-# ARGV[4]: data of the RUNNER_LOST error. Returns the record's fields (empty: no record),
+# ARGV[5]: data of the RUNNER_LOST error. Returns the record's fields (empty: no record),
 # after settling a running job whose lease has expired as RUNNER_LOST; then 'lost' first.
 _CURRENT = (
     _SETTLE
     + """
 local f = redis.call('HMGET', KEYS[1], 'owner', 'status')
 if f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0 then
-  settle('failed', 'error', ARGV[4], f[1])
+  settle('failed', 'error', ARGV[5], f[1])
   local fields = redis.call('HGETALL', KEYS[1])
   table.insert(fields, 1, 'lost')
   return fields
@@ -208,6 +222,15 @@ def _claim(reply: list[Any] | None) -> Claim | None:
     return Claim(Job.from_hash(fields), bool(claimed))
 
 
+def _current(flat: list[str]) -> tuple[Job | None, bool]:
+    """The current script's reply: the job (None: no record), and whether it was just lost."""
+    declared = bool(flat) and flat[0] == "lost"
+    if declared:
+        flat = flat[1:]
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    return (Job.from_hash(fields) if fields else None), declared
+
+
 @dataclass(frozen=True, slots=True)
 class Lifetimes:
     """How long each kind of key lives, in seconds."""
@@ -217,6 +240,13 @@ class Lifetimes:
     resume_grace_s: int  # RESUME_GRACE_S
     failed_retention_s: int  # FAILED_RETENTION_S
     lease_s: float = 15  # LEASE_TTL_S
+    result_ttl_s: int = 0  # RESULT_TTL_S (0: a completed job's record is deleted at once)
+
+
+def _horizon_s(lifetimes: Lifetimes) -> int:
+    """The longest a job's record can live: pending, running, then kept."""
+    kept_s = max(lifetimes.result_ttl_s, lifetimes.failed_retention_s)
+    return lifetimes.pending_s + lifetimes.running_s + kept_s
 
 
 class JobStore:
@@ -230,7 +260,7 @@ class JobStore:
         #: Whether ``redis`` is a Redis Cluster client: then no script may touch a job's keys
         #: and another key (different slots), so :meth:`create` takes no custom agent's key.
         self.cluster = isinstance(redis, RedisCluster)
-        self._create = redis.register_script(_CREATE)
+        self.index = JobIndex(redis, keys, horizon_s=_horizon_s(lifetimes))
         self._claim = redis.register_script(_CLAIM)
         self._unclaim = redis.register_script(_UNCLAIM)
         self._finish = redis.register_script(_FINISH)
@@ -259,16 +289,20 @@ class JobStore:
         keys = [self.keys.job(job.id)]
         if custom_agent is not None:
             keys.append(custom_agent)
-        checked, reply = await self._checked(
-            check, self._create, keys, [self.lifetimes.pending_s, flat]
-        )
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if check is not None:
+                    check.queue(pipe)
+                self.index.queue_add(pipe, job.owner, job.id, job.created_at_ms)
+                pipe.eval(_CREATE, len(keys), *keys, self.lifetimes.pending_s, flat)
+                replies = await pipe.execute()
         if check is not None:
             try:
-                check.verdict(checked)
+                check.verdict(replies[0])
             except LimitExceeded:
-                await self.discard(job.id)
+                await self.discard(job)
                 raise
-        taken: list[str] | None = reply
+        taken: list[str] | None = replies[-1]
         return snapshot(*taken) if taken else None
 
     async def _checked(
@@ -292,10 +326,11 @@ class JobStore:
                 checked, reply = await pipe.execute()
         return checked, reply
 
-    async def discard(self, job_id: str) -> None:
+    async def discard(self, job: Job) -> None:
         """Remove a job that was created but must not exist (its creation was refused)."""
         with unavailable_as_domain_error():
-            await self.redis.delete(self.keys.job(job_id))
+            await self.redis.delete(self.keys.job(job.id))
+        await self.index.remove(job.owner, [job.id])
 
     async def get(self, job_id: str) -> Job | None:
         with unavailable_as_domain_error():
@@ -309,11 +344,7 @@ class JobStore:
         args: list[ScriptArg] = [*self._settle_args(), dumps(lost)]
         with unavailable_as_domain_error():
             flat: list[str] = await self._current(keys=self._settle_keys(job_id), args=args)
-        declared = bool(flat) and flat[0] == "lost"
-        if declared:
-            flat = flat[1:]
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        return (Job.from_hash(fields) if fields else None), declared
+        return _current(flat)
 
     async def ttl_s(self, job_id: str) -> int | None:
         """Seconds the job record has left, or None if it has none (or no record)."""
@@ -390,10 +421,57 @@ class JobStore:
                 verdicts: list[str] = await pipe.execute()
         return verdicts
 
+    async def page(
+        self, owner: str, query: JobQuery, lost: dict[str, Any]
+    ) -> tuple[list[Job], Position | None, int]:
+        """A page of ``owner``'s jobs matching ``query``, newest first; the position to go on
+        from (None: the last page); and how many running jobs it found lost and settled
+        (each read as :meth:`current` reads a job). Jobs whose records are gone leave the
+        index."""
+        found: list[Job] = []
+        gone: list[str] = []
+        lost_count = 0
+        candidates = await self.index.newest(owner, query.before)
+        batch_size = query.limit + 1
+        for start in range(0, len(candidates), batch_size):
+            batch = candidates[start : start + batch_size]
+            jobs = await self._current_many(batch, lost)
+            for position, (job, declared) in zip(batch, jobs, strict=True):
+                lost_count += declared
+                if job is None:
+                    gone.append(position.job_id)
+                elif job.owner == owner and query.matches(job):
+                    found.append(job)
+            if len(found) > query.limit:
+                break
+        await self.index.remove(owner, gone)
+        more = len(found) > query.limit
+        found = found[: query.limit]
+        last = Position(found[-1].created_at_ms, found[-1].id) if more else None
+        return found, last, lost_count
+
+    async def _current_many(
+        self, positions: list[Position], lost: dict[str, Any]
+    ) -> list[tuple[Job | None, bool]]:
+        """:meth:`current` for several jobs in one round trip."""
+        args: list[ScriptArg] = [*self._settle_args(), dumps(lost)]
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for position in positions:
+                    keys = self._settle_keys(position.job_id)
+                    pipe.eval(_CURRENT, len(keys), *keys, *args)
+                replies: list[list[str]] = await pipe.execute()
+        return [_current(flat) for flat in replies]
+
     def _settle_keys(self, job_id: str) -> list[str]:
         keys = self.keys
         return [keys.job(job_id), keys.events(job_id), keys.lease(job_id), keys.readers(job_id)]
 
     def _settle_args(self) -> list[ScriptArg]:
         lifetimes = self.lifetimes
-        return [lifetimes.resume_grace_s, lifetimes.failed_retention_s, self.events.maxlen]
+        return [
+            lifetimes.resume_grace_s,
+            lifetimes.failed_retention_s,
+            self.events.maxlen,
+            lifetimes.result_ttl_s,
+        ]

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import httpx2
 
-from jobs.client.errors import ConnectionFailed, StreamEnded
+from jobs.client.errors import ClientError, ConnectionFailed, StreamEnded
 from jobs.client.resume import (
     Complete,
     Event,
@@ -43,7 +44,8 @@ from jobs.client.resume import (
     job_failed,
     problem_error,
 )
-from jobs.schemas import AgentInfo, AgentList, JobCreated, JobState, StoredCustomAgent
+from jobs.client.retry import Retries
+from jobs.schemas import AgentInfo, AgentList, JobCreated, JobList, JobState, StoredCustomAgent
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: The service pings idle streams every STREAM_PING_S (15 s); silence for longer than this
@@ -51,8 +53,28 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 STREAM_READ_TIMEOUT_S = 45.0
 
 
-def _input_body(agent: str, agent_input: Mapping[str, Any]) -> dict[str, Any]:
-    return {"agent": agent, "input": dict(agent_input)}
+def _input_body(agent: str, agent_input: Mapping[str, Any], background: bool) -> dict[str, Any]:
+    body = {"agent": agent, "input": dict(agent_input)}
+    return body | {"background": True} if background else body
+
+
+def _start_headers(idempotency_key: str | None) -> dict[str, str]:
+    """A start's ``Idempotency-Key``: the caller's, or a fresh one, so that a retried start
+    is answered again rather than run twice."""
+    return {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+
+
+def _list_params(
+    status: str | None, agent: str | None, limit: int | None, cursor: str | None
+) -> dict[str, str]:
+    given = {"status": status, "agent": agent, "limit": limit, "cursor": cursor}
+    return {name: str(value) for name, value in given.items() if value is not None}
+
+
+def _response(response: httpx2.Response) -> httpx2.Response:
+    if response.status_code >= 400:
+        raise problem_error(response)
+    return response
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -69,7 +91,8 @@ def _stream_timeout(timeout_s: float) -> httpx2.Timeout:
 
 class JobsClient:
     """The async client. ``token`` is the bearer token; ``reconnects`` bounds consecutive failed
-    reconnect attempts of one stream (about 13 s of backoff with the default 10)."""
+    reconnect attempts of one stream (about 13 s of backoff with the default 10); ``retries``
+    says how calls are retried (:mod:`jobs.client.retry`; ``Retries.off()``: never)."""
 
     def __init__(
         self,
@@ -78,8 +101,10 @@ class JobsClient:
         token: str | None = None,
         timeout_s: float = 30.0,
         reconnects: int = 10,
+        retries: Retries = Retries(),  # noqa: B008 - frozen
         http: httpx2.AsyncClient | None = None,
     ) -> None:
+        self.retries = retries
         self._own_http = http is None
         self.http = http or httpx2.AsyncClient()
         self.base_url = base_url.rstrip("/")
@@ -99,25 +124,68 @@ class JobsClient:
         if self._own_http:
             await self.http.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+    async def _request(
+        self, method: str, path: str, *, headers: Mapping[str, str] = {}, **kwargs: Any
+    ) -> httpx2.Response:
+        """One call, retried as :attr:`retries` says."""
+        retry = 0
+        while True:
+            try:
+                return await self._once(method, path, self.headers | dict(headers), **kwargs)
+            except ClientError as error:
+                retry += 1
+                wait_s = self.retries.wait_s(retry, error)
+                if wait_s is None:
+                    raise
+            await asyncio.sleep(wait_s)
+
+    async def _once(
+        self, method: str, path: str, headers: dict[str, str], **kwargs: Any
+    ) -> httpx2.Response:
         try:
             response = await self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                headers=self.headers,
+                headers=headers,
                 timeout=_timeout(self.timeout_s),
                 **kwargs,
             )
         except httpx2.TransportError as exc:
             raise ConnectionFailed(f"could not reach {self.base_url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise problem_error(response)
-        return response
+        return _response(response)
 
-    async def start(self, agent: str, agent_input: Mapping[str, Any]) -> JobCreated:
-        """Create a job (``POST /jobs``)."""
-        response = await self._request("POST", "/jobs", json=_input_body(agent, agent_input))
+    async def start(
+        self,
+        agent: str,
+        agent_input: Mapping[str, Any],
+        *,
+        background: bool = False,
+        idempotency_key: str | None = None,
+    ) -> JobCreated:
+        """Create a job (``POST /jobs``), with an ``Idempotency-Key`` (``idempotency_key``, or
+        a fresh one): retrying it never creates a second job. ``background``: run it now."""
+        body = _input_body(agent, agent_input, background)
+        headers = _start_headers(idempotency_key)
+        response = await self._request("POST", "/jobs", json=body, headers=headers)
         return JobCreated.model_validate_json(response.content)
+
+    async def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> JobList:
+        """One page of your jobs, newest first (``GET /jobs``); ``next`` has the next page's
+        path, whose ``cursor`` parameter goes on from there."""
+        params = _list_params(status, agent, limit, cursor)
+        response = await self._request("GET", "/jobs", params=params)
+        return JobList.model_validate_json(response.content)
+
+    async def result(self, job_id: str) -> JobState:
+        """A finished job's outcome: its state, with ``result`` (completed) or ``error``."""
+        return await self.status(job_id)
 
     async def status(self, job_id: str) -> JobState:
         response = await self._request("GET", f"/jobs/{job_id}")
@@ -149,7 +217,7 @@ class JobsClient:
     ) -> AsyncIterator[Event]:
         """The job's events through the terminal one, resuming after interruptions.
         ``last_event_id`` resumes after an event seen earlier (``"0-0"``: from the start)."""
-        resume = Resume(last_event_id, self.reconnects)
+        resume = Resume(last_event_id, self.reconnects, first_waits=self.retries.enabled)
         url = f"{self.base_url}/jobs/{job_id}/stream"
         while True:
             try:
@@ -202,8 +270,10 @@ class SyncJobsClient:
         token: str | None = None,
         timeout_s: float = 30.0,
         reconnects: int = 10,
+        retries: Retries = Retries(),  # noqa: B008 - frozen
         http: httpx2.Client | None = None,
     ) -> None:
+        self.retries = retries
         self._own_http = http is None
         self.http = http or httpx2.Client()
         self.base_url = base_url.rstrip("/")
@@ -223,24 +293,61 @@ class SyncJobsClient:
         if self._own_http:
             self.http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+    def _request(
+        self, method: str, path: str, *, headers: Mapping[str, str] = {}, **kwargs: Any
+    ) -> httpx2.Response:
+        retry = 0
+        while True:
+            try:
+                return self._once(method, path, self.headers | dict(headers), **kwargs)
+            except ClientError as error:
+                retry += 1
+                wait_s = self.retries.wait_s(retry, error)
+                if wait_s is None:
+                    raise
+            time.sleep(wait_s)
+
+    def _once(
+        self, method: str, path: str, headers: dict[str, str], **kwargs: Any
+    ) -> httpx2.Response:
         try:
             response = self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                headers=self.headers,
+                headers=headers,
                 timeout=_timeout(self.timeout_s),
                 **kwargs,
             )
         except httpx2.TransportError as exc:
             raise ConnectionFailed(f"could not reach {self.base_url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise problem_error(response)
-        return response
+        return _response(response)
 
-    def start(self, agent: str, agent_input: Mapping[str, Any]) -> JobCreated:
-        response = self._request("POST", "/jobs", json=_input_body(agent, agent_input))
+    def start(
+        self,
+        agent: str,
+        agent_input: Mapping[str, Any],
+        *,
+        background: bool = False,
+        idempotency_key: str | None = None,
+    ) -> JobCreated:
+        body = _input_body(agent, agent_input, background)
+        headers = _start_headers(idempotency_key)
+        response = self._request("POST", "/jobs", json=body, headers=headers)
         return JobCreated.model_validate_json(response.content)
+
+    def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> JobList:
+        params = _list_params(status, agent, limit, cursor)
+        return JobList.model_validate_json(self._request("GET", "/jobs", params=params).content)
+
+    def result(self, job_id: str) -> JobState:
+        return self.status(job_id)
 
     def status(self, job_id: str) -> JobState:
         return JobState.model_validate_json(self._request("GET", f"/jobs/{job_id}").content)
@@ -263,7 +370,7 @@ class SyncJobsClient:
         self._request("DELETE", f"/me/agents/{agent}")
 
     def events(self, job_id: str, *, last_event_id: str | None = None) -> Iterator[Event]:
-        resume = Resume(last_event_id, self.reconnects)
+        resume = Resume(last_event_id, self.reconnects, first_waits=self.retries.enabled)
         url = f"{self.base_url}/jobs/{job_id}/stream"
         while True:
             try:

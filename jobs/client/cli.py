@@ -1,10 +1,17 @@
-"""The client commands of ``python -m jobs``: start, attach, run, status, cancel, agents.
+"""The client commands of ``python -m jobs``: start, attach, run, status, result, list,
+cancel, agents.
 
 They drive the service over HTTP with :mod:`jobs.client`. ``attach`` and ``run`` write the
 output text to stdout as it arrives — exactly the text, nothing else, when stdout is not a
 terminal — and resume by themselves after a dropped connection. On a terminal a progress line
 is drawn on stderr (and cleared before any text is written to the same terminal); a
 structured result is printed pretty after the text. ``--json`` prints JSON documents instead.
+
+Every call is retried on connection errors, 503 and 429 after the service's ``Retry-After``
+(bounded; ``--no-retry`` turns it off), every ``start`` carries an automatic
+``Idempotency-Key`` (so a retried start never makes a second job), and a first attach waits
+out ``TOO_MANY_STREAMS``: a script may start and attach to more jobs than the limits allow at
+once, and they are served as the limits free up.
 
 Exit codes (:class:`Exit`) tell scripts what happened without parsing any output.
 """
@@ -20,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Any, TextIO
+from urllib.parse import parse_qs, urlsplit
 
 from jobs.client.api import DEFAULT_URL, JobsClient
 from jobs.client.errors import (
@@ -31,6 +39,7 @@ from jobs.client.errors import (
     UsageError,
 )
 from jobs.client.resume import Complete, Connected, Delta, Failure, Tool, job_failed
+from jobs.client.retry import Retries
 
 
 class Exit(IntEnum):
@@ -46,6 +55,7 @@ class Exit(IntEnum):
     FINISHED = 7  # 410, or 204: the job has finished and there is nothing to resume
     REJECTED = 8  # any other 4xx: invalid input (422), too many requests (429), ...
     UNAVAILABLE = 9  # 5xx, the service cannot be reached, or reconnecting gave up
+    NOT_FINISHED = 10  # result: the job is still pending or running
     INTERRUPTED = 130  # Ctrl-C
 
     @classmethod
@@ -256,7 +266,7 @@ def show_result(job_id: str, complete: Complete, text: str, console: Console) ->
 
 
 async def cmd_start(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
-    job = await client.start(args.agent, read_input(args.input))
+    job = await client.start(args.agent, read_input(args.input), background=args.background)
     if console.as_json:
         console.json(job.model_dump(mode="json", by_alias=True))
     else:
@@ -303,6 +313,52 @@ async def cmd_status(client: JobsClient, args: argparse.Namespace, console: Cons
     for name, value in document.items():
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
         console.out.write(f"{name}: {shown}\n")
+    return Exit.OK
+
+
+async def cmd_result(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
+    """A finished job's result (kept ``RESULT_TTL_S``): the text for a text result, else the
+    result as JSON; a failed or cancelled job's error, with its exit code."""
+    state = await client.result(args.job_id)
+    if console.as_json:
+        console.json(state.model_dump(mode="json", by_alias=True, exclude_none=True))
+    if state.status in ("pending", "running"):
+        console.note(f"job {args.job_id} is still {state.status.value}")
+        return Exit.NOT_FINISHED
+    if state.error is not None:
+        if not console.as_json:
+            console.err.write(f"{state.status.value}: {state.error.code}: {state.error.message}\n")
+        return Exit.CANCELLED if state.status == "cancelled" else Exit.FAILED
+    if not console.as_json:
+        result = state.result or {}
+        text = result.get("text") if set(result) == {"text"} else None
+        if isinstance(text, str):
+            console.out.write(text if text.endswith("\n") else text + "\n")
+        else:
+            console.out.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return Exit.OK
+
+
+async def cmd_list(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
+    """Your jobs, newest first: one page of ``--limit``, or all of them with ``--all``."""
+    found = []
+    cursor = None
+    while True:
+        page = await client.list_jobs(
+            status=args.status, agent=args.agent, limit=args.limit, cursor=cursor
+        )
+        found += page.jobs
+        if not args.all or page.next is None:
+            break
+        cursor = parse_qs(urlsplit(page.next).query)["cursor"][0]
+    if console.as_json:
+        console.json(
+            [job.model_dump(mode="json", by_alias=True, exclude_none=True) for job in found]
+        )
+        return Exit.OK
+    for job in found:
+        code = job.error.code if job.error else ""
+        console.out.write(f"{job.job_id}\t{job.status.value}\t{job.agent or '-'}\t{code}\n")
     return Exit.OK
 
 
@@ -362,6 +418,11 @@ def add_commands(commands: Any) -> None:
     )
     common.add_argument("--json", action="store_true", help="print JSON documents")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress or notes")
+    common.add_argument(
+        "--no-retry",
+        action="store_true",
+        help="fail at once on 429, 503 or a connection error (default: wait and retry)",
+    )
 
     def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = commands.add_parser(
@@ -376,7 +437,11 @@ def add_commands(commands: Any) -> None:
             "--input", required=True, help="the input: '{...}', @file.json, or @- for stdin"
         )
 
-    job_input(command("start", cmd_start, "create a job; print its id"))
+    start = command("start", cmd_start, "create a job; print its id")
+    job_input(start)
+    start.add_argument(
+        "--background", action="store_true", help="run it now, watched or not (poll `result`)"
+    )
     attach = command("attach", cmd_attach, "stream a job's text; print its result")
     attach.add_argument("job_id")
     attach.add_argument(
@@ -384,6 +449,14 @@ def add_commands(commands: Any) -> None:
     )
     job_input(command("run", cmd_run, "start a job and attach to it (Ctrl-C cancels it)"))
     command("status", cmd_status, "show a job's status").add_argument("job_id")
+    command("result", cmd_result, "print a finished job's result").add_argument("job_id")
+    listing = command("list", cmd_list, "list your jobs, newest first")
+    listing.add_argument(
+        "--status", choices=("pending", "running", "completed", "failed", "cancelled")
+    )
+    listing.add_argument("--agent")
+    listing.add_argument("--limit", type=int, help="jobs per page (1-100, default 20)")
+    listing.add_argument("--all", action="store_true", help="follow every page")
     command("cancel", cmd_cancel, "cancel a pending or running job").add_argument("job_id")
     agents = command(
         "agents",
@@ -402,7 +475,8 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     handler: Command = args.handler
 
     async def main() -> int:
-        async with JobsClient(args.url, token=args.token) as client:
+        retries = Retries.off() if args.no_retry else Retries()
+        async with JobsClient(args.url, token=args.token, retries=retries) as client:
             return await handler(client, args, console)
 
     try:

@@ -3,8 +3,11 @@ resumable attach (:class:`Resume`), shared by the async and the sync client. The
 raises are :mod:`jobs.client.errors`.
 
 Reconnecting starts only once a stream was open: a wrong URL or a refused first attach fails
-at once. While reconnecting, 429 (``TOO_MANY_STREAMS``: the dropped stream's slot is not yet
-released) and 502-504 are retried too, after their ``Retry-After``.
+at once, except that a first attach refused for ``TOO_MANY_STREAMS`` (the caller's other
+streams hold every slot) waits its ``Retry-After`` and tries again when ``first_waits`` is set
+(the clients set it unless retries are off). While reconnecting, 429 (``TOO_MANY_STREAMS``:
+the dropped stream's slot is not yet released) and 502-504 are retried too, after their
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -100,12 +103,21 @@ def problem_error(response: httpx2.Response) -> ProblemError:
 
 # -- resuming --------------------------------------------------------------------------------
 
+#: How many times a first attach waits out TOO_MANY_STREAMS (each wait its Retry-After, a few
+#: seconds): long enough for another stream of the caller's to finish a typical run.
+MAX_FIRST_WAITS = 120
+
 
 class Resume:
     """The decisions of one resumable attach, shared by the async and sync clients: what to
     send, what each event means, and whether (and after how long) to reconnect."""
 
-    def __init__(self, last_event_id: str | None, attempts: int) -> None:
+    def __init__(
+        self, last_event_id: str | None, attempts: int, *, first_waits: bool = False
+    ) -> None:
+        self.first_waits = first_waits
+        #: First attaches refused for TOO_MANY_STREAMS so far (they wait; not reconnects).
+        self.waits = 0
         self.last_id = last_event_id
         self.opened = False
         self.failures = 0
@@ -124,6 +136,12 @@ class Resume:
         if response.status_code == 204:
             raise StreamEnded(f"the stream has no events after {self.last_id}")
         error = problem_error(response)
+        if not self.opened and self.first_waits and error.code == "TOO_MANY_STREAMS":
+            self.waits += 1
+            if self.waits > MAX_FIRST_WAITS:
+                raise error
+            self.wait_s = error.retry_after_s or 1.0
+            return
         if not self.opened or response.status_code not in (429, 502, 503, 504):
             raise error
         self._failed(error, error.retry_after_s)

@@ -145,13 +145,10 @@ async def test_a_job_runs_the_snapshot_taken_at_creation(
     assert request.effort == "high"
     complete = stream.of("complete")[0].data
     assert complete["customAgent"] == {"name": "Checkout critic", "version": 1}
-    # Finished (its record deleted), the job still says which custom agent ran.
-    state = await client.get(f"{server.url}/jobs/{job['jobId']}", headers=auth())
-    assert state.json() == {
-        "jobId": job["jobId"],
-        "status": "completed",
-        "customAgent": {"name": "Checkout critic", "version": 1},
-    }
+    # Finished (its record kept, compact), the job still says which custom agent ran.
+    state = (await client.get(f"{server.url}/jobs/{job['jobId']}", headers=auth())).json()
+    assert state["status"] == "completed"
+    assert state["customAgent"] == {"name": "Checkout critic", "version": 1}
 
 
 async def test_an_inactive_custom_agent_is_not_used(

@@ -96,8 +96,9 @@ async def test_the_full_contract(
     assert complete.data["model"] == "demo"
     assert complete.data["executionTimeMs"] >= 0
 
-    # Finished: the record is gone, the events stay for the resume grace only.
-    assert not redis_client.exists(KEYS.job(job["jobId"]))
+    # Finished: a compact record stays RESULT_TTL_S, the events for the resume grace only.
+    assert "input" not in redis_client.hgetall(KEYS.job(job["jobId"]))
+    assert 0 < redis_client.ttl(KEYS.job(job["jobId"])) <= 3600
     assert 0 < redis_client.ttl(KEYS.events(job["jobId"])) <= 60
 
 

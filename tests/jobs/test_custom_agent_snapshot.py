@@ -128,7 +128,7 @@ async def test_creating_a_job_is_one_round_trip_on_a_standalone_redis(
     with round_trips(monkeypatch) as sent:
         job = await domain.service.create("alice", "chat", CHAT)
     assert len(sent) == 1, sent
-    assert sent[0].count(b"EVAL") == 2, "the rate limit and the create, in one pipeline"
+    assert sent[0].count(b"EVAL") == 3, "the rate limit, the listing and the create, together"
     assert job.custom_agent == old_snapshot(stored)
 
     choose(domain, "read-first")  # the cluster's way: read the custom agent, then create

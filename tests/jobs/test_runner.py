@@ -63,7 +63,9 @@ async def test_success_streams_lossless_deltas_then_complete(domain: Domain) -> 
     assert data["model"] == "scripted-model"
     assert data["stopReason"] == "end_turn"
     assert data["executionTimeMs"] >= 0
-    assert not await domain.redis.exists(domain.keys.job(job.id))
+    kept = await domain.store.get(job.id)
+    assert kept is not None
+    assert kept.complete == data
     assert domain.backend.closed == 1
 
 

@@ -61,8 +61,10 @@ async def test_status_after_success_comes_from_the_terminal_event(domain: Domain
     job = await domain.service.create("alice", "chat", {"prompt": "hi"})
     events = await run_to_end(domain, job.id)
     assert events[-1].event == "complete"
-    assert not await domain.redis.exists(domain.keys.job(job.id)), "the record is gone"
-    assert (await domain.service.status("alice", job.id)).status is JobStatus.COMPLETED
+    await domain.redis.delete(domain.keys.job(job.id))  # RESULT_TTL_S has passed (or was 0)
+    status = await domain.service.status("alice", job.id)
+    assert status.status is JobStatus.COMPLETED
+    assert status.complete == events[-1].payload()
     with pytest.raises(NotOwner):
         await domain.service.status("mallory", job.id)
     with pytest.raises(JobNotFound):

@@ -76,15 +76,23 @@ async def running(domain: Domain, owner: str = "alice") -> Job:
     return claim.job
 
 
-async def test_success_deletes_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
+async def test_success_compacts_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
     job = await running(domain)
     assert await domain.redis.get(domain.keys.lease(job.id)) == RUNNER
     delta = StoredEvent("1-0", Event.DELTA, '{"text":"x","totalLength":1}')
     assert await domain.events.append_many([Batch(job.id, RUNNER, START, [delta])]) == ["ok"]
     event = await domain.store.finish(
-        job, RUNNER, Event.COMPLETE, {"result": {}}, JobStatus.COMPLETED
+        job, RUNNER, Event.COMPLETE, {"result": {"text": "x"}}, JobStatus.COMPLETED
     )
-    assert not await domain.redis.exists(domain.keys.job(job.id))
+    kept = await domain.store.get(job.id)
+    assert kept is not None
+    assert kept.status is JobStatus.COMPLETED
+    assert kept.complete == {"result": {"text": "x"}}
+    assert kept.input == {}  # compact: the input is not kept
+    assert kept.finished_at_ms is not None
+    assert kept.finished_at_ms >= (kept.started_at_ms or 0)
+    ttl_s = await domain.redis.ttl(domain.keys.job(job.id))
+    assert 0 < ttl_s <= LIFETIMES.result_ttl_s
     assert not await domain.redis.exists(domain.keys.lease(job.id))
     events_key = domain.keys.events(job.id)
     assert 0 < await domain.redis.ttl(events_key) <= LIFETIMES.resume_grace_s

@@ -211,7 +211,8 @@ def test_exit_codes(live: StartLive) -> None:
     assert invalid.returncode == Exit.REJECTED
     assert "input.prompt" in invalid.stderr
     assert cli(failing.url, "start", "--agent", "chat", "--input", "{").returncode == Exit.USAGE
-    nowhere = cli(f"http://127.0.0.1:{free_port()}", "status", "0" * 32)
+    # --no-retry: by default an unreachable service is retried for about 40 s first.
+    nowhere = cli(f"http://127.0.0.1:{free_port()}", "status", "0" * 32, "--no-retry")
     assert nowhere.returncode == Exit.UNAVAILABLE
 
 
