@@ -6,6 +6,7 @@ import asyncio
 import glob
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import TypeAdapter
 
 from jobs.tools import TOOL_NAMES, ToolLimits, Workspace, sample_root, tool_definitions
 from jobs.tools import workspace as workspace_module
+from jobs.tools.registry import BY_NAME
 from tests.jobs.tools.conftest import Hostile, write
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +31,27 @@ REPO = Path(__file__).resolve().parents[3]
             {"command": "cat /etc/passwd"},
             "unknown tool 'Bash'; the tools are Glob, Grep, Read",
         ),
-        ("Read", {}, "invalid Read input: path: Field required"),
+        (
+            "Read",
+            {},
+            "invalid Read input: input: Value error, give file_path (or path), exactly one of them",
+        ),
+        (
+            "Read",
+            {"path": "a", "file_path": "a"},
+            "invalid Read input: input: Value error, give file_path (or path), exactly one of them",
+        ),
+        (
+            "Grep",
+            {"pattern": "a", "output_mode": "lines"},
+            "invalid Grep input: output_mode: Input should be 'files_with_matches', 'content' "
+            "or 'count'",
+        ),
+        (
+            "Grep",
+            {"pattern": "a", "-C": "2"},
+            "invalid Grep input: -C: Input should be a valid integer",
+        ),
         ("Read", {"path": 7}, "invalid Read input: path: Input should be a valid string"),
         (
             "Read",
@@ -43,8 +65,8 @@ REPO = Path(__file__).resolve().parents[3]
         ),
         (
             "Read",
-            {"path": "a", "offset": 0},
-            "invalid Read input: offset: Input should be greater than or equal to 1",
+            {"path": "a", "offset": -1},
+            "invalid Read input: offset: Input should be greater than or equal to 0",
         ),
         (
             "Read",
@@ -88,9 +110,12 @@ def test_definitions_are_tool_params_the_sdk_accepts() -> None:
         assert schema["additionalProperties"] is False
     schemas = {d["name"]: d["input_schema"] for d in definitions}
     assert schemas["Glob"]["required"] == ["pattern"]
-    assert set(schemas["Grep"]["properties"]) == {"pattern", "path", "glob"}
-    assert set(schemas["Read"]["properties"]) == {"path", "offset", "limit"}
-    assert schemas["Read"]["required"] == ["path"]
+    assert set(schemas["Grep"]["properties"]) == {
+        "pattern", "path", "glob", "type", "output_mode", "-i", "-n", "-A", "-B", "-C",
+        "head_limit", "multiline",
+    }  # fmt: skip
+    assert schemas["Grep"]["properties"]["output_mode"]["default"] == "files_with_matches"
+    assert set(schemas["Read"]["properties"]) == {"file_path", "path", "offset", "limit"}
 
 
 def test_definitions_refuse_unknown_names() -> None:
@@ -101,10 +126,10 @@ def test_definitions_refuse_unknown_names() -> None:
 async def test_an_internal_error_is_a_result_not_an_exception(
     hostile: Hostile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(*args: Any) -> Any:
+    async def boom(*args: Any) -> Any:
         raise OSError("disk on fire: /secret/path")
 
-    monkeypatch.setitem(workspace_module._RUNNERS, "Read", boom)
+    monkeypatch.setitem(BY_NAME, "Read", replace(BY_NAME["Read"], run=boom))
     result = await hostile.make().run("Read", {"path": "README.md"})
     assert (result.ok, result.content) == (False, "Error: Read failed on an internal error")
 
@@ -112,17 +137,18 @@ async def test_an_internal_error_is_a_result_not_an_exception(
 async def test_a_hung_call_is_abandoned_after_its_deadline(
     hostile: Hostile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def hang(*args: Any) -> Any:
-        time.sleep(1.0)  # a hung filesystem: the thread ignores its deadline
+    async def hang(*args: Any) -> Any:
+        # A hung filesystem: the thread ignores its deadline.
+        await asyncio.get_running_loop().run_in_executor(None, time.sleep, 1.0)
 
-    monkeypatch.setitem(workspace_module._RUNNERS, "Read", hang)
+    monkeypatch.setitem(BY_NAME, "Read", replace(BY_NAME["Read"], run=hang))
     monkeypatch.setattr(workspace_module, "_GRACE_S", 0.05)
     result = await hostile.make(ToolLimits(time_s=0.1)).run("Read", {"path": "README.md"})
     assert (result.ok, result.content) == (False, "Error: Read did not finish within 0.1 s")
 
 
 async def test_the_event_loop_keeps_running_while_a_tool_works(hostile: Hostile) -> None:
-    # 200,000 matching lines: each is counted in Python, which takes a while.
+    # 200,000 matching lines: each record is parsed in Python, which takes a while.
     write(hostile.root / "many.txt", "hit\n" * 200_000)
     ticks: list[float] = []
     done = asyncio.Event()
@@ -136,7 +162,7 @@ async def test_the_event_loop_keeps_running_while_a_tool_works(hostile: Hostile)
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0)
     started = time.monotonic()
-    result = await ws.run("Grep", {"pattern": "hit", "path": "many.txt"})
+    result = await ws.run("Grep", {"pattern": "hit", "path": "many.txt", "output_mode": "content"})
     finished = time.monotonic()
     done.set()
     await task
@@ -166,14 +192,16 @@ async def test_the_sample_tree_is_the_default_and_the_tools_find_things_in_it() 
     with Workspace.open(None) as ws:
         assert ws.root == sample_root().resolve()
         pages = await ws.run("Glob", {"pattern": "src/pages/*.tsx"})
-        assert pages.content.splitlines() == [
+        assert sorted(pages.content.splitlines()) == [
             "src/pages/cart.tsx",
             "src/pages/checkout.tsx",
             "src/pages/home.tsx",
             "src/pages/order-status.tsx",
             "src/pages/product.tsx",
         ]
-        promo = await ws.run("Grep", {"pattern": "promo code", "glob": "*.tsx"})
+        promo = await ws.run(
+            "Grep", {"pattern": "promo code", "glob": "*.tsx", "output_mode": "content"}
+        )
         assert promo.content == (
             "src/pages/checkout.tsx:39:      // The promo code is only validated here, "
             "when the order is placed."
