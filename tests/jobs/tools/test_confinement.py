@@ -5,15 +5,19 @@ Each refusal is asserted on the exact short text, and on what must never appear 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from jobs.tools import ToolResult
 from tests.jobs.tools.conftest import (
     IGNORED_TEXT,
+    NOT_SECRET_FILES,
     OUTSIDE_TEXT,
     SECRET_FILES,
     SECRET_TEXT,
     Hostile,
+    write,
 )
 
 pytestmark = pytest.mark.anyio
@@ -113,12 +117,15 @@ async def test_secrets_ignored_files_and_links_are_not_listed(hostile: Hostile) 
     result = await hostile.make().run("Glob", {"pattern": "**/*"})
     assert result.ok
     assert sorted(result.content.splitlines()) == [
+        ".env.example",
         ".gitignore",
         "README.md",
+        "docs/environment.md",
         "keep.log",
         "src/.gitignore",
         "src/app.ts",
         "src/cart.ts",
+        "src/id_generator.py",
     ]
     assert result.files_read == ()
 
@@ -185,3 +192,62 @@ async def test_a_directory_loop_is_not_followed(hostile: Hostile) -> None:
     )
     assert result.ok
     assert result.content == "src/app.ts:1:export const checkout = () => 'pay';"
+
+
+@pytest.mark.parametrize("rel", NOT_SECRET_FILES)
+async def test_names_that_only_look_like_secrets_are_readable(hostile: Hostile, rel: str) -> None:
+    ws = hostile.make()
+    result = await ws.run("Read", {"file_path": rel})
+    assert (result.ok, result.content) == (True, "     1\tnot a secret")
+    found = await ws.run("Grep", {"pattern": "not a secret"})
+    assert rel in found.content.splitlines()
+
+
+@pytest.mark.parametrize("rel", SECRET_FILES)
+async def test_secret_files_are_refused_by_absolute_path_too(hostile: Hostile, rel: str) -> None:
+    result = await hostile.make().run("Read", {"file_path": str(hostile.root / rel)})
+    assert result.ok is False
+    assert SECRET_TEXT not in result.content
+
+
+async def test_an_absolute_path_inside_the_workspace_is_read(hostile: Hostile) -> None:
+    result = await hostile.make().run("Read", {"file_path": str(hostile.root / "src/app.ts")})
+    assert result.content == "     1\texport const checkout = () => 'pay';"
+    assert result.files_read == ("src/app.ts",)
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [("notsecret.txt", ".env"), ("src/also.ts", "../outside/secret.txt")],
+)
+async def test_a_hard_link_is_refused_by_every_tool(
+    hostile: Hostile, name: str, target: str
+) -> None:
+    # A second name for the workspace's .env, and one for a file outside the workspace.
+    os.link(hostile.root / target, hostile.root / name)
+    ws = hostile.make()
+    refused(
+        await ws.run("Read", {"path": name}),
+        f"{name} has more than one hard link; it is never read",
+    )
+    refused(
+        await ws.run("Grep", {"pattern": ".", "path": name}),
+        f"{name} has more than one hard link; it is never read",
+    )
+    for mode in ("content", "files_with_matches", "count"):
+        found = await ws.run("Grep", {"pattern": "SECRET|OUTSIDE", "output_mode": mode})
+        assert name not in found.content
+        assert SECRET_TEXT not in found.content
+        assert OUTSIDE_TEXT not in found.content
+    listed = await ws.run("Glob", {"pattern": "**/*"})
+    assert name not in listed.content.splitlines()
+
+
+async def test_a_gitignore_cannot_re_include_a_secret(hostile: Hostile) -> None:
+    write(hostile.root / ".gitignore", "!.env\n!*.pem\n!.git/\n")
+    ws = hostile.make()
+    for mode in ("content", "files_with_matches", "count"):
+        found = await ws.run("Grep", {"pattern": "SECRET", "output_mode": mode})
+        assert found.content == "No matches for 'SECRET'."
+    listed = await ws.run("Glob", {"pattern": "**/*"})
+    assert not {".env", ".ENV", "certs/server.pem"} & set(listed.content.splitlines())
