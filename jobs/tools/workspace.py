@@ -3,8 +3,9 @@
 Dispatch reads :data:`jobs.tools.registry.TOOLS`. ``Grep`` and ``Glob`` run ripgrep in a
 subprocess; ``Read`` runs on the workspace's own small thread pool, never on the event loop
 nor on the loop's default executor (which serves DNS look-ups). At most
-``limits.calls_running`` calls run at once over every job; a call's time limit counts from
-when it starts running, not while it waits its turn.
+``limits.calls_per_job`` calls of one run (``jobs.loop.RUN_STATE``) and
+``limits.calls_running`` calls over every run go at once, so one job cannot take every slot;
+a call's time limit counts from when it starts running, not while it waits its turn.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from jobs.loop import RUN_STATE
 from jobs.tools.base import Context, Tool, ToolLimits, ToolResult
 from jobs.tools.paths import DEFAULT_SECRET_PATTERNS, Confinement, Refused
 from jobs.tools.registry import BY_NAME, TOOL_NAMES, tool_definitions
@@ -111,7 +114,12 @@ class Workspace:
             args = tool.input.model_validate(tool_input)
         except ValidationError as exc:
             return ToolResult.refused(f"invalid {name} input: {_describe(exc)}")
-        async with self._running:
+        async with AsyncExitStack() as slots:
+            state = RUN_STATE.get()
+            if state is not None:  # this run's slots first: a waiting call holds no shared one
+                run_slots = asyncio.Semaphore(self.limits.calls_per_job)
+                await slots.enter_async_context(state.setdefault(self, run_slots))
+            await slots.enter_async_context(self._running)
             return await self._call(tool, args)
 
     async def _call(self, tool: Tool[Any], args: Any) -> ToolResult:

@@ -14,7 +14,8 @@ import pytest
 from anthropic.types import ToolParam
 from pydantic import TypeAdapter
 
-from jobs.tools import TOOL_NAMES, ToolLimits, Workspace, sample_root, tool_definitions
+from jobs.loop import RUN_STATE
+from jobs.tools import TOOL_NAMES, ToolLimits, ToolResult, Workspace, sample_root, tool_definitions
 from jobs.tools import workspace as workspace_module
 from jobs.tools.registry import BY_NAME
 from tests.jobs.tools.conftest import Hostile, write
@@ -220,3 +221,42 @@ async def test_the_sample_tree_has_nothing_secret_looking() -> None:
         listed = set((await ws.run("Glob", {"pattern": "**/*"})).content.splitlines())
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert listed == on_disk
+
+
+async def test_one_run_cannot_take_every_slot_and_the_time_limit_counts_from_the_start(
+    hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running: dict[str, int] = {"a": 0, "b": 0}
+    most: dict[str, int] = {"a": 0, "b": 0}
+    release = asyncio.Event()
+
+    async def held(context: Any, args: Any) -> Any:
+        run = "a" if args.target.startswith("a") else "b"
+        running[run] += 1
+        most[run] = max(most[run], running[run])
+        try:
+            await release.wait()
+            await asyncio.sleep(0.3)  # most of the call's 0.5 s time limit
+            return ToolResult(True, "ok", "ok")
+        finally:
+            running[run] -= 1
+
+    monkeypatch.setitem(BY_NAME, "Read", replace(BY_NAME["Read"], run=held))
+    ws = hostile.make(ToolLimits(time_s=0.5, calls_per_job=2, calls_running=3))
+
+    async def one_run(name: str, calls: int) -> list[ToolResult]:
+        RUN_STATE.set({})  # what AgentLoop.run does for each run
+        return list(
+            await asyncio.gather(*(ws.run("Read", {"path": f"{name}{n}"}) for n in range(calls)))
+        )
+
+    a = asyncio.create_task(one_run("a", 6))
+    b = asyncio.create_task(one_run("b", 2))
+    while running["b"] < 1:  # b gets a slot although a asked for six first
+        await asyncio.sleep(0.005)
+    assert running["a"] == 2, "a run's calls beyond its bound wait"
+    release.set()
+    results = [*await a, *await b]
+    assert most["a"] == 2
+    # Six calls of 0.3 s, two at a time, take 0.9 s: each had its 0.5 s from its own start.
+    assert [r.ok for r in results] == [True] * 8, [r.content for r in results]
