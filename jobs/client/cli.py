@@ -31,6 +31,7 @@ from jobs.client.errors import (
     UsageError,
 )
 from jobs.client.resume import Complete, Connected, Delta, Failure, Tool, job_failed
+from jobs.tools.registry import BY_NAME
 
 
 class Exit(IntEnum):
@@ -88,7 +89,9 @@ def tool_line(event: Tool) -> str:
     3 files`` when it ends (``✗`` when the tool refused)."""
     if event.phase == "call":
         given = event.input if isinstance(event.input, dict) else {}
-        arg = next((v for k, v in given.items() if k in ("pattern", "path") and v), "")
+        tool = BY_NAME.get(event.name)
+        keys = (tool.phrase,) if tool else ()
+        arg = next((given[k] for k in (*keys, "pattern", "file_path", "path") if given.get(k)), "")
         shown = f" {json.dumps(str(arg)[:60], ensure_ascii=False)}" if arg else ""
         return f"⋯ {event.name}{shown} …"
     mark = "✓" if event.ok else "✗"
