@@ -33,6 +33,14 @@ the conversation after the prompt: an assistant message with the model's text an
 together in one request (the API allows both): the grammar constrains the model's text, not
 its tool calls, so a structured agent's final, tool-free answer is the JSON document.
 
+**Prompt caching.** Every request sets the top-level ``cache_control`` (ephemeral, the API's
+default 5 minutes): the API marks the last cacheable block of the request, so the system
+prompt, the tool definitions and every earlier turn are written to the cache once and read
+from it by the run's next step, which sends them again (a five-step run no longer pays full
+price for its first turns five times). The usage of each call says what was read and written
+(``cache_read_input_tokens``, ``cache_creation_input_tokens``); a prefix shorter than the
+model's minimum is simply not cached.
+
 **Failures** become :class:`~jobs.errors.RunError` codes (the SDK retries the initial request
 itself, ``ANTHROPIC_MAX_RETRIES`` times, honouring ``retry-after``):
 
@@ -67,6 +75,7 @@ from typing import Any, cast
 import anthropic
 import httpx2
 from anthropic.types import (
+    CacheControlEphemeralParam,
     MessageParam,
     OutputConfigParam,
     TextBlockParam,
@@ -144,6 +153,7 @@ class AnthropicBackend:
                 messages=_messages(request),
                 tools=_tools(request),
                 output_config=_output_config(request.output_schema, request.effort),
+                cache_control=_CACHE_PREFIX,
             ) as stream:
                 async for event in stream:
                     if event.type == "text" and event.text:
@@ -321,6 +331,9 @@ def _output_config(
     if effort is not None:
         config["effort"] = effort
     return cast(OutputConfigParam, config) if config else anthropic.omit
+
+
+_CACHE_PREFIX: CacheControlEphemeralParam = {"type": "ephemeral"}
 
 
 @functools.cache

@@ -76,6 +76,10 @@ async def test_a_multi_step_run_streams_every_step_in_order_and_sends_the_result
         "cacheCreationInputTokens": 400,
     }
     CompleteEvent.model_validate(complete.data)
+    # Every step marks its prefix (system, tools, the turns so far) for the prompt cache.
+    assert [r.body.get("cache_control") for r in fake_anthropic.requests] == [
+        {"type": "ephemeral"}
+    ] * 3
     assert stream.text == first.text + document, "every step's text, nothing lost"
     assert complete.data["totalLength"] == len(stream.text)
 
