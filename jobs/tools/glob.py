@@ -79,24 +79,29 @@ async def run_glob(context: Context, args: GlobInput) -> ToolResult:
 
     def on_record(record: bytes) -> None:
         rel = record.decode("utf-8", "surrogateescape").removeprefix("./")
-        if matcher.match(rel[len(prefix) :]) and visible.file(rel):
+        if matcher.match(rel[len(prefix) :]):
             found.append(rel)
 
     argv = [context.rg, "--files", "--null", *base_args(context.secret_file), "--", prefix or "."]
     run = await run_rg(argv, context.root, b"\0", on_record, limits.time_s)
     check_failed(run)
-    newest = await context.in_thread(_by_mtime, context, found)
+    # The checks stat every file: on the thread pool, not on the event loop.
+    newest = await context.in_thread(newest_first, context, visible, found)
     return _result(args, limits, newest, start.rel, run.timed_out)
 
 
-def _by_mtime(context: Context, found: list[str]) -> list[str]:
-    def mtime(rel: str) -> float:
-        try:
-            return os.lstat(context.root / rel).st_mtime
-        except OSError:
-            return 0.0
-
-    return sorted(sorted(found), key=mtime, reverse=True)
+def newest_first(context: Context, visible: Visible, found: list[str]) -> list[str]:
+    """The paths of ``found`` that may be shown, by modification time (newest first), then
+    by path."""
+    root = str(context.root)
+    mtimes = {}
+    for rel in found:
+        if visible.file(rel):
+            try:
+                mtimes[rel] = os.lstat(f"{root}/{rel}").st_mtime
+            except OSError:
+                continue
+    return sorted(sorted(mtimes), key=mtimes.__getitem__, reverse=True)
 
 
 def _result(

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.tools.base import Context, Output, Tool, ToolLimits, ToolResult, plural
+from jobs.tools.glob import newest_first
 from jobs.tools.paths import Refused, open_regular
 from jobs.tools.ripgrep import Run, base_args, check_failed, run_rg
 from jobs.tools.visible import Visible
@@ -123,7 +124,7 @@ async def run_grep(context: Context, args: GrepInput) -> ToolResult:
         raise Refused(f"pattern is not a valid regular expression: {' '.join(detail.split())}")
     check_failed(run)
     if args.output_mode == "files_with_matches":
-        found.files = await context.in_thread(_newest_first, context, found.files)
+        found.files = await context.in_thread(newest_first, context, visible, found.files)
     return _result(args, limits, found, out, head, run)
 
 
@@ -155,9 +156,7 @@ def _take(
 ) -> None:
     """One record of ripgrep's output, kept if its path may be shown."""
     if args.output_mode == "files_with_matches":
-        rel = _rel(record)
-        if visible.file(rel):
-            found.files.append(rel)
+        found.files.append(_rel(record))  # checked after the run, off the event loop
         return
     if args.output_mode == "content" and record == b"--":
         fits = found.lines and found.lines[-1] != "--" and found.shown_lines < head
@@ -200,16 +199,6 @@ def _split_number(text: str) -> tuple[str, str, str]:
         if not char.isdigit():
             return text[:index], char, text[index + 1 :]
     return text, ":", ""
-
-
-def _newest_first(context: Context, files: list[str]) -> list[str]:
-    def mtime(rel: str) -> float:
-        try:
-            return os.lstat(context.root / rel).st_mtime
-        except OSError:
-            return 0.0
-
-    return sorted(sorted(files), key=mtime, reverse=True)
 
 
 def _result(

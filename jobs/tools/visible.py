@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import PurePosixPath
 
 import pathspec
 
@@ -25,6 +24,7 @@ class Visible:
 
     def __init__(self, confinement: Confinement) -> None:
         self.confinement = confinement
+        self._root = str(confinement.root)
         self._files: dict[str, bool] = {}
         self._dirs: dict[str, tuple[_Stack, bool]] = {}
 
@@ -39,12 +39,11 @@ class Visible:
             return False
         if self.confinement.is_secret(rel):
             return False
-        parent = PurePosixPath(rel).parent.as_posix()
-        stack, hidden = self._dir("" if parent == "." else parent)
+        stack, hidden = self._dir(rel.rpartition("/")[0])
         if hidden or is_ignored(stack, rel, False):
             return False
         try:
-            st = os.lstat(self.confinement.root / rel)
+            st = os.lstat(f"{self._root}/{rel}")
         except OSError:
             return False
         return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
@@ -58,8 +57,7 @@ class Visible:
             spec = load_gitignore(self.confinement.root)
             known = (((("", spec),) if spec else ()), False)
         else:
-            parent = PurePosixPath(rel_dir).parent.as_posix()
-            stack, hidden = self._dir("" if parent == "." else parent)
+            stack, hidden = self._dir(rel_dir.rpartition("/")[0])
             hidden = (
                 hidden
                 or self.confinement.is_secret(rel_dir, True)

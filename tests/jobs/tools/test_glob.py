@@ -32,10 +32,10 @@ async def test_patterns(hostile: Hostile, pattern: str, path: str, expected: lis
 
 
 async def test_no_match_says_so(hostile: Hostile) -> None:
-    result = await hostile.make().run("Glob", {"pattern": "**/*.py", "path": "src"})
+    result = await hostile.make().run("Glob", {"pattern": "**/*.rb", "path": "src"})
     assert (result.ok, result.content, result.summary) == (
         True,
-        "No files match '**/*.py' under src.",
+        "No files match '**/*.rb' under src.",
         "no files match",
     )
 
