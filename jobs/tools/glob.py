@@ -10,6 +10,7 @@ by modification time, newest first (Claude Code's Glob), then by path.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 from wcmatch import glob as wcglob
@@ -52,6 +53,19 @@ def compile_glob(pattern: str, what: str, flags: int = GLOB_FLAGS) -> wcglob.WcM
         raise Refused(f"{what} {pattern!r} is not a valid glob: {exc}") from exc
 
 
+def path_matcher(pattern: str) -> Callable[[str], bool]:
+    """A predicate on relative paths for ``pattern``. ``**/<name glob>`` (the common case)
+    matches the file name alone, much faster than wcmatch's whole-path expression."""
+    if pattern in ("**", "**/*"):
+        check_text(pattern, "pattern")
+        return lambda _: True
+    name = pattern.removeprefix("**/")
+    if name != pattern and "/" not in name and "**" not in name:
+        matcher = compile_glob(name, "pattern")
+        return lambda rel: matcher.match(rel.rpartition("/")[2])
+    return compile_glob(pattern, "pattern").match
+
+
 def _pattern_under(context: Context, pattern: str, start_rel: str) -> str:
     """The pattern relative to the search directory: ``./`` and an absolute workspace
     prefix dropped (``/ws/src/*.py`` searched from the root is ``src/*.py``)."""
@@ -72,21 +86,23 @@ async def run_glob(context: Context, args: GlobInput) -> ToolResult:
     if not start.is_dir:
         raise Refused(f"path {args.path!r} is a file; Glob needs a directory")
     pattern = _pattern_under(context, args.pattern, start.rel)
-    matcher = compile_glob(pattern or "*", "pattern")
+    matches = path_matcher(pattern or "*")
     visible = Visible(confinement)
     prefix = start.rel + "/" if start.rel else ""
-    found: list[str] = []
-
-    def on_record(record: bytes) -> None:
-        rel = record.decode("utf-8", "surrogateescape").removeprefix("./")
-        if matcher.match(rel[len(prefix) :]):
-            found.append(rel)
-
+    listed: list[bytes] = []
     argv = [context.rg, "--files", "--null", *base_args(context.secret_file), "--", prefix or "."]
-    run = await run_rg(argv, context.root, b"\0", on_record, limits.time_s)
+    run = await run_rg(argv, context.root, b"\0", listed.append, limits.time_s)
     check_failed(run)
-    # The checks stat every file: on the thread pool, not on the event loop.
-    newest = await context.in_thread(newest_first, context, visible, found)
+
+    def select() -> list[str]:  # matching and checks stat every file: off the event loop
+        found = []
+        for record in listed:
+            rel = record.decode("utf-8", "surrogateescape").removeprefix("./")
+            if matches(rel[len(prefix) :]):
+                found.append(rel)
+        return newest_first(context, visible, found)
+
+    newest = await context.in_thread(select)
     return _result(args, limits, newest, start.rel, run.timed_out)
 
 

@@ -129,9 +129,8 @@ class _Records:
         self.overlong = 0
 
     def feed(self, chunk: bytes) -> None:
-        self.buffer += chunk
-        while (end := self.buffer.find(self.separator)) != -1:
-            record, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
+        *records, self.buffer = (self.buffer + chunk).split(self.separator)
+        for record in records:
             if self.skipping:
                 self.skipping = False
             else:
