@@ -124,11 +124,16 @@ class AnthropicBackend:
         base_url: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 2,
+        prompt_cache: bool = True,
     ) -> None:
         if not api_key:
             raise ValueError("the anthropic backend needs an API key (ANTHROPIC_API_KEY)")
         self._api_key = api_key
         self.default_model = default_model
+        # Off only to measure what caching saves (bench.caching).
+        self._cache_control: CacheControlEphemeralParam | anthropic.Omit = (
+            _CACHE_PREFIX if prompt_cache else anthropic.omit
+        )
         # At debug level the SDK logs whole request bodies (the job's input): never below info.
         sdk_logger = logging.getLogger("anthropic")
         if sdk_logger.getEffectiveLevel() < logging.INFO:
@@ -153,7 +158,7 @@ class AnthropicBackend:
                 messages=_messages(request),
                 tools=_tools(request),
                 output_config=_output_config(request.output_schema, request.effort),
-                cache_control=_CACHE_PREFIX,
+                cache_control=self._cache_control,
             ) as stream:
                 async for event in stream:
                     if event.type == "text" and event.text:
