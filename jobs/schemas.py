@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from jobs.events import Event, JobStatus, ToolPhase
-from jobs.tools.registry import TOOL_NAMES
 
 #: The job statuses as the API reports them.
 Status = JobStatus
@@ -172,7 +171,7 @@ class ToolEvent(Wire):
     results may come in any order; every ``delta`` written before a call comes before it."""
 
     id: str = Field(description="the tool call's id, shared by its call and result")
-    name: str = Field(description=f"the tool: {', '.join(TOOL_NAMES)}")
+    name: str = Field(description="the tool: Glob, Grep or Read")
     phase: ToolPhase
     input: Any = Field(default=None, description="call only: the tool's input")
     ok: bool | None = Field(default=None, description="result only: false if the tool refused")

@@ -260,3 +260,16 @@ async def test_one_run_cannot_take_every_slot_and_the_time_limit_counts_from_the
     assert most["a"] == 2
     # Six calls of 0.3 s, two at a time, take 0.9 s: each had its 0.5 s from its own start.
     assert [r.ok for r in results] == [True] * 8, [r.content for r in results]
+
+
+def test_the_clients_step_phrasing_and_the_event_text_follow_the_registry() -> None:
+    # The client and the wire schemas do not import the tools (the CLI starts fast): checked.
+    from jobs.client.cli import STEP_FIELDS
+    from jobs.schemas import ToolEvent
+    from jobs.tools import TOOLS
+
+    assert {tool.phrase for tool in TOOLS} <= set(STEP_FIELDS)
+    for tool in TOOLS:
+        assert tool.phrase in tool.input.model_fields
+    description = ToolEvent.model_fields["name"].description or ""
+    assert all(tool.name in description for tool in TOOLS)
