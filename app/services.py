@@ -31,6 +31,7 @@ from jobs.keys import Keys
 from jobs.lease import Leases
 from jobs.limits import Limits
 from jobs.loop import MAX_CALLS_PER_STEP, Toolbox
+from jobs.prices import PriceTable
 from jobs.runner import RunLimits, Runner
 from jobs.service import JobService
 from jobs.store import JobStore, Lifetimes
@@ -177,7 +178,10 @@ async def build_services(
         leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
         limits = _limits(redis, keys, settings)
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        runner = Runner(store, events, agents, leases, run_limits(settings), instance_id=instance)
+        prices = PriceTable.with_overrides(settings.model_prices)
+        runner = Runner(
+            store, events, agents, leases, run_limits(settings), instance_id=instance, prices=prices
+        )
         metrics.declare(agents.names, agents.allowed_models, instance)
         streams = OpenStreams(redis, leases, limits)
         # Streams of runs elsewhere share a few connections of their own (standalone Redis),

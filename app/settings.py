@@ -28,6 +28,7 @@ from redis.connection import parse_url
 from auth.access_tokens import DEFAULT_TOKEN_TYPES, UNTYPED
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
 from jobs.backends import BACKENDS
+from jobs.prices import Price
 from jobs.tools.workspace import sample_root
 
 #: The current Sonnet in the anthropic SDK's model list.
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
     agent_workspace: Literal["sample"] | DirectoryPath | None = None
     # More secret-looking files the tools never read (.gitignore syntax), beyond the defaults.
     agent_secret_patterns: CommaList = Field(default_factory=list)
+    # Prices per model (USD per million tokens by kind), JSON; replace or add to the defaults.
+    model_prices: dict[str, Price] = Field(default_factory=dict)
     # Model calls in one run (each step: a model call, then its tool calls, if any).
     agent_max_steps: Annotated[int, Field(ge=1, le=50)] = 8
 

@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -128,6 +129,10 @@ class Outcome:
     files_read: tuple[str, ...]
 
 
+#: Each run sets its own dict here; the tasks of its tool calls inherit it, so a toolbox can
+#: keep per-run state in it (the workspace bounds one run's concurrent calls with it).
+RUN_STATE: ContextVar[dict[object, Any] | None] = ContextVar("run_state", default=None)
+
 TOO_MANY = f"not run: at most {MAX_CALLS_PER_STEP} tool calls run per step"
 
 LoopEvent = TextDelta | ToolCall | ToolDone | Outcome
@@ -150,6 +155,7 @@ class AgentLoop:
     async def run(
         self, request: ModelRequest, tools: Sequence[str] = ()
     ) -> AsyncGenerator[LoopEvent, None]:
+        RUN_STATE.set({})
         names = self.offered(tools)
         if names and self.toolbox is not None:
             request = replace(request, tools=tuple(self.toolbox.definitions(names)))

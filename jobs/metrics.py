@@ -47,6 +47,7 @@ from prometheus_client.exposition import choose_encoder
 from jobs.events import ErrorCode, Event, JobStatus, now_ms, status_of
 
 if TYPE_CHECKING:
+    from jobs.backends.base import TokenUsage
     from jobs.model import Job
 
 # A `_created` timestamp series per counter and histogram doubles the output for nothing a
@@ -84,7 +85,13 @@ RUN_DURATION = Histogram(
     buckets=_RUN_BUCKETS_S,
 )
 UPSTREAM_TOKENS = Counter(
-    "jobs_upstream_tokens", "Tokens reported by the model backend", ["model", "direction"]
+    "jobs_upstream_tokens",
+    "Tokens reported by the model backend, by kind: input (uncached), output, cache_read, "
+    "cache_write",
+    ["model", "direction"],
+)
+RUN_COST = Counter(
+    "jobs_run_cost_usd", "What completed runs cost, from the price table", ["agent", "model"]
 )
 REDIS_ERRORS = Counter(
     "jobs_redis_errors", "Redis commands that failed as unavailable (connection, timeout)"
@@ -132,7 +139,7 @@ def declare(agents: Iterable[str], models: Iterable[str], instance: str) -> None
         for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
             RUN_DURATION.labels(agent, status.value)
     for model in models:
-        for direction in ("input", "output"):
+        for direction in ("input", "output", "cache_read", "cache_write"):
             UPSTREAM_TOKENS.labels(model, direction)
     BUILD_INFO.labels(_version(), platform.python_version(), instance).set(1)
 
@@ -167,9 +174,14 @@ def run_ended(job: Job, outcome: str, code: str | None, *, stored: bool) -> None
         job_finished(outcome, code, job.agent)
 
 
-def tokens(model: str, input_tokens: int, output_tokens: int) -> None:
-    UPSTREAM_TOKENS.labels(model, "input").inc(input_tokens)
-    UPSTREAM_TOKENS.labels(model, "output").inc(output_tokens)
+def tokens(agent: str, model: str, usage: TokenUsage, cost_usd: float | None) -> None:
+    """A completed run's tokens by kind, and its cost (when the model has a price)."""
+    UPSTREAM_TOKENS.labels(model, "input").inc(usage.input_tokens)
+    UPSTREAM_TOKENS.labels(model, "output").inc(usage.output_tokens)
+    UPSTREAM_TOKENS.labels(model, "cache_read").inc(usage.cache_read_input_tokens or 0)
+    UPSTREAM_TOKENS.labels(model, "cache_write").inc(usage.cache_creation_input_tokens or 0)
+    if cost_usd is not None:
+        RUN_COST.labels(agent, model).inc(cost_usd)
 
 
 def stream_opened() -> None:

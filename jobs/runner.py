@@ -70,6 +70,7 @@ from jobs.events import (
 from jobs.lease import Leases
 from jobs.loop import AgentLoop, Outcome, ToolCall, ToolDone
 from jobs.model import Job
+from jobs.prices import DEFAULT_TABLE, PriceTable
 from jobs.store import JobStore
 from jobs.writer import EventWriter
 
@@ -97,7 +98,9 @@ class Runner:
         limits: RunLimits,
         *,
         instance_id: str,
+        prices: PriceTable = DEFAULT_TABLE,
     ) -> None:
+        self.prices = prices
         # A runner that cannot store for a lease's length has lost its lease in any case.
         self.writer = EventWriter(events, runner=instance_id, retry_for_s=leases.lease_ttl_s)
         self.store = store
@@ -260,7 +263,8 @@ class Runner:
         output, outcome = await self._stream(job, channel)
         completion = outcome.completion
         usage = completion.usage
-        metrics.tokens(completion.model, usage.input_tokens, usage.output_tokens)
+        cost_usd = self.prices.cost_usd(completion.model, usage)
+        metrics.tokens(job.agent, completion.model, usage, cost_usd)
         try:
             # The answer is the final step's text; earlier steps' text led up to it.
             agent = self.agents.get(job.agent)
@@ -277,6 +281,7 @@ class Runner:
             "result": result,
             "totalLength": len(output),
             "tokenUsage": completion.usage.to_event(),
+            "costUsd": cost_usd,
             "executionTimeMs": round((time.monotonic() - started) * 1000),
             "model": completion.model,
             "stopReason": completion.stop_reason,

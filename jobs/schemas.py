@@ -219,7 +219,12 @@ class CompleteEvent(Wire):
 
     result: dict[str, Any]
     total_length: int
-    token_usage: TokenUsage
+    token_usage: TokenUsage = Field(description="summed over every step of the run")
+    cost_usd: float | None = Field(
+        default=None,
+        description="what the run cost in US dollars, from the price table (MODEL_PRICES); "
+        "null for a model without a price",
+    )
     execution_time_ms: int
     model: str
     stop_reason: str | None = None

@@ -33,6 +33,14 @@ the conversation after the prompt: an assistant message with the model's text an
 together in one request (the API allows both): the grammar constrains the model's text, not
 its tool calls, so a structured agent's final, tool-free answer is the JSON document.
 
+**Prompt caching.** Every request sets the top-level ``cache_control`` (ephemeral, the API's
+default 5 minutes): the API marks the last cacheable block of the request, so the system
+prompt, the tool definitions and every earlier turn are written to the cache once and read
+from it by the run's next step, which sends them again (a five-step run no longer pays full
+price for its first turns five times). The usage of each call says what was read and written
+(``cache_read_input_tokens``, ``cache_creation_input_tokens``); a prefix shorter than the
+model's minimum is simply not cached.
+
 **Failures** become :class:`~jobs.errors.RunError` codes (the SDK retries the initial request
 itself, ``ANTHROPIC_MAX_RETRIES`` times, honouring ``retry-after``):
 
@@ -67,6 +75,7 @@ from typing import Any, cast
 import anthropic
 import httpx2
 from anthropic.types import (
+    CacheControlEphemeralParam,
     MessageParam,
     OutputConfigParam,
     TextBlockParam,
@@ -116,11 +125,16 @@ class AnthropicBackend:
         base_url: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 2,
+        prompt_cache: bool = True,
     ) -> None:
         if not api_key:
             raise ValueError("the anthropic backend needs an API key (ANTHROPIC_API_KEY)")
         self._api_key = api_key
         self.default_model = default_model
+        # Off only to measure what caching saves (bench.caching).
+        self._cache_control: CacheControlEphemeralParam | anthropic.Omit = (
+            _CACHE_PREFIX if prompt_cache else anthropic.omit
+        )
         # At debug level the SDK logs whole request bodies (the job's input): never below info.
         sdk_logger = logging.getLogger("anthropic")
         if sdk_logger.getEffectiveLevel() < logging.INFO:
@@ -146,6 +160,7 @@ class AnthropicBackend:
                 tools=_tools(request),
                 output_config=_output_config(request.output_schema, request.effort),
                 extra_headers=tracing.headers(),
+                cache_control=self._cache_control,
             ) as stream:
                 opened = True
                 async for event in stream:
@@ -329,6 +344,9 @@ def _output_config(
     if effort is not None:
         config["effort"] = effort
     return cast(OutputConfigParam, config) if config else anthropic.omit
+
+
+_CACHE_PREFIX: CacheControlEphemeralParam = {"type": "ephemeral"}
 
 
 @functools.cache

@@ -127,7 +127,13 @@ def tool_calls(request: ModelRequest, step: int) -> tuple[str, list[ToolUse]]:
             pattern = f"**/*{{{term.capitalize()},{term}}}*"
             calls.append(ToolUse(next(ids), "Glob", {"pattern": pattern}))
         if "Grep" in offered:
-            calls.append(ToolUse(next(ids), "Grep", {"pattern": f"(?i){re.escape(term)}"}))
+            calls.append(
+                ToolUse(
+                    next(ids),
+                    "Grep",
+                    {"pattern": f"(?i){re.escape(term)}", "output_mode": "content"},
+                )
+            )
         if calls:
             return f"Looking for the {what} in the source…\n", calls
     if found.steps <= 1 and "Read" in offered:

@@ -93,12 +93,17 @@ def read_input(value: str) -> dict[str, Any]:
     return parsed
 
 
+#: The input field a step line quotes, in order of preference: each tool's ``phrase`` in
+#: ``jobs.tools.registry`` (a test checks; the client does not import the tools).
+STEP_FIELDS = ("pattern", "file_path", "path")
+
+
 def tool_line(event: Tool) -> str:
     """A tool step for people: ``⋯ Grep "checkout"`` when it starts, ``✓ Grep: 12 matches in
     3 files`` when it ends (``✗`` when the tool refused)."""
     if event.phase == "call":
         given = event.input if isinstance(event.input, dict) else {}
-        arg = next((v for k, v in given.items() if k in ("pattern", "path") and v), "")
+        arg = next((given[k] for k in STEP_FIELDS if given.get(k)), "")
         shown = f" {json.dumps(str(arg)[:60], ensure_ascii=False)}" if arg else ""
         return f"⋯ {event.name}{shown} …"
     mark = "✓" if event.ok else "✗"

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from jobs.tools.base import ToolLimits, ToolResult
 from jobs.tools.paths import DEFAULT_SECRET_PATTERNS
-from jobs.tools.schemas import tool_definitions
-from jobs.tools.workspace import TOOL_NAMES, Workspace, sample_root
+from jobs.tools.registry import TOOL_NAMES, TOOLS, tool_definitions
+from jobs.tools.workspace import Workspace, sample_root
 
 __all__ = [
     "DEFAULT_SECRET_PATTERNS",
+    "TOOLS",
     "TOOL_NAMES",
     "ToolLimits",
     "ToolResult",

@@ -1,24 +1,40 @@
-"""What every tool shares: its limits, its result, its deadline and its bounded output."""
+"""What every tool shares: its record, its limits, its result, its context and bounded output.
+
+A tool is one :class:`Tool` record (name, input model, description, run function, the phrase
+a client shows for a call); :data:`jobs.tools.registry.TOOLS` lists them, and dispatch, the
+Messages API definitions and the OpenAPI text all read that list.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from jobs.tools.paths import Confinement
+
+In = TypeVar("In", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ToolLimits:
     """Bounds on one tool call. Every result that hits one says so in its content."""
 
-    max_entries: int = 20_000  # directory entries one Glob or Grep walk visits
-    max_files: int = 200  # paths one Glob lists
-    max_matches: int = 200  # matching lines one Grep shows
+    max_files: int = 200  # paths one Glob or Grep (files_with_matches, count) shows
+    max_matches: int = 200  # lines one Grep (content) shows
     max_lines: int = 2_000  # lines one Read shows (its default `limit`)
     max_line_chars: int = 500  # characters of one shown line
     max_bytes: int = 40_000  # UTF-8 bytes of one result's content
-    max_file_bytes: int = 1_000_000  # bytes read from one file (a larger one: its start)
-    max_scan_bytes: int = 32_000_000  # bytes one Grep reads over all its files
-    time_s: float = 5.0  # wall time of one call
+    time_s: float = 5.0  # wall time of one call, from when it starts running
+    calls_per_job: int = 4  # calls of one job that run at once (the others wait their turn)
+    calls_running: int = 8  # calls of all jobs that run at once
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,49 @@ class ToolResult:
     @classmethod
     def refused(cls, reason: str) -> ToolResult:
         return cls(ok=False, content=f"Error: {reason}", summary=reason)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a running call may use: the confinement, the limits, ripgrep, the thread pool."""
+
+    confinement: Confinement
+    limits: ToolLimits
+    rg: str
+    secret_file: Path
+    pool: ThreadPoolExecutor
+
+    @property
+    def root(self) -> Path:
+        return self.confinement.root
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the workspace's thread pool (blocking file work)."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+
+@dataclass(frozen=True)
+class Tool(Generic[In]):
+    """One tool: everything about it that dispatch, definitions and documents need.
+
+    ``run`` gets the validated input and returns the result, or raises ``Refused``;
+    ``phrase`` is how a client names a call in a step line (``Grep "checkout"``): the input
+    field it quotes after the tool's name.
+    """
+
+    name: str
+    input: type[In]
+    description: str
+    run: Callable[[Context, In], Awaitable[ToolResult]]
+    phrase: str
+
+    def definition(self) -> dict[str, Any]:
+        """The Messages API ``tools`` entry."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input.model_json_schema(by_alias=True),
+        }
 
 
 class Deadline:

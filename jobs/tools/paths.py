@@ -1,10 +1,17 @@
 """Confinement: which workspace paths a tool may touch, and opening them safely.
 
 Every path the model names goes through :meth:`Confinement.resolve`, which refuses, in order:
-a null byte, a backslash or drive letter (Windows-style), an absolute path, a path that leaves
-the workspace lexically (``..``), a path whose symlinks resolve outside the workspace, a
+a null byte, a backslash or drive letter (Windows-style), an absolute path outside the
+workspace (an absolute path inside it is taken as the relative path it names), a path that
+leaves the workspace lexically (``..``), a path whose symlinks resolve outside the workspace, a
 secret-looking path (before or after resolving symlinks), and a path ignored by a
-``.gitignore`` on its way from the root. Ignore rules are a relevance filter, but they are also
+``.gitignore`` on its way from the root.
+
+Secret patterns are matched without regard to case (``.ENV``, ``ID_RSA`` and ``KEY.PEM`` are
+what their lower-case names are). A regular file with more than one hard link is refused by
+every tool: its other names may lie outside the workspace or be a secret's (a link named
+``notes.txt`` to ``.env``), and where they lie cannot be known without walking the whole
+filesystem. Ignore rules are a relevance filter, but they are also
 where projects list local credentials that no secret pattern knows, so ignored files are
 invisible to all three tools, like secret ones: the model never sees a path it cannot open.
 
@@ -25,17 +32,32 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
-# Secret-looking names, in .gitignore syntax: a name without a slash matches at any depth, and
-# a matching directory hides everything under it. `.git/` can hold credentials in remote URLs.
+# Secret-looking names, in .gitignore syntax, matched without regard to case: a name without a
+# slash matches at any depth, a matching directory hides everything under it, and `!` excepts
+# (the templates that projects commit on purpose). `.git/` can hold credentials in remote URLs.
 DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
-    ".env*",
+    ".env",
+    ".env.*",
+    "!.env.example",
+    "!.env.sample",
+    "!.env.template",
     "*.pem",
     "*.key",
-    "id_*",
     "*.p12",
     "*.pfx",
+    "*.ppk",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
     ".netrc",
     ".npmrc",
+    ".pgpass",
+    ".pypirc",
+    ".git-credentials",
+    "credentials.json",
+    ".aws/",
+    ".ssh/",
     ".git/",
 )
 
@@ -78,16 +100,30 @@ class Confinement:
     _secrets: pathspec.GitIgnoreSpec = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._secrets = pathspec.GitIgnoreSpec.from_lines(list(self.secret_patterns))
+        lowered = [pattern.lower() for pattern in self.secret_patterns]
+        self._secrets = pathspec.GitIgnoreSpec.from_lines(lowered)
 
     def is_secret(self, rel: str, is_dir: bool = False) -> bool:
+        rel = rel.lower()
         return rel != "" and bool(self._secrets.match_file(rel + "/" if is_dir else rel))
 
-    def resolve(self, raw: str, what: str = "path") -> Target:
-        """The checked target of a workspace-relative path, or :class:`Refused`."""
+    def relative(self, raw: str, what: str = "path") -> str:
+        """``raw`` as a workspace-relative path: an absolute path inside the workspace loses
+        its root; any other absolute path (or ``~``) is refused."""
         check_text(raw, what)
-        if raw.startswith("/") or raw.startswith("~"):
-            raise Refused(f"{what} must be relative to the workspace root, like src/app.tsx")
+        if raw.startswith("~"):
+            raise Refused(f"{what} {raw!r} is outside the workspace")
+        if raw.startswith("/"):
+            lexical = PurePosixPath(os.path.normpath(raw))
+            if not lexical.is_relative_to(self.root):
+                raise Refused(f"{what} {raw!r} is outside the workspace")
+            return lexical.relative_to(self.root).as_posix()
+        return raw
+
+    def resolve(self, raw: str, what: str = "path") -> Target:
+        """The checked target of a workspace path (relative, or absolute inside the
+        workspace), or :class:`Refused`."""
+        raw = self.relative(raw, what)
         lexical = os.path.normpath(raw or ".")
         if lexical == ".." or lexical.startswith("../"):
             raise Refused(f"{what} {raw!r} is outside the workspace")
@@ -174,20 +210,26 @@ def is_ignored(stack: Iterable[tuple[str, pathspec.GitIgnoreSpec]], rel: str, is
 def open_regular(target: Target) -> int:
     """A read-only descriptor on the checked regular file, or :class:`Refused`."""
     try:  # a device is refused before any open (opening some has side effects)
-        mode = os.lstat(target.path).st_mode
+        linked = os.lstat(target.path)
     except OSError as exc:
         raise Refused(f"{target.rel} cannot be opened") from exc
+    mode = linked.st_mode
     if stat.S_ISLNK(mode):  # swapped in since the check
         raise Refused(f"{target.rel} cannot be opened")
     if not stat.S_ISREG(mode):
         raise Refused(f"{target.rel} is not a regular file")
+    if linked.st_nlink > 1:
+        raise Refused(f"{target.rel} has more than one hard link; it is never read")
     try:
         fd = os.open(target.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise Refused(f"{target.rel} cannot be opened") from exc
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise Refused(f"{target.rel} is not a regular file")
+        if st.st_nlink > 1:  # linked since the check
+            raise Refused(f"{target.rel} has more than one hard link; it is never read")
         proc = f"/proc/self/fd/{fd}"
         if os.path.exists(proc) and os.readlink(proc) != str(target.path):
             raise Refused(f"{target.rel} changed while it was opened")

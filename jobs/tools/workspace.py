@@ -1,32 +1,37 @@
-"""The workspace: a read-only directory that the tools are confined to, and their dispatcher."""
+"""The workspace: a read-only directory that the tools are confined to, and their dispatcher.
+
+Dispatch reads :data:`jobs.tools.registry.TOOLS`. ``Grep`` and ``Glob`` run ripgrep in a
+subprocess; ``Read`` runs on the workspace's own small thread pool, never on the event loop
+nor on the loop's default executor (which serves DNS look-ups). At most
+``limits.calls_per_job`` calls of one run (``jobs.loop.RUN_STATE``) and
+``limits.calls_running`` calls over every run go at once, so one job cannot take every slot;
+a call's time limit counts from when it starts running, not while it waits its turn.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from jobs.tools.base import Deadline, ToolLimits, ToolResult
-from jobs.tools.glob import run_glob
-from jobs.tools.grep import run_grep
+from jobs.loop import RUN_STATE
+from jobs.tools.base import Context, Tool, ToolLimits, ToolResult
 from jobs.tools.paths import DEFAULT_SECRET_PATTERNS, Confinement, Refused
-from jobs.tools.read import run_read
-from jobs.tools.schemas import INPUTS, tool_definitions
+from jobs.tools.registry import BY_NAME, TOOL_NAMES, tool_definitions
+from jobs.tools.ripgrep import find_rg
 
 logger = logging.getLogger(__name__)
 
-TOOL_NAMES = ("Glob", "Grep", "Read")
-
-_Runner = Callable[[Confinement, ToolLimits, Any, Deadline], ToolResult]
-_RUNNERS: dict[str, _Runner] = {"Glob": run_glob, "Grep": run_grep, "Read": run_read}
-assert set(_RUNNERS) == set(TOOL_NAMES) == set(INPUTS)
+__all__ = ["TOOL_NAMES", "Workspace", "sample_root"]
 
 # A thread that overruns its own deadline (a hung filesystem) is abandoned after this grace.
 _GRACE_S = 1.0
@@ -53,8 +58,14 @@ class Workspace:
     ) -> None:
         self.root = root
         self.limits = limits or ToolLimits()
-        self._confinement = Confinement(root, tuple(secret_patterns))
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tools")
+        confinement = Confinement(root, tuple(secret_patterns))
+        # ripgrep reads the secret patterns as an ignore file (matched without regard to case).
+        self._private = tempfile.TemporaryDirectory(prefix="jobs-tools-")
+        secret_file = Path(self._private.name) / "secrets.ignore"
+        secret_file.write_text("\n".join(p.lower() for p in secret_patterns) + "\n")
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tools")
+        self._context = Context(confinement, self.limits, find_rg(), secret_file, pool)
+        self._running = asyncio.Semaphore(self.limits.calls_running)
 
     @classmethod
     def open(
@@ -72,7 +83,8 @@ class Workspace:
         return cls(resolved, limits, patterns, threads)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._context.pool.shutdown(wait=False, cancel_futures=True)
+        self._private.cleanup()
 
     def __enter__(self) -> Workspace:
         return self
@@ -91,32 +103,37 @@ class Workspace:
 
     async def run(self, name: str, tool_input: object) -> ToolResult:
         """Run one tool call. Never raises for bad input: refusals are ``ok=False`` results."""
-        if name not in _RUNNERS:
+        tool = BY_NAME.get(name)
+        if tool is None:
             return ToolResult.refused(
                 f"unknown tool {name!r}; the tools are {', '.join(TOOL_NAMES)}"
             )
         if not isinstance(tool_input, dict):
             return ToolResult.refused(f"invalid {name} input: it must be a JSON object")
         try:
-            args = INPUTS[name].model_validate(tool_input)
+            args = tool.input.model_validate(tool_input)
         except ValidationError as exc:
             return ToolResult.refused(f"invalid {name} input: {_describe(exc)}")
-        loop = asyncio.get_running_loop()
-        deadline = Deadline(self.limits.time_s)
-        future = loop.run_in_executor(self._pool, self._call, name, args, deadline)
-        try:
-            return await asyncio.wait_for(future, self.limits.time_s + _GRACE_S)
-        except TimeoutError:
-            return ToolResult.refused(f"{name} did not finish within {self.limits.time_s} s")
+        async with AsyncExitStack() as slots:
+            state = RUN_STATE.get()
+            if state is not None:  # this run's slots first: a waiting call holds no shared one
+                run_slots = asyncio.Semaphore(self.limits.calls_per_job)
+                await slots.enter_async_context(state.setdefault(self, run_slots))
+            await slots.enter_async_context(self._running)
+            return await self._call(tool, args)
 
-    def _call(self, name: str, args: BaseModel, deadline: Deadline) -> ToolResult:
+    async def _call(self, tool: Tool[Any], args: Any) -> ToolResult:
         try:
-            return _RUNNERS[name](self._confinement, self.limits, args, deadline)
+            # Work past the limit (a hung filesystem under Read) is abandoned after a grace.
+            async with asyncio.timeout(self.limits.time_s + _GRACE_S):
+                return await tool.run(self._context, args)
+        except TimeoutError:
+            return ToolResult.refused(f"{tool.name} did not finish within {self.limits.time_s} s")
         except Refused as exc:
             return ToolResult.refused(str(exc))
         except Exception:  # a bug or an OS error must not end the run; the text stays here
-            logger.exception("tool %s failed", name)
-            return ToolResult.refused(f"{name} failed on an internal error")
+            logger.exception("tool %s failed", tool.name)
+            return ToolResult.refused(f"{tool.name} failed on an internal error")
 
 
 def _describe(exc: ValidationError) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from jobs.client import JobsClient, Tool
 from jobs.client.resume import Complete, Delta
@@ -75,7 +76,14 @@ async def test_a_multi_step_run_streams_every_step_in_order_and_sends_the_result
         "cacheReadInputTokens": 800,
         "cacheCreationInputTokens": 400,
     }
+    # Sonnet's list prices per million tokens: $3 input, $15 output, $3.75 cache writes,
+    # $0.30 cache reads: 2100 x 3 + 890 x 15 + 400 x 3.75 + 800 x 0.30 = 21,390 micro-dollars.
+    assert complete.data["costUsd"] == 0.02139
     CompleteEvent.model_validate(complete.data)
+    # Every step marks its prefix (system, tools, the turns so far) for the prompt cache.
+    assert [r.body.get("cache_control") for r in fake_anthropic.requests] == [
+        {"type": "ephemeral"}
+    ] * 3
     assert stream.text == first.text + document, "every step's text, nothing lost"
     assert complete.data["totalLength"] == len(stream.text)
 
@@ -256,3 +264,32 @@ async def test_a_deployment_without_a_workspace_offers_the_model_no_tools(
     (request,) = fake_anthropic.requests
     assert "tools" not in request.body
     assert stream.text == document
+
+
+async def test_model_prices_override_the_table_and_metrics_count_tokens_by_kind_and_cost(
+    live: StartLive, client: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+) -> None:
+    script_three_steps(fake_anthropic)
+    price = {"input": 1, "output": 2, "cache_write": 10, "cache_read": 100}
+    server = start(
+        live, fake_anthropic, workspace=FakeToolbox(), model_prices={"claude-sonnet-5-5": price}
+    )
+    model = "claude-sonnet-5-5"
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    kinds = ("input", "output", "cache_read", "cache_write")
+    before = {k: sample("jobs_upstream_tokens_total", model=model, direction=k) for k in kinds}
+    cost_before = sample("jobs_run_cost_usd_total", agent="feature-suggestion", model=model)
+    _, stream = await run_job(client, server, "feature-suggestion", FEATURE_INPUT)
+
+    complete = stream.events[-1].data
+    # 2100 x 1 + 890 x 2 + 400 x 10 + 800 x 100 = 87,880 micro-dollars.
+    assert complete["costUsd"] == 0.08788
+    after = {k: sample("jobs_upstream_tokens_total", model=model, direction=k) for k in kinds}
+    assert {k: after[k] - before[k] for k in kinds} == {
+        "input": 2100, "output": 890, "cache_read": 800, "cache_write": 400
+    }  # fmt: skip
+    cost = sample("jobs_run_cost_usd_total", agent="feature-suggestion", model=model)
+    assert round(cost - cost_before, 6) == 0.08788

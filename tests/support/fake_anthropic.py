@@ -34,7 +34,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import anyio
@@ -177,10 +177,41 @@ def error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]
     }
 
 
+class TokenAccounting:
+    """Usage counted from what a request sends, as the API bills it (about 4 characters a
+    token). Without ``cache_control`` every input token is billed as input. With the
+    top-level ``cache_control``, the longest prefix (system, tools, the first k messages)
+    that an earlier request wrote is read from the cache, the rest of the request is written
+    to it, and nothing is billed as plain input (the marker is on the last block)."""
+
+    def __init__(self) -> None:
+        self.cached: set[str] = set()
+
+    def usage(self, body: dict[str, Any], output_tokens: int) -> Usage:
+        head = json.dumps([body.get("system"), body.get("tools")], sort_keys=True)
+        messages = body.get("messages") or []
+        prefixes = [
+            head + json.dumps(messages[:k], sort_keys=True) for k in range(len(messages) + 1)
+        ]
+        total = _tokens(prefixes[-1])
+        if not body.get("cache_control"):
+            return Usage(total, output_tokens)
+        read = max((_tokens(p) for p in prefixes if p in self.cached), default=0)
+        self.cached.add(prefixes[-1])
+        return Usage(0, output_tokens, cache_read_input_tokens=read,
+                     cache_creation_input_tokens=total - read)  # fmt: skip
+
+
+def _tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
 class FakeAnthropic:
-    """The fake API. ``script`` the replies, ``start`` it, point the SDK at ``url``."""
+    """The fake API. ``script`` the replies, ``start`` it, point the SDK at ``url``. With
+    ``accounting`` set, each reply's usage is counted from its request instead of scripted."""
 
     def __init__(self, *replies: Reply, api_key: str = API_KEY) -> None:
+        self.accounting: TokenAccounting | None = None
         self.api_key = api_key
         self.replies: list[Reply] = list(replies) or [Reply()]
         self.requests: list[Seen] = []
@@ -207,6 +238,7 @@ class FakeAnthropic:
         """Forget the requests and go back to the default reply (between tests)."""
         self.replies = [Reply()]
         self.requests = []
+        self.accounting = None
 
     def _next_reply(self) -> Reply:
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
@@ -232,6 +264,9 @@ class FakeAnthropic:
             seen.ended = "400"
             return self._error(seen, 400, "invalid_request_error", problem)
         reply = self._next_reply()
+        if self.accounting is not None:
+            usage = self.accounting.usage(seen.body, reply.usage.output_tokens)
+            reply = replace(reply, usage=usage)
         if reply.status != 200:
             seen.ended = str(reply.status)
             return self._error(

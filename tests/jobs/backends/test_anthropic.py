@@ -114,6 +114,7 @@ async def test_the_request_carries_the_key_the_prompt_and_no_schema_for_chat(
         "system": "Be brief.",
         "max_tokens": 321,
         "messages": [{"role": "user", "content": "Say hello."}],
+        "cache_control": {"type": "ephemeral"},
         "stream": True,
     }
 

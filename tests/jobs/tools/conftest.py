@@ -28,7 +28,20 @@ SECRET_FILES = (
     "deploy/credentials.json",
     "private/notes.md",
     ".git/config",
+    ".ENV",
+    "certs/KEY.PEM",
+    ".ssh/ID_RSA",
+    ".GIT/HEAD",
+    ".aws/credentials",
+    ".git-credentials",
+    ".pgpass",
+    ".pypirc",
+    "keys/deploy.ppk",
+    "gcp/credentials.json",
 )
+
+# Names that look like a secret's but are not: each must stay readable.
+NOT_SECRET_FILES = (".env.example", "src/id_generator.py", "docs/environment.md")
 
 
 @dataclass
@@ -54,6 +67,8 @@ def build(root: Path, outside: Path) -> None:
     write(root / "README.md", "# Shop\n\nThe checkout page.\n")
     for rel in SECRET_FILES:
         write(root / rel, f"{SECRET_TEXT} checkout\n")
+    for rel in NOT_SECRET_FILES:
+        write(root / rel, "not a secret\n")
     write(root / ".gitignore", "build/\n*.log\n!keep.log\n")
     write(root / "src/.gitignore", "generated/\n")
     write(root / "build/out.js", f"{IGNORED_TEXT} checkout\n")

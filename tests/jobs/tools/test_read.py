@@ -94,18 +94,32 @@ async def test_a_directory_is_refused(hostile: Hostile) -> None:
     assert result.content == "Error: src is a directory; use Glob to list it"
 
 
-async def test_a_sparse_2gb_file_is_read_from_its_start_only(hostile: Hostile) -> None:
-    path = write(hostile.root / "huge.txt", "".join(f"row {n}\n" for n in range(1, 200_001)))
-    os.truncate(path, 2 * 1024**3)
-    result = await hostile.make().run("Read", {"path": "huge.txt", "offset": 3, "limit": 2})
-    # The first 1 MB holds rows 1..101009 whole and the start of row 101010, which is dropped.
+async def test_a_file_past_any_wall_is_paged_by_line(hostile: Hostile) -> None:
+    # 48 MB of numbered rows: line 4,000,000 is read, and the page says where to go on.
+    rows = 3_000_000
+    write(hostile.root / "huge.txt", "".join(f"row {n:07}\n" for n in range(1, rows + 1)))
+    ws = hostile.make(ToolLimits(time_s=30))
+    result = await ws.run("Read", {"file_path": "huge.txt", "offset": 2_900_000, "limit": 2})
     assert result.content.splitlines() == [
-        *numbered(["row 3", "row 4"], first=3),
-        "… 101005 more lines not shown; pass offset=5 to read on",
-        "… huge.txt is 2.1 GB; only its first 1.0 MB can be read",
+        *numbered(["row 2900000", "row 2900001"], first=2_900_000),
+        "… more lines follow (huge.txt is 36.0 MB); pass offset=2900002 to read on",
     ]
-    last = await hostile.make().run("Read", {"path": "huge.txt", "offset": 101009})
-    assert last.content.splitlines()[0] == "101009\trow 101009"
+    past = await ws.run("Read", {"file_path": "huge.txt", "offset": rows + 1})
+    assert past.content == f"Error: offset {rows + 1} is past the end of huge.txt ({rows} lines)"
+
+
+async def test_utf16_with_a_bom_is_text_and_lines_end_at_newline_only(hostile: Hostile) -> None:
+    write(hostile.root / "u16.txt", "one\ntwo\n".encode("utf-16"))
+    result = await hostile.make().run("Read", {"path": "u16.txt"})
+    assert result.content == "\n".join(numbered(["one", "two"]))
+    # \f, \v and U+2028 do not end a line, for Read as for Grep (ripgrep).
+    write(hostile.root / "ctl.txt", "a\fb\vc\u2028d\nNEEDLE\r\n")
+    read = await hostile.make().run("Read", {"path": "ctl.txt"})
+    assert read.content.splitlines()[-1] == "     2\tNEEDLE"
+    grep = await hostile.make().run(
+        "Grep", {"pattern": "NEEDLE", "path": "ctl.txt", "output_mode": "content"}
+    )
+    assert grep.content.startswith("ctl.txt:2:NEEDLE")
 
 
 async def test_a_sparse_2gb_file_of_zeros_is_binary(hostile: Hostile) -> None:

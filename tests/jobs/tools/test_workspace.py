@@ -6,6 +6,7 @@ import asyncio
 import glob
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ import pytest
 from anthropic.types import ToolParam
 from pydantic import TypeAdapter
 
-from jobs.tools import TOOL_NAMES, ToolLimits, Workspace, sample_root, tool_definitions
+from jobs.loop import RUN_STATE
+from jobs.tools import TOOL_NAMES, ToolLimits, ToolResult, Workspace, sample_root, tool_definitions
 from jobs.tools import workspace as workspace_module
+from jobs.tools.registry import BY_NAME
 from tests.jobs.tools.conftest import Hostile, write
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +32,27 @@ REPO = Path(__file__).resolve().parents[3]
             {"command": "cat /etc/passwd"},
             "unknown tool 'Bash'; the tools are Glob, Grep, Read",
         ),
-        ("Read", {}, "invalid Read input: path: Field required"),
+        (
+            "Read",
+            {},
+            "invalid Read input: input: Value error, give file_path (or path), exactly one of them",
+        ),
+        (
+            "Read",
+            {"path": "a", "file_path": "a"},
+            "invalid Read input: input: Value error, give file_path (or path), exactly one of them",
+        ),
+        (
+            "Grep",
+            {"pattern": "a", "output_mode": "lines"},
+            "invalid Grep input: output_mode: Input should be 'files_with_matches', 'content' "
+            "or 'count'",
+        ),
+        (
+            "Grep",
+            {"pattern": "a", "-C": "2"},
+            "invalid Grep input: -C: Input should be a valid integer",
+        ),
         ("Read", {"path": 7}, "invalid Read input: path: Input should be a valid string"),
         (
             "Read",
@@ -43,8 +66,8 @@ REPO = Path(__file__).resolve().parents[3]
         ),
         (
             "Read",
-            {"path": "a", "offset": 0},
-            "invalid Read input: offset: Input should be greater than or equal to 1",
+            {"path": "a", "offset": -1},
+            "invalid Read input: offset: Input should be greater than or equal to 0",
         ),
         (
             "Read",
@@ -88,9 +111,12 @@ def test_definitions_are_tool_params_the_sdk_accepts() -> None:
         assert schema["additionalProperties"] is False
     schemas = {d["name"]: d["input_schema"] for d in definitions}
     assert schemas["Glob"]["required"] == ["pattern"]
-    assert set(schemas["Grep"]["properties"]) == {"pattern", "path", "glob"}
-    assert set(schemas["Read"]["properties"]) == {"path", "offset", "limit"}
-    assert schemas["Read"]["required"] == ["path"]
+    assert set(schemas["Grep"]["properties"]) == {
+        "pattern", "path", "glob", "type", "output_mode", "-i", "-n", "-A", "-B", "-C",
+        "head_limit", "multiline",
+    }  # fmt: skip
+    assert schemas["Grep"]["properties"]["output_mode"]["default"] == "files_with_matches"
+    assert set(schemas["Read"]["properties"]) == {"file_path", "path", "offset", "limit"}
 
 
 def test_definitions_refuse_unknown_names() -> None:
@@ -101,10 +127,10 @@ def test_definitions_refuse_unknown_names() -> None:
 async def test_an_internal_error_is_a_result_not_an_exception(
     hostile: Hostile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(*args: Any) -> Any:
+    async def boom(*args: Any) -> Any:
         raise OSError("disk on fire: /secret/path")
 
-    monkeypatch.setitem(workspace_module._RUNNERS, "Read", boom)
+    monkeypatch.setitem(BY_NAME, "Read", replace(BY_NAME["Read"], run=boom))
     result = await hostile.make().run("Read", {"path": "README.md"})
     assert (result.ok, result.content) == (False, "Error: Read failed on an internal error")
 
@@ -112,17 +138,18 @@ async def test_an_internal_error_is_a_result_not_an_exception(
 async def test_a_hung_call_is_abandoned_after_its_deadline(
     hostile: Hostile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def hang(*args: Any) -> Any:
-        time.sleep(1.0)  # a hung filesystem: the thread ignores its deadline
+    async def hang(*args: Any) -> Any:
+        # A hung filesystem: the thread ignores its deadline.
+        await asyncio.get_running_loop().run_in_executor(None, time.sleep, 1.0)
 
-    monkeypatch.setitem(workspace_module._RUNNERS, "Read", hang)
+    monkeypatch.setitem(BY_NAME, "Read", replace(BY_NAME["Read"], run=hang))
     monkeypatch.setattr(workspace_module, "_GRACE_S", 0.05)
     result = await hostile.make(ToolLimits(time_s=0.1)).run("Read", {"path": "README.md"})
     assert (result.ok, result.content) == (False, "Error: Read did not finish within 0.1 s")
 
 
 async def test_the_event_loop_keeps_running_while_a_tool_works(hostile: Hostile) -> None:
-    # 200,000 matching lines: each is counted in Python, which takes a while.
+    # 200,000 matching lines: each record is parsed in Python, which takes a while.
     write(hostile.root / "many.txt", "hit\n" * 200_000)
     ticks: list[float] = []
     done = asyncio.Event()
@@ -136,7 +163,7 @@ async def test_the_event_loop_keeps_running_while_a_tool_works(hostile: Hostile)
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0)
     started = time.monotonic()
-    result = await ws.run("Grep", {"pattern": "hit", "path": "many.txt"})
+    result = await ws.run("Grep", {"pattern": "hit", "path": "many.txt", "output_mode": "content"})
     finished = time.monotonic()
     done.set()
     await task
@@ -166,14 +193,16 @@ async def test_the_sample_tree_is_the_default_and_the_tools_find_things_in_it() 
     with Workspace.open(None) as ws:
         assert ws.root == sample_root().resolve()
         pages = await ws.run("Glob", {"pattern": "src/pages/*.tsx"})
-        assert pages.content.splitlines() == [
+        assert sorted(pages.content.splitlines()) == [
             "src/pages/cart.tsx",
             "src/pages/checkout.tsx",
             "src/pages/home.tsx",
             "src/pages/order-status.tsx",
             "src/pages/product.tsx",
         ]
-        promo = await ws.run("Grep", {"pattern": "promo code", "glob": "*.tsx"})
+        promo = await ws.run(
+            "Grep", {"pattern": "promo code", "glob": "*.tsx", "output_mode": "content"}
+        )
         assert promo.content == (
             "src/pages/checkout.tsx:39:      // The promo code is only validated here, "
             "when the order is placed."
@@ -192,3 +221,55 @@ async def test_the_sample_tree_has_nothing_secret_looking() -> None:
         listed = set((await ws.run("Glob", {"pattern": "**/*"})).content.splitlines())
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert listed == on_disk
+
+
+async def test_one_run_cannot_take_every_slot_and_the_time_limit_counts_from_the_start(
+    hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running: dict[str, int] = {"a": 0, "b": 0}
+    most: dict[str, int] = {"a": 0, "b": 0}
+    release = asyncio.Event()
+
+    async def held(context: Any, args: Any) -> Any:
+        run = "a" if args.target.startswith("a") else "b"
+        running[run] += 1
+        most[run] = max(most[run], running[run])
+        try:
+            await release.wait()
+            await asyncio.sleep(0.3)  # most of the call's 0.5 s time limit
+            return ToolResult(True, "ok", "ok")
+        finally:
+            running[run] -= 1
+
+    monkeypatch.setitem(BY_NAME, "Read", replace(BY_NAME["Read"], run=held))
+    ws = hostile.make(ToolLimits(time_s=0.5, calls_per_job=2, calls_running=3))
+
+    async def one_run(name: str, calls: int) -> list[ToolResult]:
+        RUN_STATE.set({})  # what AgentLoop.run does for each run
+        return list(
+            await asyncio.gather(*(ws.run("Read", {"path": f"{name}{n}"}) for n in range(calls)))
+        )
+
+    a = asyncio.create_task(one_run("a", 6))
+    b = asyncio.create_task(one_run("b", 2))
+    while running["b"] < 1:  # b gets a slot although a asked for six first
+        await asyncio.sleep(0.005)
+    assert running["a"] == 2, "a run's calls beyond its bound wait"
+    release.set()
+    results = [*await a, *await b]
+    assert most["a"] == 2
+    # Six calls of 0.3 s, two at a time, take 0.9 s: each had its 0.5 s from its own start.
+    assert [r.ok for r in results] == [True] * 8, [r.content for r in results]
+
+
+def test_the_clients_step_phrasing_and_the_event_text_follow_the_registry() -> None:
+    # The client and the wire schemas do not import the tools (the CLI starts fast): checked.
+    from jobs.client.cli import STEP_FIELDS
+    from jobs.schemas import ToolEvent
+    from jobs.tools import TOOLS
+
+    assert {tool.phrase for tool in TOOLS} <= set(STEP_FIELDS)
+    for tool in TOOLS:
+        assert tool.phrase in tool.input.model_fields
+    description = ToolEvent.model_fields["name"].description or ""
+    assert all(tool.name in description for tool in TOOLS)
