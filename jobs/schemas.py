@@ -180,6 +180,18 @@ class ToolEvent(Wire):
     timestamp: int
 
 
+class RewindEvent(Wire):
+    """``rewind``: the output is cut back to its first ``totalLength`` characters; the deltas
+    that follow continue from there. Stored when a run was taken over by another instance
+    (``reason``: its runner was lost, or its instance shut down) that could not continue the
+    interrupted model step. All ``delta`` texts in order, each ``rewind`` applied, are the
+    whole output. Nothing else ever shortens it."""
+
+    total_length: int = Field(ge=0)
+    reason: Literal["RUNNER_LOST", "SHUTDOWN"]
+    timestamp: int
+
+
 class TokenUsage(Wire):
     input_tokens: int
     output_tokens: int
@@ -217,6 +229,7 @@ EVENTS: dict[str, type[Wire]] = {
     Event.CONNECTED: ConnectedEvent,
     Event.DELTA: DeltaEvent,
     Event.TOOL: ToolEvent,
+    Event.REWIND: RewindEvent,
     Event.COMPLETE: CompleteEvent,
     Event.ERROR: ErrorEvent,
 }
