@@ -61,6 +61,28 @@ class Services:
     provider: JwksCache | None = None
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
     shutdown: anyio.Event = field(default_factory=anyio.Event)
+    #: Set when a drain starts (the first SIGTERM): the streams open then end cleanly.
+    draining: anyio.Event = field(default_factory=anyio.Event)
+
+    async def drain(self) -> bool:
+        """The first ``SIGTERM``: start no more runs (``/readyz`` answers 503), end the open
+        streams cleanly (their clients resume elsewhere), and give the runs here up to
+        ``SHUTDOWN_DRAIN_S`` to finish; whether they all did. The server keeps serving
+        meanwhile; it stops when this returns."""
+        drain_s = self.settings.shutdown_drain_s
+        logger.info(
+            "draining: %d runs may go on for up to %g s; no new runs start here",
+            self.runner.active,
+            drain_s,
+            extra={"instance": self.runner.instance_id},
+        )
+        self.runner.drain()
+        self.draining.set()
+        self.jobs.wake_all()
+        drained = await self.runner.drained(drain_s)
+        left = self.runner.active
+        logger.info("drain over: %d runs still going", left, extra={"runs": left})
+        return drained
 
 
 def max_events(settings: Settings) -> int:

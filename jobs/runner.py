@@ -111,6 +111,8 @@ class Runner:
         self._endings: dict[str, RunError] = {}
         self._watched_at: dict[str, float] = {}
         self._loops: list[asyncio.Task[None]] = []
+        #: Set by :meth:`drain`: this instance starts no more runs.
+        self.draining = False
 
     def channel(self, job_id: str) -> RunChannel | None:
         """The channel of a run in progress on this process, if there is one."""
@@ -156,9 +158,20 @@ class Runner:
         task.cancel()
         return True
 
-    async def aclose(self) -> None:
-        """Give runs ``shutdown_grace_s`` to finish, then end the rest with ``SHUTDOWN``."""
+    def drain(self) -> None:
+        """Start no more runs here (the service stops claiming); the runs here go on."""
+        self.draining = True
+
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the runs here to end; whether they all did."""
         if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=timeout_s)
+        return not self._tasks
+
+    async def aclose(self) -> None:
+        """Give runs ``shutdown_grace_s`` to finish (none after a drain: they had theirs),
+        then end the rest with ``SHUTDOWN``."""
+        if self._tasks and not self.draining:
             await asyncio.wait(list(self._tasks.values()), timeout=self.limits.shutdown_grace_s)
         remaining = list(self._tasks.values())
         for task in remaining:

@@ -169,13 +169,18 @@ class JobService:
             raise InvalidEventId()
         stream_id = secrets.token_hex(8)
         slot = self.limits.open_stream(owner, stream_id)
+        runner = "" if self.runner.draining else self.runner.instance_id
         try:
-            claim = await self.store.claim(
-                job_id, owner, self.runner.instance_id, stream_id, check=slot
-            )
+            claim = await self.store.claim(job_id, owner, runner, stream_id, check=slot)
         except TooManyStreams:
             await self._release(owner, job_id, stream_id)
             raise
+        if claim is not None and _left_pending(claim, owner):
+            # Draining: no run starts here. The stream ends at once, cleanly: the client
+            # reconnects (the load balancer no longer sends it here) and the job starts there.
+            await self._release(owner, job_id, stream_id)
+            resumed = last_event_id is not None
+            return Attachment(job_id, JobStatus.PENDING, resumed, _no_events())
         channel = None
         if claim is not None and claim.claimed:
             channel = self.runner.start(claim.job)
@@ -300,3 +305,14 @@ class JobService:
                 yield event
                 if event.terminal:
                     return
+
+
+def _left_pending(claim: Claim, owner: str) -> bool:
+    """Whether a claim of the owner's pending job took nothing (this instance is draining)."""
+    job = claim.job
+    return not claim.claimed and job.owner == owner and job.status == JobStatus.PENDING
+
+
+async def _no_events() -> AsyncGenerator[StoredEvent | None, None]:
+    return
+    yield  # an async generator that ends at once

@@ -148,9 +148,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return agent
 """
 
-# KEYS: job, lease, readers. ARGV: owner, startedAt, runner, ttl_ms, lease_ms, reader ('' for
-# none), presence_ms. Returns nil (no job), or {claimed (0|1), field, value, ...}. A reader
-# joining a job it may watch (its owner's, pending or running) is marked present at once.
+# KEYS: job, lease, readers. ARGV: owner, startedAt, runner ('' claims nothing: a draining
+# instance), ttl_ms, lease_ms, reader ('' for none), presence_ms. Returns nil (no job), or
+# {claimed (0|1), field, value, ...}. A reader joining a job it may watch (its owner's, claimed
+# here or running) is marked present at once.
 _CLAIM = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
@@ -160,7 +161,7 @@ for i = 1, #fields, 2 do
   if fields[i] == 'status' then status = fields[i + 1] end
 end
 local claimed = 0
-if owner == ARGV[1] and status == 'pending' then
+if owner == ARGV[1] and status == 'pending' and ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[2], 'runner', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
@@ -325,8 +326,9 @@ class JobStore:
         self, job_id: str, owner: str, runner: str, reader: str = "", *, check: Check | None = None
     ) -> Claim | None:
         """Load the job and, if ``owner``'s and pending, mark it running under ``runner``'s
-        lease in the same step; ``reader`` (a stream id) is marked present on the job if the
-        owner may watch it. ``check`` (a per-user limit) travels in the same round trip; if it
+        lease in the same step (``runner`` "": never; a draining instance starts no runs);
+        ``reader`` (a stream id) is marked present on the job if the owner may watch it.
+        ``check`` (a per-user limit) travels in the same round trip; if it
         refuses, a claim this call made is undone and the refusal raised. None: no such job."""
         lease_ms = int(self.lifetimes.lease_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
