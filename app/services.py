@@ -100,6 +100,8 @@ def lifetimes(settings: Settings) -> Lifetimes:
         resume_grace_s=settings.resume_grace_s,
         failed_retention_s=settings.failed_retention_s,
         lease_s=settings.lease_ttl_s,
+        run_timeout_s=settings.run_timeout_s,
+        max_takeovers=settings.max_takeovers,
     )
 
 
@@ -190,7 +192,7 @@ async def build_services(
         agents = AgentRegistry(
             default_agents(), model_backend, allowed_models=settings.allowed_models, toolbox=toolbox
         )
-        leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
+        leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s, index_ttl_s=spans.running_s)
         limits = _limits(redis, keys, settings)
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         runner = Runner(store, events, agents, leases, run_limits(settings), instance_id=instance)

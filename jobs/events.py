@@ -162,6 +162,8 @@ class StoredEvent:
     id: str | None
     event: str
     data: str
+    #: What a runner taking the run over needs and clients never see (stored, not sent).
+    journal: str | None = None
 
     @property
     def terminal(self) -> bool:

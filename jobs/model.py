@@ -24,6 +24,8 @@ class Job:
     error: dict[str, Any] | None = None
     #: The owner's custom agent as it was when the job was created (``jobs.custom_agents``).
     custom_agent: dict[str, Any] | None = None
+    #: How many times another runner took the run over (a crash, a drain's deadline).
+    takeovers: int = 0
 
     def to_hash(self) -> dict[str, str]:
         """The HASH fields, named as operators see them (README: Redis keys)."""
@@ -41,6 +43,8 @@ class Job:
             fields["runner"] = self.runner
         if self.error is not None:
             fields["error"] = json.dumps(self.error, separators=(",", ":"))
+        if self.takeovers:
+            fields["takeovers"] = str(self.takeovers)
         if self.custom_agent is not None:
             fields["customAgent"] = json.dumps(self.custom_agent, separators=(",", ":"))
         return fields
@@ -61,4 +65,5 @@ class Job:
             runner=fields.get("runner") or None,
             error=json.loads(error) if error else None,
             custom_agent=json.loads(custom) if custom else None,
+            takeovers=int(fields.get("takeovers") or 0),
         )

@@ -51,11 +51,11 @@ from jobs.events import (
     is_event_id,
 )
 from jobs.keys import check_job_id, new_job_id
-from jobs.lease import Leases
+from jobs.lease import Leases, instance_of
 from jobs.lease_checks import LeaseChecks
 from jobs.limits import Limits
 from jobs.model import Job
-from jobs.runner import Runner
+from jobs.runner import Runner, log_runner_lost
 from jobs.store import Claim, JobStore
 from jobs.streams import OpenStreams
 from jobs.tailer import Tailer
@@ -134,8 +134,10 @@ class JobService:
         running job whose runner's lease has expired as ``failed`` (``RUNNER_LOST``)."""
         check_job_id(job_id)
         job, lost = await self.store.current(job_id, RunnerLost().payload())
-        if lost:
-            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+        if lost and job is not None:
+            why = "max-takeovers" if job.takeovers >= self.store.lifetimes.max_takeovers else ""
+            log_runner_lost(job_id, job.owner, why or "run-timeout", job.runner or "")
+            metrics.runner_lost(why or "run-timeout")
         if job is None:
             return await self._completed(owner, job_id)
         if job.owner != owner:
@@ -154,9 +156,10 @@ class JobService:
         elif outcome == "cancelled":
             metrics.job_finished(JobStatus.CANCELLED, ErrorCode.CANCELLED)
         elif outcome == "requested" and not (
-            runner == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
+            instance_of(runner) == self.runner.instance_id
+            and self.runner.cancel(job_id, Cancelled())
         ):
-            await self.leases.request_cancel(runner, job_id)
+            await self.leases.request_cancel(instance_of(runner), job_id)
 
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
         """Attach ``owner`` to the job's stream; None means "you have seen it all" (204).
@@ -287,11 +290,15 @@ class JobService:
         async with aclosing(self.tailer.follow(job_id, after_id)) as events:
             async for event in events:
                 if event is None:
-                    verdict = await self.lease_checks.verdict(job_id)
+                    verdict, _, why = (await self.lease_checks.verdict(job_id)).partition(":")
                     if verdict == "lost":
-                        metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST)
+                        log_runner_lost(job_id, "", why, "")
+                        metrics.runner_lost(why)
+                    elif verdict == "orphaned":
+                        self.runner.adopt(job_id)  # this instance has a reader: it may take over
                     if verdict != "not-running":
-                        yield None  # alive: keep waiting; lost: its terminal event comes next
+                        # alive or orphaned: keep waiting; lost: its terminal event comes next
+                        yield None
                         continue
                     # Not running: its terminal event is stored by now, or it never will be.
                     for late in await self.events.after(job_id, last_id):

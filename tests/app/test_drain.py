@@ -103,33 +103,42 @@ async def test_a_drain_long_enough_lets_the_run_finish_and_starts_none(
     await assert_nothing_leaked(http, redis_client, b)
 
 
-async def test_a_drain_too_short_ends_the_run_and_a_second_signal_stops_at_once(
+async def test_a_drain_too_short_hands_the_run_over_and_a_second_signal_stops_at_once(
     instances: StartInstance, http: httpx.AsyncClient, redis_client: redis.Redis
 ) -> None:
     # A slow run (about 13 s) and a drain far longer than this test waits for the process.
     a = instances(DEMO_TOKENS_PER_SECOND="5", SHUTDOWN_DRAIN_S="120")
     b = instances()
+    expected = demo_text("chat", {"prompt": PROMPT})
     job_id = await create(http, a.url)
     head = await head_then_sigterm(http, a, job_id)
-    signal_(a)  # the second signal: stop now, not after the drain
+    signal_(a)  # the second signal: stop now, not after the drain (the run is handed over)
     assert await asyncio.to_thread(a.process.wait, 20) in (0, -signal.SIGTERM)  # type: ignore[union-attr]
-    path = f"/jobs/{job_id}/stream"
-    tail = await read_stream(
-        http, b.url + path, token=token(), headers={"Last-Event-ID": head.last_id}
-    )
-    assert tail.events[-1].data["code"] == "SHUTDOWN"
-    assert head.text + tail.text == delta_text(redis_client, job_id)
+    assert "run handed over" in a.log()
+    tail = await follow(http, b.url, job_id, head.last_id)
+    assert tail.events[-1].event == "complete"
+    assert tail.events[-1].data["takeovers"] == 1
+    assert head.text + tail.text == delta_text(redis_client, job_id) == expected
+    assert "reason handover" in b.log()
 
     c = instances(DEMO_TOKENS_PER_SECOND="5", SHUTDOWN_DRAIN_S="1")
     job_id = await create(http, c.url)
     head = await head_then_sigterm(http, c, job_id)
     assert await asyncio.to_thread(c.process.wait, 20) in (0, -signal.SIGTERM)  # type: ignore[union-attr]
     assert "drain over: 1 runs still going" in c.log()
-    tail = await read_stream(
-        http,
-        f"{b.url}/jobs/{job_id}/stream",
-        token=token(),
-        headers={"Last-Event-ID": head.last_id},
-    )
-    assert tail.events[-1].data["code"] == "SHUTDOWN"
+    tail = await follow(http, b.url, job_id, head.last_id)
+    assert tail.events[-1].event == "complete"
+    assert tail.events[-1].data["takeovers"] == 1
+    assert head.text + tail.text == delta_text(redis_client, job_id) == expected
     await assert_nothing_leaked(http, redis_client, b)
+
+
+async def follow(http: httpx.AsyncClient, base: str, job_id: str, last_id: str) -> Stream:
+    """The job's events after ``last_id`` to its stored end, resuming as clients do."""
+    tail = Stream(200, httpx.Headers())
+    path = f"{base}/jobs/{job_id}/stream"
+    while not tail.events or tail.events[-1].event not in ("complete", "error"):
+        part = await read_stream(http, path, token=token(), headers={"Last-Event-ID": last_id})
+        tail.events.extend(e for e in part.events if e.event != "connected" and e.id)
+        last_id = tail.last_id if tail.events else last_id
+    return tail

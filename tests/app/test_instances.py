@@ -41,6 +41,7 @@ def instances(redis_url: str) -> Iterator[StartInstance]:
         LEASE_TTL_S=str(LEASE_TTL_S),
         SHUTDOWN_GRACE_S="1",
         SHUTDOWN_DRAIN_S="0",  # SIGTERM stops at once (tests/app/test_drain.py drains)
+        MAX_TAKEOVERS="0",  # a lost runner ends its run (tests/app/test_takeover.py: takeovers)
     ) as start:
         yield start
 
