@@ -116,6 +116,9 @@ def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
         body |= {"agent": job.agent, "createdAt": job.created_at_ms}
     if job.started_at_ms is not None:
         body["startedAt"] = job.started_at_ms
+        body["takeovers"] = job.takeovers
+    if job.status is JobStatus.RUNNING and job.runner:
+        body["runner"] = job.runner
     if ttl_s is not None:
         body["ttlS"] = ttl_s
     if job.error is not None:

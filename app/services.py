@@ -202,8 +202,7 @@ async def build_services(
         url = settings.redis_url
         single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
         tailer = await stack.enter_async_context(Tailer(events, connect=single))
-        await runner.open()
-        stack.push_async_callback(runner.aclose)
+        await stack.enter_async_context(runner)
         streams.open()
         stack.push_async_callback(streams.aclose)
         if url is not None:  # the embedded store cannot go away

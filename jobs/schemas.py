@@ -83,7 +83,13 @@ class JobState(Wire):
     status: Status
     agent: str | None = None
     created_at: int | None = Field(default=None, description="Unix ms")
-    started_at: int | None = Field(default=None, description="Unix ms")
+    started_at: int | None = Field(default=None, description="Unix ms (the first start)")
+    takeovers: int | None = Field(
+        default=None, description="once started: how many times another runner took it over"
+    )
+    runner: str | None = Field(
+        default=None, description="while running: the runner (`<instance>` or `<instance>#<k>`)"
+    )
     ttl_s: int | None = Field(default=None, description="seconds the record has left")
     error: ErrorEvent | None = Field(default=None, description="the terminal error event")
     custom_agent: CustomAgentRef | None = None
@@ -211,6 +217,9 @@ class CompleteEvent(Wire):
     custom_agent: CustomAgentRef | None = None
     steps: int = Field(default=1, description="model calls the run made")
     tool_calls: int = Field(default=0, description="tool calls the run made")
+    takeovers: int = Field(
+        default=0, description="how many times another instance took the run over"
+    )
     timestamp: int
 
 
