@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.services import build_services
+from jobs.backends.anthropic import AnthropicBackend, accepts_prefill
 from jobs.client.resume import TYPES, Output
 from jobs.events import START, Event, StoredEvent
 from jobs.journal import read_journal
@@ -19,6 +20,7 @@ from jobs.model import Job
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend
+from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
@@ -159,3 +161,67 @@ def test_the_journal_says_where_a_run_stands() -> None:
     assert resume.prefill == "Seen", "the interrupted step's text, after its rewind"
     assert (resume.steps, resume.tool_calls, resume.files_read) == (1, 2, ("b.py",))
     assert len(resume.turns) == 2
+
+
+@pytest.fixture
+async def claude(redis_url: str, fake_anthropic: FakeAnthropic) -> AsyncIterator[Domain]:
+    """Services on the anthropic backend, against the fake Messages API."""
+    values = SETTINGS | {"max_takeovers": 1, "allowed_models": f"{ACCEPTS},{REFUSES}"}
+    settings = make_settings(redis_url, **values)
+    backend = AnthropicBackend(
+        api_key=API_KEY, default_model=ACCEPTS, base_url=fake_anthropic.url, max_retries=0
+    )
+    async with build_services(settings, backend=backend, instance_id=RUNNER) as services:
+        yield Domain(services, ScriptedBackend())
+
+
+ACCEPTS, REFUSES = "claude-sonnet-4-5", "claude-sonnet-4-6"
+
+
+@pytest.mark.parametrize("model", [ACCEPTS, REFUSES])
+async def test_claude_continues_the_step_where_it_takes_a_prefill_else_it_is_rewound(
+    claude: Domain, fake_anthropic: FakeAnthropic, model: str
+) -> None:
+    words = [f"Word{n}" for n in range(40)]
+    fake_anthropic.script(Reply(chunks=words, interval_s=0.03), Reply(text="Omega."))
+    job = await claude.service.create("alice", "chat", {"prompt": "hello", "model": model})
+    claim = await claude.store.claim(job.id, "alice", claude.runner.instance_id)
+    assert claim is not None
+    claude.runner.start(claim.job)
+    await crash_after(claude, job, deltas=3)
+    written = "".join(
+        e.payload()["text"] for e in await stored(claude, job.id) if e.event == "delta"
+    )
+    events = await ended(claude, job.id)
+    complete = events[-1]
+    assert complete.event == Event.COMPLETE, complete.payload()
+    assert complete.payload()["takeovers"] == 1
+    continuation = fake_anthropic.requests[-1].body
+    rewinds = [e.payload() for e in events if e.event == Event.REWIND]
+    if model == ACCEPTS:  # the interrupted step goes on after its text: nothing repeated
+        assert continuation["messages"][-1] == {"role": "assistant", "content": written}
+        assert rewinds == []
+        expected = written + "Omega."
+    else:  # refused: the step is cut back and asked again, without a prefill
+        assert continuation["messages"] == [{"role": "user", "content": "hello"}]
+        assert [(r["totalLength"], r["reason"]) for r in rewinds] == [(0, "RUNNER_LOST")]
+        expected = "Omega."
+    assert client_text(events) == expected == complete.payload()["result"]["text"]
+    assert all(seen.ended != "400" for seen in fake_anthropic.requests), "no refused request"
+
+
+@pytest.mark.parametrize(
+    ("model", "accepted"),
+    [
+        ("claude-sonnet-4-5", True),
+        ("claude-opus-4-1-20250805", True),
+        ("claude-sonnet-4-20250514", True),
+        ("claude-3-7-sonnet-latest", True),
+        ("claude-sonnet-4-6", False),
+        ("claude-opus-4-7", False),
+        ("claude-sonnet-5-5", False),
+        ("gpt-5", False),
+    ],
+)
+def test_which_models_take_a_prefill(model: str, accepted: bool) -> None:
+    assert accepts_prefill(model) is accepted
