@@ -60,7 +60,6 @@ from __future__ import annotations
 import email.utils
 import functools
 import logging
-import os
 import re
 import time
 from collections.abc import AsyncGenerator, Mapping
@@ -160,8 +159,7 @@ class AnthropicBackend:
                     if event.type == "text" and event.text:
                         text = event.text
                         if pending:
-                            kept = len(os.path.commonprefix([pending, text]))
-                            text, pending = text[kept:], ""
+                            text, pending = _without_prefix(text, pending)
                             if not text:
                                 continue
                         sent += len(text)
@@ -303,6 +301,16 @@ def _messages(request: ModelRequest) -> list[MessageParam]:
     if request.prefill.rstrip():
         messages.append({"role": "assistant", "content": request.prefill.rstrip()})
     return messages
+
+
+def _without_prefix(text: str, pending: str) -> tuple[str, str]:
+    """``text`` without the start it shares with ``pending`` (whitespace a prefill left out),
+    and what of ``pending`` may still come (only if all of ``text`` matched)."""
+    shared = 0
+    while shared < min(len(text), len(pending)) and text[shared] == pending[shared]:
+        shared += 1
+    rest = pending[shared:] if shared == len(text) else ""
+    return text[shared:], rest
 
 
 #: A Claude model name's version: ``claude-sonnet-4-5``, ``claude-opus-4-1-20250805``,
