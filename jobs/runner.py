@@ -247,7 +247,7 @@ class Runner:
             metrics.takeover(reason)
             self.start(job, taken)
         elif verdict == "lost":
-            log_runner_lost(job_id, "", why, taken.previous)
+            log_runner_lost(job_id, taken.owner, why, taken.previous)
             metrics.runner_lost(why)
         if verdict in ("lost", "not-running"):
             with contextlib.suppress(StoreUnavailable):

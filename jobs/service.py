@@ -273,7 +273,7 @@ class JobService:
         metrics.stream_opened()
         last: StoredEvent | None = None
         try:
-            source = channel.follow(after_id) if channel else self._tail(job_id, after_id)
+            source = channel.follow(after_id) if channel else self._tail(job_id, after_id, owner)
             async with aclosing(source):  # a tail's subscription ends with the stream
                 async for last in source:
                     yield last
@@ -283,7 +283,9 @@ class JobService:
             settled = last is not None and last.terminal and last.id is not None
             await self.streams.release(stream_id, job_id, owner, settled=settled)
 
-    async def _tail(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
+    async def _tail(
+        self, job_id: str, after_id: str, owner: str
+    ) -> AsyncGenerator[StoredEvent | None, None]:
         """The events of a run elsewhere (or finished), from the Redis Stream, checking on
         each idle tick that a runner still holds the job's lease."""
         last_id = after_id
@@ -292,7 +294,7 @@ class JobService:
                 if event is None:
                     verdict, _, why = (await self.lease_checks.verdict(job_id)).partition(":")
                     if verdict == "lost":
-                        log_runner_lost(job_id, "", why, "")
+                        log_runner_lost(job_id, owner, why, "")
                         metrics.runner_lost(why)
                     elif verdict == "orphaned":
                         self.runner.adopt(job_id)  # this instance has a reader: it may take over

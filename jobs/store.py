@@ -147,7 +147,7 @@ return redis.call('HGETALL', KEYS[1])
 # taking over, ARGV[8]: lease_ms. A running job without a lease is claimed by that instance
 # under a new runner name (``<instance>#<takeovers>``: the old runner's writes stay fenced off,
 # even if it is the same instance) and a new lease; or settled as RUNNER_LOST when it may not
-# be taken over again. Returns {'alive'|'not-running'}, {'lost:<why>', old runner}, or
+# be taken over again. Returns {'alive'|'not-running'}, {'lost:<why>', old runner, owner}, or
 # {'claimed', old runner, handedOver ('' or '1'), field, value, ...}.
 _TAKE_OVER = (
     _SETTLE
@@ -160,7 +160,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return {'alive'} end
 local why = exhausted(f[3], f[4])
 if why then
   settle('failed', 'error', ARGV[4], f[1])
-  return {'lost:' .. why, f[5] or ''}
+  return {'lost:' .. why, f[5] or '', f[1]}
 end
 local k = tonumber(f[4] or '0') + 1
 local runner = ARGV[7] .. '#' .. k
@@ -285,6 +285,7 @@ class Takeover:
     handed_over: bool = False
     job: Job | None = None
     stored_id: str = "0-0"
+    owner: str = ""  # of a job settled as lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,7 +488,8 @@ class JobStore:
             reply: list[str] = await self._take_over(keys=self._settle_keys(job_id), args=args)
         verdict, rest = reply[0], reply[1:]
         if verdict != "claimed":
-            return Takeover(verdict, rest[0] if rest else "")
+            previous, owner = [*rest, "", ""][:2]
+            return Takeover(verdict, previous, owner=owner)
         previous, handed_over, *flat = rest
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         stored_id = fields.get("storedId") or "0-0"
