@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -157,3 +159,34 @@ async def test_with_no_instance_alive_the_next_one_to_start_takes_the_run_over(
     assert tail.events[-1].event == "complete"
     assert head.text + tail.text == delta_text(redis_client, job_id)
     await assert_nothing_leaked(http, redis_client, b)
+
+
+async def test_a_frozen_runner_is_taken_over_and_stores_nothing_when_it_wakes(
+    instances: StartInstance, http: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    a, b = instances(), instances()
+    job_id = await create(http, a.url)
+    path = f"/jobs/{job_id}/stream"
+    head = await read_stream(http, a.url + path, token=token(), stop_at="delta")
+    assert a.process is not None
+    os.killpg(a.process.pid, signal.SIGSTOP)
+    try:
+        tail = Stream(200, httpx.Headers())
+        last = head.last_id
+        while not tail.events or tail.events[-1].event not in ("complete", "error"):
+            part = await asyncio.wait_for(
+                read_stream(http, b.url + path, token=token(), headers={"Last-Event-ID": last}),
+                LEASE_TTL_S + 30,
+            )
+            tail.events.extend(e for e in part.events if e.event != "connected" and e.id)
+            last = tail.last_id if tail.events else last
+    finally:
+        os.killpg(a.process.pid, signal.SIGCONT)
+    assert tail.events[-1].event == "complete"
+    assert tail.events[-1].data["takeovers"] == 1
+    stored_before = redis_client.xlen(f"jobs:{{{job_id}}}:events")
+    await asyncio.sleep(LEASE_TTL_S)  # whatever the woken runner still had would land now
+    assert redis_client.xlen(f"jobs:{{{job_id}}}:events") == stored_before, "A stored nothing"
+    assert head.text + tail.text == delta_text(redis_client, job_id)
+    assert_one_history(head, tail, redis_client, job_id)
+    await assert_nothing_leaked(http, redis_client, a, b)
