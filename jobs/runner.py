@@ -1,7 +1,8 @@
 """Running agents: one task per job, owned by the process rather than by any HTTP response.
 
 A run outlives the connection that started it: clients may drop and resume (here or on another
-instance) while the task keeps writing events to the job's stream. Each run:
+instance) while the task keeps writing events to the job's stream. Each run (its one record
+is :class:`~jobs.pipeline.Run`; its steps 1 and 2 are :class:`~jobs.pipeline.RunPipeline`):
 
 1. runs the agent loop (:mod:`jobs.loop`: model calls and tool calls) and streams its
    output through the lossless :class:`~jobs.coalescer.Throttle`, queueing each flush as a
@@ -39,24 +40,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from jobs import metrics
 from jobs.agents import AgentRegistry
-from jobs.backends import TextDelta, continues
 from jobs.channel import RunChannel
-from jobs.coalescer import Throttle
-from jobs.custom_agents import custom_agent_ref
 from jobs.errors import (
     AgentFailed,
     Fenced,
-    OutputInvalid,
     RunError,
     RunnerLost,
-    RunTimeout,
     Shutdown,
     StoreLost,
     StoreUnavailable,
@@ -67,54 +61,17 @@ from jobs.events import (
     Event,
     JobStatus,
     StoredEvent,
-    delta_payload,
     dumps,
     now_ms,
-    rewind_payload,
-    tool_call_payload,
-    tool_result_payload,
 )
-from jobs.journal import read_journal, result_journal, turn_journal
 from jobs.lease import Leases
-from jobs.loop import AgentLoop, Outcome, Resumption, ToolCall, ToolDone
 from jobs.model import Job
+from jobs.pipeline import Run, RunLimits, RunPipeline, unstored
 from jobs.store import JobStore, Takeover
 from jobs.supervision import Supervisor
 from jobs.writer import EventWriter
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RunLimits:
-    throttle_ms: int  # STREAM_THROTTLE_MS
-    run_timeout_s: float  # RUN_TIMEOUT_S
-    abandon_after_s: float = 30  # ABANDON_AFTER_S
-    shutdown_grace_s: float = 10  # SHUTDOWN_GRACE_S
-    max_steps: int = 8  # AGENT_MAX_STEPS
-
-
-@dataclass(slots=True)
-class Run:
-    """One run on this process: everything the runner and its supervision know of it."""
-
-    job: Job
-    #: This run's runner name: the instance's id, ``#<k>`` appended after ``k`` takeovers.
-    runner: str
-    channel: RunChannel
-    #: How the run was taken over (None: claimed by an attach).
-    takeover: Takeover | None = None
-    task: asyncio.Task[None] | None = None
-    #: Why it was asked to end (a cancel, an abandon): stored as its ``error``.
-    ending: RunError | None = None
-    #: Asked to leave without storing anything: ``handover`` (a drain's deadline) or
-    #: ``superseded`` (its lease lapsed; another runner may have it now).
-    leaving: str | None = None
-    watched_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def stopping(self) -> bool:
-        return self.ending is not None or self.leaving is not None
 
 
 class Runner:
@@ -139,6 +96,7 @@ class Runner:
         self.leases = leases
         self.limits = limits
         self.instance_id = instance_id
+        self.pipeline = RunPipeline(self.writer, store, events, agents, leases, limits)
         self.runs: dict[str, Run] = {}
         self._adopting: set[str] = set()
         self._attempts: set[asyncio.Task[None]] = set()
@@ -294,7 +252,7 @@ class Runner:
         job, channel = run.job, run.channel
         ending: StoredEvent | None = None
         try:
-            ending = await self._complete(run)
+            ending = await self.pipeline.complete(run)
         except asyncio.CancelledError:
             error = run.ending
             if run.leaving is not None:
@@ -317,7 +275,7 @@ class Runner:
             ending = await self._fail(run, AgentFailed("the agent failed unexpectedly"))
         finally:
             self.writer.forget(job.id)  # what could not be stored is never published
-            channel.publish(ending or _unstored(AgentFailed("the run ended unexpectedly")))
+            channel.publish(ending or unstored(AgentFailed("the run ended unexpectedly")))
 
     async def _leave(self, run: Run) -> StoredEvent:
         """End a run here without storing anything: handed over (its lease given up and its
@@ -326,7 +284,7 @@ class Runner:
         elsewhere, from the stored events."""
         job = run.job
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(self._stored(job.id), 5)
+            await asyncio.wait_for(self.pipeline.stored(job.id), 5)
         if run.leaving == "handover":
             with contextlib.suppress(Exception):
                 if await self.store.hand_over(job.id, run.runner):
@@ -335,139 +293,9 @@ class Runner:
         else:
             logger.warning("run superseded: its lease lapsed", extra={"job_id": job.id})
         try:  # a run settled meanwhile (declared lost, cancelled) has its stored ending
-            return await self._ending_stored_elsewhere(job)
+            return await self.pipeline.ending_stored_elsewhere(job)
         except Exception:
-            return _unstored(StoreLost("the run moved to another instance"))
-
-    async def _complete(self, run: Run) -> StoredEvent:
-        """Stream the run, build the result, store ``complete``; raise on any failure."""
-        job = run.job
-        started = time.monotonic()
-        output, outcome = await self._stream(run)
-        completion = outcome.completion
-        usage = completion.usage
-        metrics.tokens(completion.model, usage.input_tokens, usage.output_tokens)
-        try:
-            # The answer is the final step's text; earlier steps' text led up to it.
-            agent = self.agents.get(job.agent)
-            result = agent.result(outcome.text, files_read=outcome.files_read)
-        except OutputInvalid as exc:
-            if completion.cut_short:
-                # Say why the output is incomplete: a truncated document is not a model bug.
-                raise OutputInvalid(
-                    f"{exc.message}: the model stopped early "
-                    f"(stop reason {completion.stop_reason!r})"
-                ) from exc
-            raise
-        data = {
-            "result": result,
-            "totalLength": len(output),
-            "tokenUsage": completion.usage.to_event(),
-            "executionTimeMs": round((time.monotonic() - started) * 1000),
-            "model": completion.model,
-            "stopReason": completion.stop_reason,
-            "steps": outcome.steps,
-            "toolCalls": outcome.tool_calls,
-            "takeovers": job.takeovers,
-            "timestamp": now_ms(),
-        }
-        if job.custom_agent is not None:
-            data["customAgent"] = custom_agent_ref(job.custom_agent)
-        event = await self.store.finish(job, run.runner, Event.COMPLETE, data, JobStatus.COMPLETED)
-        if event is not None:
-            with contextlib.suppress(StoreUnavailable):
-                await self.leases.forget([job.id])
-        metrics.run_ended(job, JobStatus.COMPLETED, None, stored=event is not None)
-        logger.info(
-            "run completed",
-            extra={"job_id": job.id, "upstream_request_id": completion.request_id},
-        )
-        return event or await self._ending_stored_elsewhere(job)
-
-    async def _resumption(self, run: Run, model: str) -> tuple[str, Resumption | None]:
-        """The output so far and where the loop resumes, for a run taken over (a fresh run:
-        nothing). The interrupted model step is continued where the backend can; otherwise
-        its text is cut with a stored ``rewind``."""
-        if run.takeover is None:
-            await self.leases.index(run.job.id)
-            return "", None
-        await self.leases.index(run.job.id)
-        journal = read_journal(await self.events.journal(run.job.id))
-        resume = journal.resumption
-        if resume.prefill and not continues(self.agents.backend, model):
-            reason = ErrorCode.SHUTDOWN if run.takeover.handed_over else ErrorCode.RUNNER_LOST
-            data = rewind_payload(journal.step_start, reason)
-            self.writer.submit(run.job.id, Event.REWIND, dumps(data), channel=run.channel)
-            return journal.text[: journal.step_start], replace(resume, prefill="")
-        return journal.text, resume
-
-    def _timeout_s(self, job: Job) -> float:
-        """What is left of ``RUN_TIMEOUT_S``, counted from the run's first start."""
-        if not job.takeovers or job.started_at_ms is None:
-            return self.limits.run_timeout_s
-        spent_s = max(now_ms() - job.started_at_ms, 0) / 1000
-        return max(self.limits.run_timeout_s - spent_s, 0.001)
-
-    async def _stream(self, run: Run) -> tuple[str, Outcome]:
-        """Run the agent loop, queueing coalesced deltas and tool events; return the full
-        output and the outcome once every event is stored."""
-        job, channel = run.job, run.channel
-        agent_input = self.agents.restore(job.agent, job.input)
-        request = self.agents.request(job.agent, agent_input, job.custom_agent)
-        loop = AgentLoop(self.agents.backend, self.agents.toolbox, max_steps=self.limits.max_steps)
-        so_far, resume = await self._resumption(run, request.model)
-        tools = self.agents.tools(job.agent, job.custom_agent)
-        source = loop.run(request, tools, resume)
-        ending: list[Outcome] = []
-        parts: list[str] = [so_far]
-        total = len(so_far)
-
-        def write(event: Event, data: dict[str, Any], journal: str | None = None) -> None:
-            self.writer.submit(job.id, event, dumps(data), channel=channel, journal=journal)
-
-        def emit(text: str) -> None:
-            nonlocal total
-            parts.append(text)
-            total += len(text)
-            write(Event.DELTA, delta_payload(text, total))
-
-        throttle = Throttle(self.limits.throttle_ms / 1000, emit)
-        deadline = asyncio.timeout(self._timeout_s(job))
-        try:
-            async with deadline:
-                try:
-                    async for item in source:
-                        if isinstance(item, TextDelta):
-                            throttle.add(item.text)
-                        elif isinstance(item, ToolCall | ToolDone):
-                            throttle.flush()  # the deltas written before a step come first
-                            write(Event.TOOL, _tool_payload(item), _journal(item))
-                        else:
-                            ending.append(item)
-                        self.writer.check(job.id)  # raises if the run can store no more
-                        if run.stopping:
-                            # Asked to end, yet still here: the cancel was lost in an await
-                            # below (Python 3.11's asyncio.wait_for, which redis-py and others
-                            # use, drops a cancel that lands as its inner step ends).
-                            raise asyncio.CancelledError
-                finally:
-                    throttle.close()  # what is buffered goes out, failure or not
-                await self._stored(job.id)
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise RunTimeout(
-                    f"the run took longer than RUN_TIMEOUT_S ({self.limits.run_timeout_s:g} s)"
-                ) from exc
-            raise
-        finally:
-            await source.aclose()
-        if not ending:
-            raise AgentFailed("the backend ended without a completion")
-        return "".join(parts), ending[0]
-
-    async def _stored(self, job_id: str) -> None:
-        """Wait until every event the run queued is stored; raises if they cannot be."""
-        await self.writer.flushed(job_id)
+            return unstored(StoreLost("the run moved to another instance"))
 
     async def _fail(self, run: Run, error: RunError) -> StoredEvent:
         """Store the terminal ``error`` and settle the job; return the ending (unstored if the
@@ -477,13 +305,13 @@ class Runner:
         status = error.status
         # The terminal event goes after every delta the run queued (or failed to store).
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(self._stored(job.id), 5)
+            await asyncio.wait_for(self.pipeline.stored(job.id), 5)
         stored = None
         try:
             stored = await asyncio.shield(
                 self.store.finish(job, run.runner, Event.ERROR, data, status)
             )
-            event = stored or await self._ending_stored_elsewhere(job)
+            event = stored or await self.pipeline.ending_stored_elsewhere(job)
             if stored is not None:
                 await asyncio.shield(self.leases.forget([job.id]))
         except (Exception, asyncio.CancelledError) as exc:
@@ -495,15 +323,6 @@ class Runner:
         metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
         return event
-
-    async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:
-        """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict). Settling
-        a job always stores its terminal event, so a job that is no longer ours and has none
-        was lost by the store itself (a Redis that restarted empty)."""
-        tail = await self.events.last(job.id)
-        if tail is not None and tail[0].terminal:
-            return tail[0]
-        return _unstored(StoreLost("the job is no longer in the job store"))
 
     async def _fenced(self, run: Run) -> StoredEvent:
         """The ending of a run whose append was refused: whatever the store holds. A lease
@@ -517,9 +336,9 @@ class Runner:
         verdict = "unknown"
         try:
             verdict = await self.store.declare_lost(job.id, lost.payload())
-            return await self._ending_stored_elsewhere(job)
+            return await self.pipeline.ending_stored_elsewhere(job)
         except StoreUnavailable as exc:
-            return _unstored(StoreLost(str(exc)))
+            return unstored(StoreLost(str(exc)))
         finally:
             declared, _, why = verdict.partition(":")
             if declared == "lost":
@@ -544,24 +363,4 @@ def _uncancel() -> None:
         current.uncancel()
 
 
-def _journal(item: ToolCall | ToolDone) -> str | None:
-    """What a takeover needs of a tool event: the step's turn on its first call, the full
-    result on each result."""
-    if isinstance(item, ToolDone):
-        return result_journal(item.result)
-    return turn_journal(item.turn) if item.turn is not None else None
-
-
-def _tool_payload(item: ToolCall | ToolDone) -> dict[str, Any]:
-    use = item.use
-    if isinstance(item, ToolCall):
-        return tool_call_payload(use.id, use.name, use.input)
-    result = item.result
-    return tool_result_payload(
-        use.id, use.name, ok=result.ok, summary=result.summary, duration_ms=item.duration_ms
-    )
-
-
-def _unstored(error: RunError) -> StoredEvent:
-    """An ending that is not in the store: readers here learn it, others find the job lost."""
-    return StoredEvent(None, Event.ERROR, dumps(error.payload()))
+__all__ = ["Run", "RunLimits", "Runner", "log_runner_lost"]
