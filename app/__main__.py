@@ -13,23 +13,29 @@ temporary directory unless one is given, emptied at start either way (see ``jobs
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 from uvicorn.supervisors import Multiprocess
 
-from app.application import create_app, tune_gc
+from app.application import create_app, drain, tune_gc
 from app.logs import configure
 from app.page import is_loopback
 from app.protocol import ServerConfig
 from app.settings import Settings, describe
 from auth import mint_token
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     base = base_url(args.host, args.port)
     token = mint_token(app.state.dev_secret, "dev") if app.state.dev_secret is not None else None
     print(welcome(base, token), flush=True)
-    server = uvicorn.Server(server_config(settings, app, host=args.host, port=args.port))
+    config = server_config(settings, app, host=args.host, port=args.port)
+    if settings.shutdown_drain_s > 0:
+        server: uvicorn.Server = DrainingServer(config, lambda: drain(app))
+    else:
+        server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 3  # as uvicorn.run: the lifespan failed to start
 
@@ -88,6 +98,45 @@ def server_config(settings: Settings, app: Any, **options: Any) -> ServerConfig:
 #: loaded machine that took longer, and every worker was killed before it served (seen at a
 #: load average of 12 on two cores). A worker that is alive but slow is worth keeping.
 WORKER_HEALTHCHECK_TIMEOUT_S = 30
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining on the first ``SIGTERM``/``SIGINT``: it goes on serving
+    while ``drain`` runs (the app starts no more runs and lets its own finish, up to
+    ``SHUTDOWN_DRAIN_S``), then stops as uvicorn stops. A second signal stops it at once.
+
+    Overrides uvicorn's ``handle_exit`` (its signal handler): called outside the event loop,
+    it only schedules the drain there."""
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._signalled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._signalled or self.should_exit or self._loop is None or not self.started:
+            super().handle_exit(sig, frame)  # a second signal, or not serving yet: stop now
+            return
+        self._signalled = True
+        self._loop.call_soon_threadsafe(self._start_draining, sig)
+
+    def _start_draining(self, sig: int) -> None:
+        self._draining = asyncio.create_task(self._drain_then_stop(sig), name="drain")
+
+    async def _drain_then_stop(self, sig: int) -> None:
+        try:
+            await self._drain()
+        except Exception:
+            logger.exception("draining failed; stopping now")
+        finally:
+            if not self.should_exit:
+                super().handle_exit(sig, None)
 
 
 def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:

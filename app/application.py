@@ -71,9 +71,11 @@ def create_app(
                     # user's request.
                     idp = svc.provider
                     checking = asyncio.create_task(idp.check()) if idp else None
+                    app.state.services = svc  # for drain(): a signal has no request state
                     try:
                         yield {"services": svc}
                     finally:
+                        app.state.services = None
                         closing.cancel()
                         if checking is not None:
                             checking.cancel()
@@ -108,6 +110,13 @@ async def _wake_streams_at_shutdown(services: Services) -> None:
     waiting on a local run so that it ends cleanly at once (see ``app.sse``)."""
     await services.shutdown.wait()
     services.jobs.wake_all()
+
+
+async def drain(app: Starlette) -> bool:
+    """Drain the running ``app`` (see :meth:`Services.drain`); True at once if its lifespan
+    has not started or is over (nothing runs)."""
+    svc: Services | None = getattr(app.state, "services", None)
+    return True if svc is None else await svc.drain()
 
 
 def from_environment() -> Starlette:

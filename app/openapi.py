@@ -126,8 +126,9 @@ def _event_frames() -> dict[str, Any]:
             },
             "required": ["event", "data"],
         }
-        if name in (Event.DELTA, Event.TOOL, Event.COMPLETE):
-            frame["required"].append("id")  # always stored
+        if Event(name).stored and name != Event.ERROR:
+            # Always stored; an error that could not be stored is sent without an id.
+            frame["required"].append("id")
         branches.append(frame)
     return {
         "description": "One Server-Sent Event: `event:`, `id:` (stored events), `data:` (a JSON "

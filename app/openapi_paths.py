@@ -35,7 +35,8 @@ _PROBLEMS = {
     "`IDEMPOTENCY_KEY_REUSED`",
     429: "A per-user limit: `RATE_LIMITED`, `TOO_MANY_STREAMS` (`Retry-After`)",
     503: "Redis or the identity provider unavailable, or the provider misconfigured: "
-    "`STORE_UNAVAILABLE`, `AUTH_UNAVAILABLE`, `AUTH_MISCONFIGURED` (`/readyz`; `Retry-After`)",
+    "`STORE_UNAVAILABLE`, `AUTH_UNAVAILABLE`, `AUTH_MISCONFIGURED` or `DRAINING` (`/readyz`; "
+    "`Retry-After`)",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},

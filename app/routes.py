@@ -134,6 +134,9 @@ def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
         body |= {"agent": job.agent, "createdAt": job.created_at_ms}
     if job.started_at_ms is not None:
         body["startedAt"] = job.started_at_ms
+        body["takeovers"] = job.takeovers
+    if job.status is JobStatus.RUNNING and job.runner:
+        body["runner"] = job.runner
     if job.finished_at_ms is not None:
         body["finishedAt"] = job.finished_at_ms
     if job.background:
@@ -287,7 +290,8 @@ async def stream_job(request: Request) -> Response:
         attachment,
         ping_s=svc.settings.stream_ping_s,
         send_timeout_s=svc.settings.stream_send_timeout_s,
-        shutdown=svc.shutdown,
+        # Streams open when a drain starts end then; those opened during it, at the exit.
+        shutdown=svc.shutdown if svc.draining.is_set() else svc.draining,
     )
 
 
@@ -329,9 +333,13 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """Ready when Redis answers and the identity provider's configuration holds (an outage of
-    the provider is not this instance's fault, a misconfiguration is); reports this
+    the provider is not this instance's fault, a misconfiguration is), and not draining
+    (``SIGTERM``: the load balancer should send no more); reports this
     instance's open runs and streams for operators."""
     svc = services(request)
+    if svc.runner.draining:
+        detail = "this instance is shutting down: it starts no runs, and its own end soon"
+        return problem(503, "DRAINING", detail, headers={"Retry-After": "5"})
     if svc.provider is not None and svc.provider.misconfiguration is not None:
         problem_found = await svc.provider.check()  # fixed in the meantime?
         if problem_found is not None:

@@ -66,6 +66,28 @@ class Services:
     provider: JwksCache | None = None
     #: Set (by sse-starlette, on every stream response) when the server begins shutting down.
     shutdown: anyio.Event = field(default_factory=anyio.Event)
+    #: Set when a drain starts (the first SIGTERM): the streams open then end cleanly.
+    draining: anyio.Event = field(default_factory=anyio.Event)
+
+    async def drain(self) -> bool:
+        """The first ``SIGTERM``: start no more runs (``/readyz`` answers 503), end the open
+        streams cleanly (their clients resume elsewhere), and give the runs here up to
+        ``SHUTDOWN_DRAIN_S`` to finish; whether they all did. The server keeps serving
+        meanwhile; it stops when this returns."""
+        drain_s = self.settings.shutdown_drain_s
+        logger.info(
+            "draining: %d runs may go on for up to %g s; no new runs start here",
+            self.runner.active,
+            drain_s,
+            extra={"instance": self.runner.instance_id},
+        )
+        self.runner.drain()
+        self.draining.set()
+        self.jobs.wake_all()
+        drained = await self.runner.drained(drain_s)
+        left = self.runner.active
+        logger.info("drain over: %d runs still going", left, extra={"runs": left})
+        return drained
 
 
 def max_events(settings: Settings) -> int:
@@ -84,6 +106,8 @@ def lifetimes(settings: Settings) -> Lifetimes:
         failed_retention_s=settings.failed_retention_s,
         lease_s=settings.lease_ttl_s,
         result_ttl_s=settings.result_ttl_s,
+        run_timeout_s=settings.run_timeout_s,
+        max_takeovers=settings.max_takeovers,
     )
 
 
@@ -175,7 +199,7 @@ async def build_services(
         agents = AgentRegistry(
             default_agents(), model_backend, allowed_models=settings.allowed_models, toolbox=toolbox
         )
-        leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s)
+        leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s, index_ttl_s=spans.running_s)
         limits = _limits(redis, keys, settings)
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         prices = PriceTable.with_overrides(settings.model_prices)
@@ -189,8 +213,7 @@ async def build_services(
         url = settings.redis_url
         single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
         tailer = await stack.enter_async_context(Tailer(events, connect=single))
-        await runner.open()
-        stack.push_async_callback(runner.aclose)
+        await stack.enter_async_context(runner)
         streams.open()
         stack.push_async_callback(streams.aclose)
         if url is not None:  # the embedded store cannot go away

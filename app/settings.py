@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     stream_ping_s: Annotated[float, Field(gt=0)] = 15
     stream_send_timeout_s: Annotated[float, Field(gt=0)] = 30
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 10
+    shutdown_drain_s: Annotated[float, Field(ge=0)] = 60
+    max_takeovers: Annotated[int, Field(ge=0)] = 2
     max_body_bytes: Annotated[int, Field(gt=0)] = 65536
     # The HTTP server's own limits (see app.protocol): the request line and headers, the time
     # to send them, the time to send the body, and how long an idle connection is kept.

@@ -22,9 +22,11 @@ from jobs.events import StoredEvent
 from jobs.keys import Keys
 
 # Appends runs' events, fenced. KEYS, per run: record, lease, events. ARGV: maxlen, ttl_s,
-# runner, then one argument per run: a JSON array of after_id (the newest entry the runner
-# knows is stored, 0-0 for none) followed by entry id, event, data for each event (one
-# argument per run, not three per event: encoding arguments is most of a call's client cost).
+# then one argument per run: a JSON array of the run's runner name, after_id (the newest entry
+# the runner knows is stored, 0-0 for none), then entry id, event, data, journal ('' for none)
+# for each event (one argument per run, not four per event: encoding arguments is most of a
+# call's client cost). A journal is what a takeover needs that clients do not see (a tool's
+# full result, the model's turn): stored in the entry's field ``journal``.
 # The record's storedId is the newest entry stored. Returns a verdict per run: 'ok' (stored),
 # 'fenced' (the job is not running under this runner's lease) or 'gap' (entries the runner saw
 # stored are gone); the last two write nothing.
@@ -36,23 +38,29 @@ local function before(a, b)
 end
 local verdicts = {}
 for j = 1, #KEYS, 3 do
-  local batch = cjson.decode(ARGV[3 + (j + 2) / 3])
+  local batch = cjson.decode(ARGV[2 + (j + 2) / 3])
+  local runner = batch[1]
   local f = redis.call('HMGET', KEYS[j], 'status', 'runner', 'storedId')
   local verdict = 'ok'
-  if f[1] ~= 'running' or f[2] ~= ARGV[3] or redis.call('GET', KEYS[j + 1]) ~= ARGV[3] then
+  if f[1] ~= 'running' or f[2] ~= runner or redis.call('GET', KEYS[j + 1]) ~= runner then
     verdict = 'fenced'
   else
     local stored = f[3] or '0-0'
-    local retried = stored ~= batch[1]
-    if retried and before(stored, batch[1]) then
+    local retried = stored ~= batch[2]
+    if retried and before(stored, batch[2]) then
       verdict = 'gap'
     else
       local last = stored
-      for b = 2, #batch, 3 do
+      for b = 3, #batch, 4 do
         -- A retried batch may have landed, in whole or in part: skip what is stored.
         if not retried or before(stored, batch[b]) then
-          redis.call('XADD', KEYS[j + 2], 'MAXLEN', '~', ARGV[1], batch[b],
-                     'event', batch[b + 1], 'data', batch[b + 2])
+          if batch[b + 3] == '' then
+            redis.call('XADD', KEYS[j + 2], 'MAXLEN', '~', ARGV[1], batch[b],
+                       'event', batch[b + 1], 'data', batch[b + 2])
+          else
+            redis.call('XADD', KEYS[j + 2], 'MAXLEN', '~', ARGV[1], batch[b],
+                       'event', batch[b + 1], 'data', batch[b + 2], 'journal', batch[b + 3])
+          end
           last = batch[b]
         end
       end
@@ -123,10 +131,6 @@ class EventLog:
         if not self.cluster:
             keys: list[str] = []
             args: list[ScriptArg] = list(head)
-            runners = {batch.runner for batch in batches}
-            if len(runners) != 1:
-                raise ValueError("one script call appends the batches of one runner")
-            args.append(batches[0].runner)
             for batch in batches:
                 keys += self._keys(batch.job_id)
                 args.append(_batch_arg(batch))
@@ -136,10 +140,7 @@ class EventLog:
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for batch in batches:
-                    pipe.eval(
-                        _APPEND, 3, *self._keys(batch.job_id), *head, batch.runner,
-                        _batch_arg(batch),
-                    )  # fmt: skip
+                    pipe.eval(_APPEND, 3, *self._keys(batch.job_id), *head, _batch_arg(batch))
                 replies: list[Any] = await pipe.execute()
         return [reply[0] for reply in replies]
 
@@ -153,6 +154,13 @@ class EventLog:
                 self.keys.events(job_id), min=f"({after_id}", max="+", count=count
             )
         return [_from_entry(entry) for entry in entries]
+
+    async def journal(self, job_id: str) -> list[tuple[StoredEvent, str | None]]:
+        """Every stored event of the job with its journal (None for most): what a runner
+        taking the run over reads to continue it. Bounded by the stream's ``maxlen``."""
+        with unavailable_as_domain_error():
+            entries: Any = await self.redis.xrange(self.keys.events(job_id), count=self.maxlen)
+        return [(_from_entry(entry), entry[1].get("journal")) for entry in entries]
 
     async def last(self, job_id: str) -> tuple[StoredEvent, str | None] | None:
         """The newest stored event and its ``owner`` field (set on terminal entries only)."""
@@ -170,9 +178,10 @@ def _from_entry(entry: Any) -> StoredEvent:
 
 
 def _batch_arg(batch: Batch) -> bytes:
-    """A run's batch as the script's one argument for it: ``[after_id, id, event, data, …]``."""
-    flat: list[str] = [batch.after_id]
+    """A run's batch as the script's one argument for it: ``[runner, after_id, id, event,
+    data, journal, …]``."""
+    flat: list[str] = [batch.runner, batch.after_id]
     for entry in batch.entries:
         assert entry.id is not None
-        flat += (entry.id, entry.event, entry.data)
+        flat += (entry.id, entry.event, entry.data, entry.journal or "")
     return orjson.dumps(flat)

@@ -24,17 +24,32 @@ import orjson
 
 
 class Event(StrEnum):
-    """The SSE event names."""
+    """The SSE event names. Each knows whether it is :attr:`stored` and :attr:`terminal`;
+    every list of names elsewhere (OpenAPI, the clients) derives from these two."""
 
     CONNECTED = "connected"
     DELTA = "delta"
     TOOL = "tool"
+    REWIND = "rewind"
     COMPLETE = "complete"
     ERROR = "error"
 
+    @property
+    def stored(self) -> bool:
+        """Kept in the job's Redis Stream, with its entry id as the SSE ``id:`` (an ``error``
+        that could not be stored is the one exception, sent without one)."""
+        return self is not Event.CONNECTED
+
+    @property
+    def terminal(self) -> bool:
+        """The server closes the stream after it: the run has ended."""
+        return self in (Event.COMPLETE, Event.ERROR)
+
 
 #: The events after which the server closes the stream.
-TERMINAL = frozenset({Event.COMPLETE, Event.ERROR})
+TERMINAL = frozenset(event for event in Event if event.terminal)
+#: The events kept in the job's stream (resumable with ``Last-Event-ID``).
+STORED = frozenset(event for event in Event if event.stored)
 
 
 class JobStatus(StrEnum):
@@ -67,6 +82,9 @@ class ErrorCode(StrEnum):
     #: ended: the store was unreachable, so a reconnect may resume.
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 
+
+#: Why a ``rewind`` cut the output back: the runner was lost, or its instance shut down.
+REWIND_REASONS = (ErrorCode.RUNNER_LOST, ErrorCode.SHUTDOWN)
 
 #: Endings that are a stop, not a failure: the job's status is ``cancelled``.
 CANCEL_CODES = frozenset({ErrorCode.CANCELLED, ErrorCode.ABANDONED})
@@ -144,6 +162,8 @@ class StoredEvent:
     id: str | None
     event: str
     data: str
+    #: What a runner taking the run over needs and clients never see (stored, not sent).
+    journal: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -166,6 +186,14 @@ def connected_payload(job_id: str, status: str, *, resumed: bool) -> dict[str, A
 
 def delta_payload(text: str, total_length: int) -> dict[str, Any]:
     return {"text": text, "totalLength": total_length, "timestamp": now_ms()}
+
+
+def rewind_payload(total_length: int, reason: ErrorCode) -> dict[str, Any]:
+    """A ``rewind``: the output is cut back to its first ``total_length`` characters, and the
+    deltas that follow continue from there (a new runner took the run over and could not
+    continue the interrupted model step)."""
+    assert reason in REWIND_REASONS
+    return {"totalLength": total_length, "reason": reason.value, "timestamp": now_ms()}
 
 
 class ToolPhase(StrEnum):

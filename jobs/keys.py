@@ -61,12 +61,17 @@ class Keys:
         return f"{self.prefix}:{{{job_id}}}:events"
 
     def lease(self, job_id: str) -> str:
-        """The runner's lease (STRING holding the instance id, with a PX expiry)."""
+        """The runner's lease (STRING holding the runner's name, with a PX expiry)."""
         return f"{self.prefix}:{{{job_id}}}:lease"
 
     def readers(self, job_id: str) -> str:
         """Streams attached to the job (ZSET: stream id → presence expiry, Unix ms)."""
         return f"{self.prefix}:{{{job_id}}}:readers"
+
+    def lease_deadlines(self) -> str:
+        """Running jobs by lease deadline (ZSET: job id → Unix ms), swept for lapsed leases
+        by every live instance (an index: each job's lease key is the truth)."""
+        return f"{self.prefix}:leases"
 
     def user_creates(self, owner: str) -> str:
         """The owner's recent job creations (ZSET: creation id → Unix ms), for the rate limit."""

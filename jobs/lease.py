@@ -7,6 +7,9 @@ instance asks another to stop a run (its inbox).
   attached — what the runner needs to stop a cancelled or abandoned run.
 - Every open stream, on any instance, keeps a presence entry in ``jobs:{<id>}:readers`` that
   expires unless refreshed; a crashed instance's entries lapse on their own.
+- ``jobs:leases`` indexes running jobs by lease deadline, so that live instances find the
+  runs whose lease lapsed (their runner crashed, froze or handed them over) and take them
+  over, at a bounded cost per sweep (no scan of the keyspace);
 - ``jobs:instance:<id>:inbox`` carries cancel requests to the instance that runs the job, so
   a cancel takes effect within a second wherever it was asked; the renewal's cancel flag is
   the fallback should a request be missed.
@@ -20,6 +23,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
+from jobs.events import now_ms
 from jobs.keys import Keys
 
 # KEYS: lease, job, readers. ARGV: runner, lease_ms.
@@ -46,6 +50,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2] * 2)
 INBOX_TTL_S = 60
 
 
+def instance_of(runner: str) -> str:
+    """The instance a runner name belongs to: after ``k`` takeovers a run's runner is named
+    ``<instance>#<k>``, so the old runner's writes stay fenced off even on the same instance."""
+    return runner.partition("#")[0]
+
+
 @dataclass(frozen=True, slots=True)
 class LeaseState:
     held: bool
@@ -54,40 +64,74 @@ class LeaseState:
 
 
 class Leases:
-    def __init__(self, redis: Redis, keys: Keys, *, lease_ttl_s: float) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, *, lease_ttl_s: float, index_ttl_s: float = 360
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.lease_ttl_s = lease_ttl_s
+        #: The deadline index lives as long as a run may (refreshed by every renewal).
+        self.index_ttl_ms = int(index_ttl_s * 1000)
         self._renew = redis.register_script(_RENEW)
 
     @property
     def renew_every_s(self) -> float:
         return self.lease_ttl_s / 3
 
-    async def renew(self, runner: str, job_ids: list[str]) -> dict[str, LeaseState]:
-        """Renew ``runner``'s leases on ``job_ids`` in one round trip."""
-        if not job_ids:
+    async def renew(self, runners: dict[str, str]) -> dict[str, LeaseState]:
+        """Renew the leases of ``runners`` (job id → runner name) in one round trip, and their
+        deadlines in the index the takeover sweep reads."""
+        if not runners:
             return {}
         lease_ms = int(self.lease_ttl_s * 1000)
         with unavailable_as_domain_error():
             try:
-                replies = await self._renew_all(runner, job_ids, lease_ms)
+                replies = await self._renew_all(runners, lease_ms)
             except NoScriptError:
                 # Only a Redis that lost its script cache (a restart) gets here; load it again.
                 await self.redis.script_load(_RENEW)
-                replies = await self._renew_all(runner, job_ids, lease_ms)
+                replies = await self._renew_all(runners, lease_ms)
         return {
             job_id: LeaseState(bool(held), bool(cancel), int(readers))
-            for job_id, (held, cancel, readers) in zip(job_ids, replies, strict=True)
+            for job_id, (held, cancel, readers) in zip(runners, replies, strict=True)
         }
 
-    async def _renew_all(self, runner: str, job_ids: list[str], lease_ms: int) -> list[Any]:
+    async def _renew_all(self, runners: dict[str, str], lease_ms: int) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
+            for job_id, runner in runners.items():
                 keys = [self.keys.lease(job_id), self.keys.job(job_id), self.keys.readers(job_id)]
                 await self._renew(keys=keys, args=[runner, lease_ms], client=pipe)
+            self._queue_deadlines(pipe, list(runners), now_ms() + lease_ms)
             replies: list[Any] = await pipe.execute()
-        return replies
+        return replies[: len(runners)]
+
+    def _queue_deadlines(self, pipe: Pipeline, job_ids: list[str], deadline_ms: int) -> None:
+        key = self.keys.lease_deadlines()
+        pipe.zadd(key, dict.fromkeys(job_ids, deadline_ms))
+        pipe.pexpire(key, self.index_ttl_ms)
+
+    async def index(self, job_id: str, *, deadline_ms: int | None = None) -> None:
+        """Put the job in the deadline index (a run starts, or is handed over: then its
+        deadline is now)."""
+        deadline = now_ms() + int(self.lease_ttl_s * 1000) if deadline_ms is None else deadline_ms
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue_deadlines(pipe, [job_id], deadline)
+                await pipe.execute()
+
+    async def lapsed(self, *, limit: int) -> list[str]:
+        """Up to ``limit`` jobs whose lease deadline has passed, the oldest first: one
+        ``ZRANGEBYSCORE … LIMIT``, whatever the number of jobs."""
+        key = self.keys.lease_deadlines()
+        with unavailable_as_domain_error():
+            due: list[str] = await self.redis.zrangebyscore(key, "-inf", now_ms(), 0, limit)  # type: ignore[assignment]
+        return due
+
+    async def forget(self, job_ids: list[str]) -> None:
+        """Take jobs that no longer run out of the deadline index."""
+        if job_ids:
+            with unavailable_as_domain_error():
+                await self.redis.zrem(self.keys.lease_deadlines(), *job_ids)
 
     def queue_present(self, pipe: Pipeline, job_id: str, stream_id: str) -> None:
         """Queue marking stream ``stream_id`` as attached to the job for one lease TTL (EVAL:

@@ -102,9 +102,27 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A tool call starts."""
+    """A tool call starts. The first call of a step carries the step's whole ``turn`` (what
+    the model said), for the run's journal."""
 
     use: ToolUse
+    turn: AssistantTurn | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """Where a run taken over stands (read from its journal, ``jobs.journal``): ``turns`` of
+    the steps done (each model turn and its tool results), ``steps`` model calls made,
+    ``tool_calls`` tool calls ended, the ``files_read``; ``pending`` the last step's turn when
+    its tool calls had not all ended, with the results that had (the others run again); else
+    ``prefill``, the text the interrupted model step had written (continued, not repeated)."""
+
+    turns: tuple[Turn, ...] = ()
+    steps: int = 0
+    tool_calls: int = 0
+    files_read: tuple[str, ...] = ()
+    pending: tuple[AssistantTurn, dict[str, ToolResult]] | None = None
+    prefill: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,26 +171,38 @@ class AgentLoop:
         return tuple(tools) if self.toolbox is not None else ()
 
     async def run(
-        self, request: ModelRequest, tools: Sequence[str] = ()
+        self, request: ModelRequest, tools: Sequence[str] = (), resume: Resumption | None = None
     ) -> AsyncGenerator[LoopEvent, None]:
+        """The run's events; ``resume`` continues a run taken over where its journal ends."""
         RUN_STATE.set({})
         names = self.offered(tools)
         if names and self.toolbox is not None:
             request = replace(request, tools=tuple(self.toolbox.definitions(names)))
-        turns: list[Turn] = []
+        resume = resume or Resumption()
+        turns: list[Turn] = list(resume.turns)
         usage = None
-        calls = 0
-        files: dict[str, None] = {}
-        for step in range(1, self.max_steps + 1):
+        calls = resume.tool_calls
+        files: dict[str, None] = dict.fromkeys(resume.files_read)
+        if resume.pending is not None:  # the last step's tool calls were in flight
+            turn, ended = resume.pending
+            uses = [block for block in turn.content if isinstance(block, ToolUse)]
+            done = dict(ended)
+            steps = self._tools(turn, uses, names, done, turns, files, journal=False)
+            async with aclosing(steps) as events:
+                async for event in events:
+                    yield event
+            calls += len(done) - len(ended)
+        prefill = resume.prefill
+        for step in range(resume.steps + 1, self.max_steps + 1):
             # The step's content as the model wrote it: runs of text pieces and tool calls.
-            content: list[list[str] | ToolUse] = []
+            content: list[list[str] | ToolUse] = [[prefill]] if prefill else []
             completion: Completion | None = None
             tracing.annotate({"jobs.steps": step})
             model: dict[str, str | int] = {"gen_ai.request.model": request.model, "jobs.step": step}
+            asked = replace(request, turns=tuple(turns), prefill=prefill)
+            prefill = ""
             with tracing.span("model request", model):
-                async with aclosing(
-                    self.backend.stream(replace(request, turns=tuple(turns)))
-                ) as stream:
+                async with aclosing(self.backend.stream(asked)) as stream:
                     async for item in stream:
                         if isinstance(item, TextDelta):
                             last = content[-1] if content else None
@@ -201,25 +231,49 @@ class AgentLoop:
                 return
             if step == self.max_steps:
                 raise AgentMaxSteps(self.max_steps)
-            done: dict[str, ToolResult] = {}
-            async with aclosing(self._run_tools(uses[:MAX_CALLS_PER_STEP], names)) as events:
+            done = {}
+            turn = AssistantTurn(blocks)
+            steps = self._tools(turn, uses, names, done, turns, files, journal=True)
+            async with aclosing(steps) as events:
                 async for event in events:
-                    if isinstance(event, ToolDone):
-                        done[event.use.id] = event.result
                     yield event
             calls += len(done)
-            for use in uses:  # in the order of the calls, however they ended
-                files.update(dict.fromkeys(done[use.id].files_read if use.id in done else ()))
-            turns += [AssistantTurn(blocks), ToolResults(_answers(uses, done))]
         raise AssertionError("unreachable: the last step returns or raises")
 
-    async def _run_tools(
-        self, uses: list[ToolUse], names: tuple[str, ...]
+    async def _tools(
+        self,
+        turn: AssistantTurn,
+        uses: list[ToolUse],
+        names: tuple[str, ...],
+        done: dict[str, ToolResult],
+        turns: list[Turn],
+        files: dict[str, None],
+        *,
+        journal: bool,
     ) -> AsyncGenerator[ToolCall | ToolDone, None]:
-        """Start every call at once; yield each start, then each end as it happens. Whatever
-        ends this generator early cancels and awaits the calls still running."""
-        for use in uses:
-            yield ToolCall(use)
+        """Run the step's calls that are not ``done`` yet (all of them, but for a run taken
+        over in the middle of its tool calls), then add the step to ``turns`` and what the
+        tools read to ``files``. ``journal``: the first call carries the turn (the first time
+        the step's calls run, not when a run taken over runs the rest)."""
+        to_run = [use for use in uses[:MAX_CALLS_PER_STEP] if use.id not in done]
+        first = turn if journal else None
+        async with aclosing(self._run_tools(to_run, names, first)) as events:
+            async for event in events:
+                if isinstance(event, ToolDone):
+                    done[event.use.id] = event.result
+                yield event
+        for use in uses:  # in the order of the calls, however they ended
+            files.update(dict.fromkeys(done[use.id].files_read if use.id in done else ()))
+        turns += [turn, ToolResults(answers(uses, done))]
+
+    async def _run_tools(
+        self, uses: list[ToolUse], names: tuple[str, ...], turn: AssistantTurn | None
+    ) -> AsyncGenerator[ToolCall | ToolDone, None]:
+        """Start every call at once; yield each start (the first with the step's ``turn``),
+        then each end as it happens. Whatever ends this generator early cancels and awaits
+        the calls still running."""
+        for index, use in enumerate(uses):
+            yield ToolCall(use, turn if index == 0 else None)
         tasks = {
             asyncio.create_task(self._call(use, names), name=f"tool-{use.name}"): use
             for use in uses
@@ -260,7 +314,7 @@ class AgentLoop:
         return result, round((time.monotonic() - started) * 1000)
 
 
-def _answers(uses: list[ToolUse], done: dict[str, ToolResult]) -> tuple[ToolResultBlock, ...]:
+def answers(uses: list[ToolUse], done: dict[str, ToolResult]) -> tuple[ToolResultBlock, ...]:
     """The results of a step's calls, in the order of the calls; a call that did not run
     (past :data:`MAX_CALLS_PER_STEP`) is answered with an error."""
     return tuple(

@@ -84,6 +84,18 @@ RUN_DURATION = Histogram(
     ["agent", "outcome"],
     buckets=_RUN_BUCKETS_S,
 )
+TAKEOVERS = Counter(
+    "jobs_takeovers",
+    "Runs taken over by this instance, by reason (handover: a drain's deadline; lease-lapsed: "
+    "the runner crashed or froze)",
+    ["reason"],
+)
+RUNNERS_LOST = Counter(
+    "jobs_runners_lost",
+    "Runs ended as RUNNER_LOST, by reason (max-takeovers, run-timeout); counted once, by the "
+    "instance that decided it",
+    ["reason"],
+)
 UPSTREAM_TOKENS = Counter(
     "jobs_upstream_tokens",
     "Tokens reported by the model backend, by kind: input (uncached), output, cache_read, "
@@ -172,6 +184,16 @@ def run_ended(job: Job, outcome: str, code: str | None, *, stored: bool) -> None
         RUN_DURATION.labels(job.agent, outcome).observe(duration_s)
     if stored:
         job_finished(outcome, code, job.agent)
+
+
+def takeover(reason: str) -> None:
+    TAKEOVERS.labels(reason).inc()
+
+
+def runner_lost(reason: str) -> None:
+    """A run was ended as ``RUNNER_LOST`` here (its job counted as finished too)."""
+    RUNNERS_LOST.labels(reason).inc()
+    job_finished("failed", "RUNNER_LOST", "")
 
 
 def tokens(agent: str, model: str, usage: TokenUsage, cost_usd: float | None) -> None:

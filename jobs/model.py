@@ -33,6 +33,8 @@ class Job:
     complete: dict[str, Any] | None = None
     #: Run at once and never abandoned for want of watchers (``"background": true``).
     background: bool = False
+    #: How many times another runner took the run over (a crash, a drain's deadline).
+    takeovers: int = 0
 
     def to_hash(self) -> dict[str, str]:
         """The HASH fields, named as operators see them (README: Redis keys)."""
@@ -50,6 +52,8 @@ class Job:
             fields["runner"] = self.runner
         if self.error is not None:
             fields["error"] = json.dumps(self.error, separators=(",", ":"))
+        if self.takeovers:
+            fields["takeovers"] = str(self.takeovers)
         if self.custom_agent is not None:
             fields["customAgent"] = json.dumps(self.custom_agent, separators=(",", ":"))
         if self.trace is not None:
@@ -84,4 +88,5 @@ class Job:
             finished_at_ms=int(finished) if finished else None,
             complete=json.loads(complete) if complete else None,
             background=fields.get("background") == "1",
+            takeovers=int(fields.get("takeovers") or 0),
         )

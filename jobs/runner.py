@@ -1,7 +1,8 @@
 """Running agents: one task per job, owned by the process rather than by any HTTP response.
 
 A run outlives the connection that started it: clients may drop and resume (here or on another
-instance) while the task keeps writing events to the job's stream. Each run:
+instance) while the task keeps writing events to the job's stream. Each run (its one record
+is :class:`~jobs.pipeline.Run`; its steps 1 and 2 are :class:`~jobs.pipeline.RunPipeline`):
 
 1. runs the agent loop (:mod:`jobs.loop`: model calls and tool calls) and streams its
    output through the lossless :class:`~jobs.coalescer.Throttle`, queueing each flush as a
@@ -14,11 +15,17 @@ instance) while the task keeps writing events to the job's stream. Each run:
    naming the stop reason when the model stopped early, a provider failure → its
    ``UPSTREAM_*`` code, anything else → ``AGENT_ERROR``).
 
-Alongside the runs, two loops keep this instance honest towards the others
-(see :mod:`jobs.lease`): one renews the leases of all runs here and stops those whose owner
-cancelled them (``CANCELLED``), that nobody has watched for ``ABANDON_AFTER_S``
-(``ABANDONED``), or whose lease was lost; the other takes cancel requests from this
-instance's inbox. At shutdown, runs get ``SHUTDOWN_GRACE_S`` to finish, then end with a
+Alongside the runs, :mod:`jobs.supervision` keeps this instance honest towards the others:
+it renews the leases of the runs here, stops the cancelled, abandoned or superseded ones,
+reads this instance's inbox, and sweeps for runs elsewhere whose lease lapsed, which this
+runner then takes over (:meth:`Runner.take_over`).
+
+A run taken over continues from its journal (:mod:`jobs.journal`): the output so far, the
+steps done, the tool results stored (never run again); the interrupted model step is
+continued after its text where the backend can (``continues``), or cut back with a stored
+``rewind`` and asked again. Its runner name is new (``<instance>#<k>``), so the old runner's
+writes stay fenced off. After a drain, runs still going are handed over (their lease given
+up at once, nothing stored); without a drain (``SHUTDOWN_GRACE_S``) they end with a
 retryable ``SHUTDOWN`` error.
 
 Every exit path ends in exactly one terminal event (the store refuses a second), the backend's
@@ -33,61 +40,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Self
 
 from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
-from jobs.backends import TextDelta
 from jobs.channel import RunChannel
-from jobs.coalescer import Throttle
-from jobs.custom_agents import custom_agent_ref
 from jobs.errors import (
-    Abandoned,
     AgentFailed,
-    Cancelled,
     Fenced,
-    OutputInvalid,
     RunError,
     RunnerLost,
-    RunTimeout,
     Shutdown,
     StoreLost,
     StoreUnavailable,
 )
 from jobs.eventlog import EventLog
 from jobs.events import (
+    ErrorCode,
     Event,
     JobStatus,
     StoredEvent,
-    delta_payload,
     dumps,
     now_ms,
-    tool_call_payload,
-    tool_result_payload,
 )
 from jobs.lease import Leases
-from jobs.loop import AgentLoop, Outcome, ToolCall, ToolDone
 from jobs.model import Job
+from jobs.pipeline import Run, RunLimits, RunPipeline, unstored
 from jobs.prices import DEFAULT_TABLE, PriceTable
-from jobs.store import JobStore
+from jobs.store import JobStore, Takeover
+from jobs.supervision import Supervisor
 from jobs.writer import EventWriter
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RunLimits:
-    throttle_ms: int  # STREAM_THROTTLE_MS
-    run_timeout_s: float  # RUN_TIMEOUT_S
-    abandon_after_s: float = 30  # ABANDON_AFTER_S
-    shutdown_grace_s: float = 10  # SHUTDOWN_GRACE_S
-    max_steps: int = 8  # AGENT_MAX_STEPS
-
-
 class Runner:
-    """Starts and owns this process's runs. ``open`` starts its loops; ``aclose`` ends all."""
+    """Starts and owns this process's runs. ``open`` starts its loops; ``aclose`` ends all.
+    An async context manager: ``async with Runner(...)`` opens and closes it."""
 
     def __init__(
         self,
@@ -100,7 +90,6 @@ class Runner:
         instance_id: str,
         prices: PriceTable = DEFAULT_TABLE,
     ) -> None:
-        self.prices = prices
         # A runner that cannot store for a lease's length has lost its lease in any case.
         self.writer = EventWriter(events, runner=instance_id, retry_for_s=leases.lease_ttl_s)
         self.store = store
@@ -109,272 +98,224 @@ class Runner:
         self.leases = leases
         self.limits = limits
         self.instance_id = instance_id
-        self._channels: dict[str, RunChannel] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._endings: dict[str, RunError] = {}
-        self._watched_at: dict[str, float] = {}
-        self._background: set[str] = set()  # runs never abandoned for want of watchers
-        self._loops: list[asyncio.Task[None]] = []
+        self.pipeline = RunPipeline(self.writer, store, events, agents, leases, limits, prices)
+        self.runs: dict[str, Run] = {}
+        self._adopting: set[str] = set()
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._supervisor: Supervisor | None = None
+        #: Set by :meth:`drain`: this instance starts no more runs.
+        self.draining = False
 
     def channel(self, job_id: str) -> RunChannel | None:
-        """The channel of a run in progress on this process, if there is one."""
-        return self._channels.get(job_id)
+        """The channel of a run in progress on this process, if a new reader may follow it
+        (not a run taken over: its channel lacks the events stored before)."""
+        run = self.runs.get(job_id)
+        return run.channel if run is not None and run.takeover is None else None
 
     @property
     def active(self) -> int:
-        return len(self._tasks)
+        return len(self.runs)
 
     def wake_channels(self) -> None:
         """Wake every local reader (each gets an idle tick and may check on shutdown)."""
-        for channel in self._channels.values():
-            channel.wake()
+        for run in self.runs.values():
+            run.channel.wake()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     async def open(self) -> None:
-        """Start storing events, renewing leases and reading this instance's inbox."""
+        """Start storing events and the supervision loops (leases, inbox, takeover sweep)."""
         self.writer.open()
-        self._loops = [
-            asyncio.create_task(self._keep_leases(), name="runner-leases"),
-            asyncio.create_task(self._read_inbox(), name="runner-inbox"),
-        ]
+        self._supervisor = Supervisor(self)
+        self._supervisor.open()
 
-    def start(self, job: Job) -> RunChannel:
-        """Start running ``job`` (already claimed by this instance) and return its channel."""
-        if job.id in self._tasks:
+    def start(self, job: Job, takeover: Takeover | None = None) -> RunChannel:
+        """Start running ``job`` (claimed by this instance: by an attach, or ``takeover``)
+        and return its channel."""
+        if job.id in self.runs:
             raise RuntimeError(f"job {job.id} is already running here")
-        channel = RunChannel(job.id)
-        self._channels[job.id] = channel
-        self._watched_at[job.id] = time.monotonic()
-        if job.background:
-            self._background.add(job.id)
-        run = tracing.within_run(job, self._run(job, channel))
-        task = asyncio.create_task(run, name=f"run-{job.id}")
-        self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._forget(job.id))
+        runner = job.runner if takeover is not None and job.runner else self.instance_id
+        run = Run(job, runner, RunChannel(job.id), takeover)
+        self.runs[job.id] = run
+        stored_id = takeover.stored_id if takeover is not None else "0-0"
+        self.writer.begin(job.id, run.channel, runner=runner, after_id=stored_id)
+        run.task = asyncio.create_task(tracing.within_run(job, self._run(run)), name=f"run-{job.id}")
+        run.task.add_done_callback(lambda _: self._forget(job.id))
         metrics.run_started()
         logger.info("run started", extra={"job_id": job.id, "agent": job.agent})
-        return channel
+        return run.channel
 
     def cancel(self, job_id: str, ending: RunError) -> bool:
         """Stop the run of ``job_id`` here with ``ending`` as its error; False if not here."""
-        task = self._tasks.get(job_id)
-        if task is None or job_id in self._endings:
+        run = self.runs.get(job_id)
+        if run is None or run.task is None or run.stopping:
             return False
-        self._endings[job_id] = ending
-        task.cancel()
+        run.ending = ending
+        run.task.cancel()
         return True
 
+    def leave(self, job_id: str, why: str) -> bool:
+        """Stop the run of ``job_id`` here without storing anything (``handover``: give its
+        lease up for a live instance; ``superseded``: its lease is gone)."""
+        run = self.runs.get(job_id)
+        if run is None or run.task is None or run.stopping:
+            return False
+        run.leaving = why
+        run.task.cancel()
+        return True
+
+    def adopt(self, job_id: str) -> None:
+        """Try to take over ``job_id`` soon (a reader here found its lease lapsed)."""
+        if self.draining or job_id in self.runs or job_id in self._adopting:
+            return
+        attempt = asyncio.create_task(self.take_over(job_id), name=f"adopt-{job_id}")
+        self._attempts.add(attempt)
+        attempt.add_done_callback(self._attempts.discard)
+
+    async def take_over(self, job_id: str) -> None:
+        """Claim the run of ``job_id`` if its lease lapsed and start it here from its
+        journal; or end it as ``RUNNER_LOST`` if it may not be taken over again."""
+        if self.draining or job_id in self.runs or job_id in self._adopting:
+            return
+        self._adopting.add(job_id)
+        try:
+            taken = await self.store.take_over(job_id, self.instance_id, RunnerLost().payload())
+        except StoreUnavailable:
+            return
+        finally:
+            self._adopting.discard(job_id)
+        verdict, _, why = taken.verdict.partition(":")
+        if verdict == "claimed" and taken.job is not None:
+            reason = "handover" if taken.handed_over else "lease-lapsed"
+            job = taken.job
+            logger.warning(
+                "run taken over: job %s of %s, reason %s, runner %s -> %s",
+                job.id, job.owner, reason, taken.previous, job.runner,
+                extra={"job_id": job.id, "owner": job.owner, "reason": reason,
+                       "old_runner": taken.previous, "runner": job.runner},
+            )  # fmt: skip
+            metrics.takeover(reason)
+            self.start(job, taken)
+        elif verdict == "lost":
+            log_runner_lost(job_id, taken.owner, why, taken.previous)
+            metrics.runner_lost(why)
+        if verdict in ("lost", "not-running"):
+            with contextlib.suppress(StoreUnavailable):
+                await self.leases.forget([job_id])
+
+    def drain(self) -> None:
+        """Start no more runs here (the service stops claiming); the runs here go on."""
+        self.draining = True
+
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the runs here to end; whether they all did."""
+        tasks = [run.task for run in self.runs.values() if run.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        return not self.runs
+
     async def aclose(self) -> None:
-        """Give runs ``shutdown_grace_s`` to finish, then end the rest with ``SHUTDOWN``."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks.values()), timeout=self.limits.shutdown_grace_s)
-        remaining = list(self._tasks.values())
-        for task in remaining:
-            task.cancel()
+        """Give runs ``shutdown_grace_s`` to finish, then end the rest with ``SHUTDOWN``; after
+        a drain (they had theirs), hand the rest over at once."""
+        tasks = [run.task for run in self.runs.values() if run.task is not None]
+        if tasks and not self.draining:
+            await asyncio.wait(tasks, timeout=self.limits.shutdown_grace_s)
+        remaining = [run for run in self.runs.values() if run.task is not None]
+        for run in remaining:
+            if self.draining:
+                self.leave(run.job.id, "handover")
+            elif run.task is not None:
+                run.task.cancel()
         if remaining:
-            await asyncio.wait(remaining, timeout=5)
-        for loop in self._loops:
-            loop.cancel()
-        if self._loops:
-            await asyncio.wait(self._loops, timeout=5)
+            await asyncio.wait([run.task for run in remaining if run.task], timeout=5)
+        for attempt in list(self._attempts):
+            attempt.cancel()
+        if self._supervisor is not None:
+            await self._supervisor.aclose()
         await self.writer.aclose()
 
     def _forget(self, job_id: str) -> None:
         metrics.run_stopped()
-        registries = (
-            self._tasks,
-            self._channels,
-            self._endings,
-            self._watched_at,
-        )
-        for registry in registries:
-            registry.pop(job_id, None)
-        self._background.discard(job_id)
+        self.runs.pop(job_id, None)
 
-    async def _keep_leases(self) -> None:
-        while True:
-            await asyncio.sleep(self.leases.renew_every_s)
-            try:
-                await self._renew_leases()
-            except StoreUnavailable:
-                logger.warning("could not renew leases: Redis is unavailable")
-            except Exception:
-                logger.exception("lease renewal failed")
-
-    async def _renew_leases(self) -> None:
-        states = await self.leases.renew(self.instance_id, list(self._tasks))
-        now = time.monotonic()
-        for job_id, state in states.items():
-            if not state.held:
-                self.cancel(job_id, RunnerLost("the run lost its lease and was ended elsewhere"))
-            elif state.cancel_requested:
-                self.cancel(job_id, Cancelled())
-            elif state.readers or job_id in self._background:
-                self._watched_at[job_id] = now
-            elif now - self._watched_at.get(job_id, now) >= self.limits.abandon_after_s:
-                self.cancel(job_id, Abandoned(self.limits.abandon_after_s))
-
-    async def _read_inbox(self) -> None:
-        while True:
-            try:
-                # Short waits: redis-py may finish a blocking command before honouring a
-                # cancellation, and shutdown should not wait long for this loop.
-                job_id = await self.leases.next_request(self.instance_id, timeout_s=1)
-            except StoreUnavailable:
-                await asyncio.sleep(1)
-                continue
-            except Exception:
-                logger.exception("reading the inbox failed")
-                await asyncio.sleep(1)
-                continue
-            if job_id is not None and self.cancel(job_id, Cancelled()):
-                logger.info("cancel requested", extra={"job_id": job_id})
-
-    async def _run(self, job: Job, channel: RunChannel) -> None:
+    async def _run(self, run: Run) -> None:
         """The run task. Its ending (stored, or not when the store failed) is published to
         this process's readers here and only here, however the run ends."""
+        job, channel = run.job, run.channel
         ending: StoredEvent | None = None
         try:
-            ending = await self._complete(job, channel)
+            ending = await self.pipeline.complete(run)
         except asyncio.CancelledError:
-            error = self._endings.get(job.id)
-            if error is None:  # not asked by us: the process is shutting down
-                ending = await self._fail(job, Shutdown())
+            error = run.ending
+            if run.leaving is not None:
+                ending = await self._leave(run)
+                _uncancel()
+            elif error is None:  # not asked by us: the process is shutting down
+                ending = await self._fail(run, Shutdown())
                 raise
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            ending = await self._fail(job, error)
+            else:
+                _uncancel()
+                ending = await self._fail(run, error)
         except RunError as exc:
-            ending = await self._fail(job, exc)
+            ending = await self._fail(run, exc)
         except StoreUnavailable as exc:
-            ending = await self._fail(job, StoreLost(str(exc)))
+            ending = await self._fail(run, StoreLost(str(exc)))
         except Fenced:
-            ending = await self._fenced(job)
+            ending = await self._fenced(run)
         except Exception:
             logger.exception("run failed", extra={"job_id": job.id})
-            ending = await self._fail(job, AgentFailed("the agent failed unexpectedly"))
+            ending = await self._fail(run, AgentFailed("the agent failed unexpectedly"))
         finally:
             self.writer.forget(job.id)  # what could not be stored is never published
-            channel.publish(ending or _unstored(AgentFailed("the run ended unexpectedly")))
+            channel.publish(ending or unstored(AgentFailed("the run ended unexpectedly")))
 
-    async def _complete(self, job: Job, channel: RunChannel) -> StoredEvent:
-        """Stream the run, build the result, store ``complete``; raise on any failure."""
-        started = time.monotonic()
-        output, outcome = await self._stream(job, channel)
-        completion = outcome.completion
-        usage = completion.usage
-        cost_usd = self.prices.cost_usd(completion.model, usage)
-        metrics.tokens(job.agent, completion.model, usage, cost_usd)
-        try:
-            # The answer is the final step's text; earlier steps' text led up to it.
-            agent = self.agents.get(job.agent)
-            result = agent.result(outcome.text, files_read=outcome.files_read)
-        except OutputInvalid as exc:
-            if completion.cut_short:
-                # Say why the output is incomplete: a truncated document is not a model bug.
-                raise OutputInvalid(
-                    f"{exc.message}: the model stopped early "
-                    f"(stop reason {completion.stop_reason!r})"
-                ) from exc
-            raise
-        data = {
-            "result": result,
-            "totalLength": len(output),
-            "tokenUsage": completion.usage.to_event(),
-            "costUsd": cost_usd,
-            "executionTimeMs": round((time.monotonic() - started) * 1000),
-            "model": completion.model,
-            "stopReason": completion.stop_reason,
-            "steps": outcome.steps,
-            "toolCalls": outcome.tool_calls,
-            "timestamp": now_ms(),
-        }
-        if job.custom_agent is not None:
-            data["customAgent"] = custom_agent_ref(job.custom_agent)
-        event = await self.store.finish(
-            job, self.instance_id, Event.COMPLETE, data, JobStatus.COMPLETED
-        )
-        metrics.run_ended(job, JobStatus.COMPLETED, None, stored=event is not None)
-        logger.info(
-            "run completed",
-            extra={"job_id": job.id, "upstream_request_id": completion.request_id},
-        )
-        if event is not None:
-            joblog.ended(job.id, job.owner, job.agent, JobStatus.COMPLETED, None, self.instance_id)
-        return event or await self._ending_stored_elsewhere(job)
+    async def _leave(self, run: Run) -> StoredEvent:
+        """End a run here without storing anything: handed over (its lease given up and its
+        deadline now, so that a live instance takes it over at its next sweep) or
+        superseded. Readers here get an unstored ``STORE_UNAVAILABLE`` error: they resume,
+        elsewhere, from the stored events."""
+        job = run.job
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(self.pipeline.stored(job.id), 5)
+        if run.leaving == "handover":
+            with contextlib.suppress(Exception):
+                if await self.store.hand_over(job.id, run.runner):
+                    await self.leases.index(job.id, deadline_ms=now_ms())
+            logger.info("run handed over", extra={"job_id": job.id, "runner": run.runner})
+        else:
+            logger.warning("run superseded: its lease lapsed", extra={"job_id": job.id})
+        try:  # a run settled meanwhile (declared lost, cancelled) has its stored ending
+            return await self.pipeline.ending_stored_elsewhere(job)
+        except Exception:
+            return unstored(StoreLost("the run moved to another instance"))
 
-    async def _stream(self, job: Job, channel: RunChannel) -> tuple[str, Outcome]:
-        """Run the agent loop, queueing coalesced deltas and tool events; return the full
-        output and the outcome once every event is stored."""
-        agent_input = self.agents.restore(job.agent, job.input)
-        request = self.agents.request(job.agent, agent_input, job.custom_agent)
-        loop = AgentLoop(self.agents.backend, self.agents.toolbox, max_steps=self.limits.max_steps)
-        source = loop.run(request, self.agents.tools(job.agent, job.custom_agent))
-        ending: list[Outcome] = []
-        parts: list[str] = []
-        total = 0
-
-        def write(event: Event, data: dict[str, Any]) -> None:
-            self.writer.submit(job.id, event, dumps(data), channel=channel)
-
-        def emit(text: str) -> None:
-            nonlocal total
-            parts.append(text)
-            total += len(text)
-            write(Event.DELTA, delta_payload(text, total))
-
-        throttle = Throttle(self.limits.throttle_ms / 1000, emit)
-        deadline = asyncio.timeout(self.limits.run_timeout_s)
-        try:
-            async with deadline:
-                try:
-                    async for item in source:
-                        if isinstance(item, TextDelta):
-                            throttle.add(item.text)
-                        elif isinstance(item, ToolCall | ToolDone):
-                            throttle.flush()  # the deltas written before a step come first
-                            write(Event.TOOL, _tool_payload(item))
-                        else:
-                            ending.append(item)
-                        self.writer.check(job.id)  # raises if the run can store no more
-                        if job.id in self._endings:
-                            # Asked to end, yet still here: the cancel was lost in an await
-                            # below (Python 3.11's asyncio.wait_for, which redis-py and others
-                            # use, drops a cancel that lands as its inner step ends).
-                            raise asyncio.CancelledError
-                finally:
-                    throttle.close()  # what is buffered goes out, failure or not
-                await self._stored(job.id)
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise RunTimeout(
-                    f"the run took longer than RUN_TIMEOUT_S ({self.limits.run_timeout_s:g} s)"
-                ) from exc
-            raise
-        finally:
-            await source.aclose()
-        if not ending:
-            raise AgentFailed("the backend ended without a completion")
-        return "".join(parts), ending[0]
-
-    async def _stored(self, job_id: str) -> None:
-        """Wait until every event the run queued is stored; raises if they cannot be."""
-        await self.writer.flushed(job_id)
-
-    async def _fail(self, job: Job, error: RunError) -> StoredEvent:
+    async def _fail(self, run: Run, error: RunError) -> StoredEvent:
         """Store the terminal ``error`` and settle the job; return the ending (unstored if the
         store could not take it). Never raises: every reader must learn how the run ended."""
+        job = run.job
         data = error.payload()
         status = error.status
         # The terminal event goes after every delta the run queued (or failed to store).
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(self._stored(job.id), 5)
+            await asyncio.wait_for(self.pipeline.stored(job.id), 5)
         stored = None
         try:
             stored = await asyncio.shield(
-                self.store.finish(job, self.instance_id, Event.ERROR, data, status)
+                self.store.finish(job, run.runner, Event.ERROR, data, status)
             )
-            event = stored or await self._ending_stored_elsewhere(job)
+            event = stored or await self.pipeline.ending_stored_elsewhere(job)
+            if stored is not None:
+                await asyncio.shield(self.leases.forget([job.id]))
         except (Exception, asyncio.CancelledError) as exc:
             # Redis is gone, refused the write, or we are torn down: readers here still learn
             # how it ended.
@@ -384,44 +325,46 @@ class Runner:
         metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
         if stored is not None:
-            joblog.ended(job.id, job.owner, job.agent, status, error.code, self.instance_id)
+            joblog.ended(job.id, job.owner, job.agent, status, error.code, run.runner)
         return event
 
-    async def _ending_stored_elsewhere(self, job: Job) -> StoredEvent:
-        """The terminal event someone else stored (a cancel, a RUNNER_LOST verdict). Settling
-        a job always stores its terminal event, so a job that is no longer ours and has none
-        was lost by the store itself (a Redis that restarted empty)."""
-        tail = await self.events.last(job.id)
-        if tail is not None and tail[0].terminal:
-            return tail[0]
-        return _unstored(StoreLost("the job is no longer in the job store"))
-
-    async def _fenced(self, job: Job) -> StoredEvent:
+    async def _fenced(self, run: Run) -> StoredEvent:
         """The ending of a run whose append was refused: whatever the store holds. A lease
-        that merely expired (nobody declared the run lost yet) is settled as ``RUNNER_LOST``
-        here, once, by the same script readers use."""
+        that merely expired is left for a live instance to take over, or, when the run may
+        not be taken over again, settled as ``RUNNER_LOST`` here, once, by the same script
+        readers use. Readers here of a run that goes on elsewhere get an unstored
+        ``STORE_UNAVAILABLE`` error: they resume, and follow it."""
+        job = run.job
         logger.warning("run stopped: the job is no longer its own", extra={"job_id": job.id})
         lost = RunnerLost("the run lost its lease and was stopped")
         verdict = "unknown"
         try:
             verdict = await self.store.declare_lost(job.id, lost.payload())
-            return await self._ending_stored_elsewhere(job)
+            return await self.pipeline.ending_stored_elsewhere(job)
         except StoreUnavailable as exc:
-            return _unstored(StoreLost(str(exc)))
+            return unstored(StoreLost(str(exc)))
         finally:
-            metrics.run_ended(job, JobStatus.FAILED, lost.code, stored=verdict == "lost")
+            declared, _, why = verdict.partition(":")
+            if declared == "lost":
+                log_runner_lost(job.id, job.owner, why, run.runner)
+                metrics.runner_lost(why)
+            metrics.run_ended(job, JobStatus.FAILED, lost.code, stored=False)
 
 
-def _tool_payload(item: ToolCall | ToolDone) -> dict[str, Any]:
-    use = item.use
-    if isinstance(item, ToolCall):
-        return tool_call_payload(use.id, use.name, use.input)
-    result = item.result
-    return tool_result_payload(
-        use.id, use.name, ok=result.ok, summary=result.summary, duration_ms=item.duration_ms
-    )
+def log_runner_lost(job_id: str, owner: str, why: str, runner: str) -> None:
+    """The one line for a run ended as ``RUNNER_LOST``, by the instance that decided it."""
+    logger.warning(
+        "run lost: job %s of %s, RUNNER_LOST (%s), runner %s",
+        job_id, owner or "?", why, runner or "?",
+        extra={"job_id": job_id, "owner": owner, "code": ErrorCode.RUNNER_LOST.value,
+               "reason": why, "runner": runner},
+    )  # fmt: skip
 
 
-def _unstored(error: RunError) -> StoredEvent:
-    """An ending that is not in the store: readers here learn it, others find the job lost."""
-    return StoredEvent(None, Event.ERROR, dumps(error.payload()))
+def _uncancel() -> None:
+    current = asyncio.current_task()
+    if current is not None:
+        current.uncancel()
+
+
+__all__ = ["Run", "RunLimits", "Runner", "log_runner_lost"]

@@ -94,9 +94,15 @@ class JobState(Wire):
     status: Status
     agent: str | None = None
     created_at: int | None = Field(default=None, description="Unix ms")
-    started_at: int | None = Field(default=None, description="Unix ms")
+    started_at: int | None = Field(default=None, description="Unix ms (the first start)")
     finished_at: int | None = Field(default=None, description="Unix ms")
     background: bool | None = Field(default=None, description="started with `background`")
+    takeovers: int | None = Field(
+        default=None, description="once started: how many times another runner took it over"
+    )
+    runner: str | None = Field(
+        default=None, description="while running: the runner (`<instance>` or `<instance>#<k>`)"
+    )
     ttl_s: int | None = Field(default=None, description="seconds the record has left")
     result: dict[str, Any] | None = Field(
         default=None, description="completed: the agent's result, as in `complete`"
@@ -207,6 +213,18 @@ class ToolEvent(Wire):
     timestamp: int
 
 
+class RewindEvent(Wire):
+    """``rewind``: the output is cut back to its first ``totalLength`` characters; the deltas
+    that follow continue from there. Stored when a run was taken over by another instance
+    (``reason``: its runner was lost, or its instance shut down) that could not continue the
+    interrupted model step. All ``delta`` texts in order, each ``rewind`` applied, are the
+    whole output. Nothing else ever shortens it."""
+
+    total_length: int = Field(ge=0)
+    reason: Literal["RUNNER_LOST", "SHUTDOWN"]
+    timestamp: int
+
+
 class TokenUsage(Wire):
     input_tokens: int
     output_tokens: int
@@ -231,6 +249,9 @@ class CompleteEvent(Wire):
     custom_agent: CustomAgentRef | None = None
     steps: int = Field(default=1, description="model calls the run made")
     tool_calls: int = Field(default=0, description="tool calls the run made")
+    takeovers: int = Field(
+        default=0, description="how many times another instance took the run over"
+    )
     timestamp: int
 
 
@@ -249,6 +270,7 @@ EVENTS: dict[str, type[Wire]] = {
     Event.CONNECTED: ConnectedEvent,
     Event.DELTA: DeltaEvent,
     Event.TOOL: ToolEvent,
+    Event.REWIND: RewindEvent,
     Event.COMPLETE: CompleteEvent,
     Event.ERROR: ErrorEvent,
 }

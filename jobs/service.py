@@ -51,12 +51,12 @@ from jobs.events import (
     is_event_id,
 )
 from jobs.keys import check_job_id, new_job_id
-from jobs.lease import Leases
+from jobs.lease import Leases, instance_of
 from jobs.lease_checks import LeaseChecks
 from jobs.limits import Limits
 from jobs.listing import JobQuery, Position
 from jobs.model import Job
-from jobs.runner import Runner
+from jobs.runner import Runner, log_runner_lost
 from jobs.store import Claim, JobStore
 from jobs.streams import OpenStreams
 from jobs.tailer import Tailer
@@ -151,8 +151,10 @@ class JobService:
         running job whose runner's lease has expired as ``failed`` (``RUNNER_LOST``)."""
         check_job_id(job_id)
         job, lost = await self.store.current(job_id, RunnerLost().payload())
-        if lost:
-            metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST, job.agent if job else "")
+        if lost and job is not None:
+            why = "max-takeovers" if job.takeovers >= self.store.lifetimes.max_takeovers else ""
+            log_runner_lost(job_id, job.owner, why or "run-timeout", job.runner or "")
+            metrics.runner_lost(why or "run-timeout")
         if job is None:
             return await self._completed(owner, job_id)
         if job.owner != owner:
@@ -184,9 +186,10 @@ class JobService:
                 self.runner.instance_id,
             )  # fmt: skip
         elif outcome == "requested" and not (  # the detail is the job's runner
-            detail == self.runner.instance_id and self.runner.cancel(job_id, Cancelled())
+            instance_of(detail) == self.runner.instance_id
+            and self.runner.cancel(job_id, Cancelled())
         ):
-            await self.leases.request_cancel(detail, job_id)
+            await self.leases.request_cancel(instance_of(detail), job_id)
 
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
         """Attach ``owner`` to the job's stream; None means "you have seen it all" (204).
@@ -199,13 +202,18 @@ class JobService:
             raise InvalidEventId()
         stream_id = secrets.token_hex(8)
         slot = self.limits.open_stream(owner, stream_id)
+        runner = "" if self.runner.draining else self.runner.instance_id
         try:
-            claim = await self.store.claim(
-                job_id, owner, self.runner.instance_id, stream_id, check=slot
-            )
+            claim = await self.store.claim(job_id, owner, runner, stream_id, check=slot)
         except TooManyStreams:
             await self._release(owner, job_id, stream_id)
             raise
+        if claim is not None and _left_pending(claim, owner):
+            # Draining: no run starts here. The stream ends at once, cleanly: the client
+            # reconnects (the load balancer no longer sends it here) and the job starts there.
+            await self._release(owner, job_id, stream_id)
+            resumed = last_event_id is not None
+            return Attachment(job_id, JobStatus.PENDING, resumed, _no_events())
         channel = None
         if claim is not None and claim.job.owner == owner:
             joblog.owner.set(owner)  # before the run starts: its task inherits it
@@ -306,7 +314,7 @@ class JobService:
         metrics.stream_opened()
         last: StoredEvent | None = None
         try:
-            source = channel.follow(after_id) if channel else self._tail(job_id, after_id)
+            source = channel.follow(after_id) if channel else self._tail(job_id, after_id, owner)
             async with aclosing(source):  # a tail's subscription ends with the stream
                 async for last in source:
                     yield last
@@ -316,18 +324,24 @@ class JobService:
             settled = last is not None and last.terminal and last.id is not None
             await self.streams.release(stream_id, job_id, owner, settled=settled)
 
-    async def _tail(self, job_id: str, after_id: str) -> AsyncGenerator[StoredEvent | None, None]:
+    async def _tail(
+        self, job_id: str, after_id: str, owner: str
+    ) -> AsyncGenerator[StoredEvent | None, None]:
         """The events of a run elsewhere (or finished), from the Redis Stream, checking on
         each idle tick that a runner still holds the job's lease."""
         last_id = after_id
         async with aclosing(self.tailer.follow(job_id, after_id)) as events:
             async for event in events:
                 if event is None:
-                    verdict = await self.lease_checks.verdict(job_id)
+                    verdict, _, why = (await self.lease_checks.verdict(job_id)).partition(":")
                     if verdict == "lost":
-                        metrics.job_finished(JobStatus.FAILED, ErrorCode.RUNNER_LOST, "")
+                        log_runner_lost(job_id, owner, why, "")
+                        metrics.runner_lost(why)
+                    elif verdict == "orphaned":
+                        self.runner.adopt(job_id)  # this instance has a reader: it may take over
                     if verdict != "not-running":
-                        yield None  # alive: keep waiting; lost: its terminal event comes next
+                        # alive or orphaned: keep waiting; lost: its terminal event comes next
+                        yield None
                         continue
                     # Not running: its terminal event is stored by now, or it never will be.
                     for late in await self.events.after(job_id, last_id):
@@ -341,3 +355,14 @@ class JobService:
                 yield event
                 if event.terminal:
                     return
+
+
+def _left_pending(claim: Claim, owner: str) -> bool:
+    """Whether a claim of the owner's pending job took nothing (this instance is draining)."""
+    job = claim.job
+    return not claim.claimed and job.owner == owner and job.status == JobStatus.PENDING
+
+
+async def _no_events() -> AsyncGenerator[StoredEvent | None, None]:
+    return
+    yield  # an async generator that ends at once

@@ -106,33 +106,97 @@ return {'finished', f[2]}
 """
 )
 
-# ARGV[5]: data of the RUNNER_LOST error. Returns 'alive', 'not-running' or 'lost'.
+# Whether a run whose lease lapsed may be taken over once more: false, or why not (its
+# takeovers are used up, or RUN_TIMEOUT_S has passed since its first start). ARGV[6..7]:
+# max_takeovers, run_timeout_ms.
+_BOUNDS = """
+local function exhausted(started, takeovers)
+  if tonumber(takeovers or '0') >= tonumber(ARGV[6]) then return 'max-takeovers' end
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  if now - tonumber(started or '0') >= tonumber(ARGV[7]) then return 'run-timeout' end
+  return false
+end
+"""
+
+# ARGV[5]: data of the RUNNER_LOST error; ARGV[6..7]: see _BOUNDS. Returns 'alive',
+# 'not-running', 'orphaned' (no lease, but a live instance may take the run over) or
+# 'lost:<why>' (settled as RUNNER_LOST here).
 _DECLARE_LOST = (
     _SETTLE
+    + _BOUNDS
     + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status')
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'startedAt', 'takeovers')
 if f[2] ~= 'running' then return 'not-running' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'alive' end
+local why = exhausted(f[3], f[4])
+if not why then return 'orphaned' end
 settle('failed', 'error', ARGV[5], f[1])
-return 'lost'
+return 'lost:' .. why
 """
 )
 
-# ARGV[5]: data of the RUNNER_LOST error. Returns the record's fields (empty: no record),
-# after settling a running job whose lease has expired as RUNNER_LOST; then 'lost' first.
+# ARGV[5]: data of the RUNNER_LOST error; ARGV[6..7]: see _BOUNDS. Returns the record's
+# fields (empty: no record), after settling a running job whose lease has expired and that may
+# not be taken over again as RUNNER_LOST; then 'lost:<why>' first.
 _CURRENT = (
     _SETTLE
+    + _BOUNDS
     + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status')
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'startedAt', 'takeovers')
 if f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0 then
-  settle('failed', 'error', ARGV[5], f[1])
-  local fields = redis.call('HGETALL', KEYS[1])
-  table.insert(fields, 1, 'lost')
-  return fields
+  local why = exhausted(f[3], f[4])
+  if why then
+    settle('failed', 'error', ARGV[5], f[1])
+    local fields = redis.call('HGETALL', KEYS[1])
+    table.insert(fields, 1, 'lost:' .. why)
+    return fields
+  end
 end
 return redis.call('HGETALL', KEYS[1])
 """
 )
+
+# ARGV[5]: data of the RUNNER_LOST error; ARGV[6..7]: see _BOUNDS; ARGV[8]: the instance
+# taking over, ARGV[9]: lease_ms. A running job without a lease is claimed by that instance
+# under a new runner name (``<instance>#<takeovers>``: the old runner's writes stay fenced off,
+# even if it is the same instance) and a new lease; or settled as RUNNER_LOST when it may not
+# be taken over again. Returns {'alive'|'not-running'}, {'lost:<why>', old runner, owner}, or
+# {'claimed', old runner, handedOver ('' or '1'), field, value, ...}.
+_TAKE_OVER = (
+    _SETTLE
+    + _BOUNDS
+    + """
+local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'startedAt', 'takeovers', 'runner',
+                     'handedOver')
+if f[2] ~= 'running' then return {'not-running'} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'alive'} end
+local why = exhausted(f[3], f[4])
+if why then
+  settle('failed', 'error', ARGV[5], f[1])
+  return {'lost:' .. why, f[5] or '', f[1]}
+end
+local k = tonumber(f[4] or '0') + 1
+local runner = ARGV[8] .. '#' .. k
+redis.call('HSET', KEYS[1], 'runner', runner, 'takeovers', k)
+redis.call('HDEL', KEYS[1], 'handedOver')
+redis.call('SET', KEYS[3], runner, 'PX', ARGV[9])
+local fields = redis.call('HGETALL', KEYS[1])
+table.insert(fields, 1, f[6] or '')
+table.insert(fields, 1, f[5] or '')
+table.insert(fields, 1, 'claimed')
+return fields
+"""
+)
+
+# KEYS: job, lease. ARGV: runner. A draining instance hands its run over: its lease goes at
+# once (a live instance takes the run over at its next sweep) and the record says why.
+_HAND_OVER = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'handedOver', '1')
+return 1
+"""
 
 # KEYS: job, then optionally the owner's custom agent (standalone Redis only: on a cluster it is
 # in another slot). ARGV[1]: ttl_s, ARGV[2]: the record's fields, a JSON array of strings
@@ -162,9 +226,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return agent
 """
 
-# KEYS: job, lease, readers. ARGV: owner, startedAt, runner, ttl_ms, lease_ms, reader ('' for
-# none), presence_ms. Returns nil (no job), or {claimed (0|1), field, value, ...}. A reader
-# joining a job it may watch (its owner's, pending or running) is marked present at once.
+# KEYS: job, lease, readers. ARGV: owner, startedAt, runner ('' claims nothing: a draining
+# instance), ttl_ms, lease_ms, reader ('' for none), presence_ms. Returns nil (no job), or
+# {claimed (0|1), field, value, ...}. A reader joining a job it may watch (its owner's, claimed
+# here or running) is marked present at once.
 _CLAIM = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
@@ -174,7 +239,7 @@ for i = 1, #fields, 2 do
   if fields[i] == 'status' then status = fields[i + 1] end
 end
 local claimed = 0
-if owner == ARGV[1] and status == 'pending' then
+if owner == ARGV[1] and status == 'pending' and ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[2], 'runner', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
@@ -224,11 +289,26 @@ def _claim(reply: list[Any] | None) -> Claim | None:
 
 def _current(flat: list[str]) -> tuple[Job | None, bool]:
     """The current script's reply: the job (None: no record), and whether it was just lost."""
-    declared = bool(flat) and flat[0] == "lost"
+    declared = bool(flat) and flat[0].startswith("lost:")
     if declared:
         flat = flat[1:]
     fields = dict(zip(flat[::2], flat[1::2], strict=True))
     return (Job.from_hash(fields) if fields else None), declared
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """What a takeover attempt found: ``verdict`` ``claimed`` (``job`` is now this instance's,
+    under ``job.runner``; ``stored_id`` is the newest event stored), ``alive``,
+    ``not-running`` or ``lost:<why>`` (settled as ``RUNNER_LOST``); ``previous`` the runner
+    it had, ``handed_over`` whether that runner gave it up (a drain) rather than vanished."""
+
+    verdict: str
+    previous: str = ""
+    handed_over: bool = False
+    job: Job | None = None
+    stored_id: str = "0-0"
+    owner: str = ""  # of a job settled as lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +321,8 @@ class Lifetimes:
     failed_retention_s: int  # FAILED_RETENTION_S
     lease_s: float = 15  # LEASE_TTL_S
     result_ttl_s: int = 0  # RESULT_TTL_S (0: a completed job's record is deleted at once)
+    run_timeout_s: float = 300  # RUN_TIMEOUT_S, from a run's first start
+    max_takeovers: int = 2  # MAX_TAKEOVERS
 
 
 def _horizon_s(lifetimes: Lifetimes) -> int:
@@ -267,6 +349,8 @@ class JobStore:
         self._cancel = redis.register_script(_CANCEL)
         self._declare_lost = redis.register_script(_DECLARE_LOST)
         self._current = redis.register_script(_CURRENT)
+        self._take_over = redis.register_script(_TAKE_OVER)
+        self._hand_over = redis.register_script(_HAND_OVER)
 
     async def ping(self) -> None:
         with unavailable_as_domain_error():
@@ -339,9 +423,11 @@ class JobStore:
 
     async def current(self, job_id: str, lost: dict[str, Any]) -> tuple[Job | None, bool]:
         """The job as it is now, and whether this call ended it: a ``running`` job whose
-        lease has expired is settled as failed with ``lost`` (the ``RUNNER_LOST`` error) in
-        the same step, so its status and its stream agree."""
-        args: list[ScriptArg] = [*self._settle_args(), dumps(lost)]
+        lease has expired and that may not be taken over again (``MAX_TAKEOVERS``,
+        ``RUN_TIMEOUT_S``) is settled as failed with ``lost`` (the ``RUNNER_LOST`` error) in
+        the same step, so its status and its stream agree; one that may stays ``running``
+        until a live instance takes it over."""
+        args: list[ScriptArg] = [*self._settle_args(), dumps(lost), *self._bounds()]
         with unavailable_as_domain_error():
             flat: list[str] = await self._current(keys=self._settle_keys(job_id), args=args)
         return _current(flat)
@@ -356,8 +442,9 @@ class JobStore:
         self, job_id: str, owner: str, runner: str, reader: str = "", *, check: Check | None = None
     ) -> Claim | None:
         """Load the job and, if ``owner``'s and pending, mark it running under ``runner``'s
-        lease in the same step; ``reader`` (a stream id) is marked present on the job if the
-        owner may watch it. ``check`` (a per-user limit) travels in the same round trip; if it
+        lease in the same step (``runner`` "": never; a draining instance starts no runs);
+        ``reader`` (a stream id) is marked present on the job if the owner may watch it.
+        ``check`` (a per-user limit) travels in the same round trip; if it
         refuses, a claim this call made is undone and the refusal raised. None: no such job."""
         lease_ms = int(self.lifetimes.lease_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
@@ -402,9 +489,10 @@ class JobStore:
         return outcome, detail
 
     async def declare_lost(self, job_id: str, data: dict[str, Any]) -> str:
-        """End a running job whose lease has expired (``'lost'``), or say it is ``'alive'`` or
-        ``'not-running'``."""
-        args: list[ScriptArg] = [*self._settle_args(), dumps(data)]
+        """End a running job whose lease has expired and that may not be taken over again
+        (``'lost:<why>'``), or say it is ``'alive'``, ``'orphaned'`` (a live instance may take
+        it over) or ``'not-running'``."""
+        args: list[ScriptArg] = [*self._settle_args(), dumps(data), *self._bounds()]
         with unavailable_as_domain_error():
             verdict: str = await self._declare_lost(keys=self._settle_keys(job_id), args=args)
         return verdict
@@ -412,7 +500,7 @@ class JobStore:
     async def declare_lost_many(self, job_ids: list[str], data: dict[str, Any]) -> list[str]:
         """:meth:`declare_lost` for many jobs in one round trip (EVAL in a shared pipeline,
         as in :mod:`jobs.limits`); the verdicts in the order of ``job_ids``."""
-        args: list[ScriptArg] = [*self._settle_args(), dumps(data)]
+        args: list[ScriptArg] = [*self._settle_args(), dumps(data), *self._bounds()]
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for job_id in job_ids:
@@ -454,7 +542,7 @@ class JobStore:
         self, positions: list[Position], lost: dict[str, Any]
     ) -> list[tuple[Job | None, bool]]:
         """:meth:`current` for several jobs in one round trip."""
-        args: list[ScriptArg] = [*self._settle_args(), dumps(lost)]
+        args: list[ScriptArg] = [*self._settle_args(), dumps(lost), *self._bounds()]
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for position in positions:
@@ -462,6 +550,35 @@ class JobStore:
                     pipe.eval(_CURRENT, len(keys), *keys, *args)
                 replies: list[list[str]] = await pipe.execute()
         return [_current(flat) for flat in replies]
+
+    async def take_over(self, job_id: str, instance: str, lost: dict[str, Any]) -> Takeover:
+        """Claim a running job whose lease lapsed for ``instance`` (see :class:`Takeover`);
+        exactly one of any number of simultaneous attempts claims it."""
+        lease_ms = int(self.lifetimes.lease_s * 1000)
+        args: list[ScriptArg] = [
+            *self._settle_args(), dumps(lost), *self._bounds(), instance, lease_ms
+        ]  # fmt: skip
+        with unavailable_as_domain_error():
+            reply: list[str] = await self._take_over(keys=self._settle_keys(job_id), args=args)
+        verdict, rest = reply[0], reply[1:]
+        if verdict != "claimed":
+            previous, owner = [*rest, "", ""][:2]
+            return Takeover(verdict, previous, owner=owner)
+        previous, handed_over, *flat = rest
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        stored_id = fields.get("storedId") or "0-0"
+        return Takeover(verdict, previous, handed_over == "1", Job.from_hash(fields), stored_id)
+
+    async def hand_over(self, job_id: str, runner: str) -> bool:
+        """Give up ``runner``'s lease on the job so that a live instance takes it over now."""
+        keys = [self.keys.job(job_id), self.keys.lease(job_id)]
+        with unavailable_as_domain_error():
+            released: int = await self._hand_over(keys=keys, args=[runner])
+        return bool(released)
+
+    def _bounds(self) -> list[ScriptArg]:
+        lifetimes = self.lifetimes
+        return [lifetimes.max_takeovers, int(lifetimes.run_timeout_s * 1000)]
 
     def _settle_keys(self, job_id: str) -> list[str]:
         keys = self.keys

@@ -49,7 +49,7 @@ from jobs.channel import RunChannel
 from jobs.connection import as_domain_error
 from jobs.errors import Fenced, JobsError, StoreUnavailable
 from jobs.eventlog import Batch, EventLog
-from jobs.events import START, StoredEvent, now_ms
+from jobs.events import START, StoredEvent, event_id_key, now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class _Run:
 
     job_id: str
     channel: RunChannel
+    runner: str
     queue: list[StoredEvent] = field(default_factory=list)
     stored_id: str = START  # the newest id known to be stored
     last: tuple[int, int] = (0, -1)  # the newest id handed out
@@ -113,14 +114,30 @@ class EventWriter:
         self._task.cancel()
         await asyncio.wait([self._task], timeout=5)
 
-    def submit(self, job_id: str, event: str, data: str, *, channel: RunChannel) -> None:
-        """Queue one event of the run of ``job_id``; a run that failed takes nothing more."""
+    def begin(self, job_id: str, channel: RunChannel, *, runner: str, after_id: str) -> None:
+        """Store the events of the run of ``job_id`` as ``runner`` (a run taken over has a
+        runner name of its own), after ``after_id`` (the newest event stored, by whichever
+        runner: the run's ids go on increasing from it)."""
+        run = self._runs[job_id] = _Run(job_id, channel, runner, stored_id=after_id)
+        run.last = event_id_key(after_id)
+
+    def submit(
+        self,
+        job_id: str,
+        event: str,
+        data: str,
+        *,
+        channel: RunChannel,
+        journal: str | None = None,
+    ) -> None:
+        """Queue one event of the run of ``job_id`` (with its ``journal``, if any: stored,
+        never published); a run that failed takes nothing more."""
         run = self._runs.get(job_id)
         if run is None:
-            run = self._runs[job_id] = _Run(job_id, channel)
+            run = self._runs[job_id] = _Run(job_id, channel, self.runner)
         if run.failure is not None:
             return
-        run.queue.append(StoredEvent(run.next_id(), event, data))
+        run.queue.append(StoredEvent(run.next_id(), event, data, journal))
         run.idle.clear()
         self._wakeup.set()
 
@@ -174,7 +191,7 @@ class EventWriter:
         runs = [run for run in self._runs.values() if run.queue]
         if not runs:
             return False
-        batches = [Batch(r.job_id, self.runner, r.stored_id, list(r.queue)) for r in runs]
+        batches = [Batch(r.job_id, r.runner, r.stored_id, list(r.queue)) for r in runs]
         try:
             verdicts = await self.events.append_many(batches)
         except Exception as exc:
@@ -194,6 +211,8 @@ class EventWriter:
     def _stored(self, run: _Run, count: int) -> None:
         stored, run.queue = run.queue[:count], run.queue[count:]
         for event in stored:
+            if event.journal is not None:  # readers get the event, not what it journals
+                event = StoredEvent(event.id, event.event, event.data)
             run.channel.publish(event)
         run.stored_id = stored[-1].id or run.stored_id
         run.failing_since = None

@@ -48,8 +48,8 @@ def check_service(service: dict[str, Any]) -> None:
     assert environment["REDIS_URL"] == "redis://redis:6379/0"
     assert "/readyz" in " ".join(service["healthcheck"]["test"])
     assert service["depends_on"]["redis"]["condition"] == "service_healthy"
-    # Longer than SHUTDOWN_GRACE_S: runs may finish and streams end cleanly at a stop.
-    assert int(service["stop_grace_period"].rstrip("s")) > Settings().shutdown_grace_s
+    # Longer than SHUTDOWN_DRAIN_S: runs may finish while the instance drains at a stop.
+    assert int(service["stop_grace_period"].rstrip("s")) > Settings().shutdown_drain_s
 
 
 def test_compose_runs_the_service_on_a_healthy_redis() -> None:

@@ -26,6 +26,7 @@ from jobs.backends.base import (
     ToolResults,
     ToolUse,
     Turn,
+    continues,
 )
 from jobs.backends.demo import DemoBackend
 
@@ -45,6 +46,7 @@ __all__ = [
     "ToolUse",
     "Turn",
     "build_backend",
+    "continues",
 ]
 
 

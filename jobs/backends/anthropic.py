@@ -68,6 +68,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, cast
@@ -148,9 +149,18 @@ class AnthropicBackend:
             max_retries=max_retries,
         )
 
+    def continues(self, model: str) -> bool:
+        """Whether ``model`` continues a partial answer (an assistant prefill): Claude models
+        before 4.6 do; 4.6 and later answer a prefill with a 400, as do names this cannot
+        read (the runner then cuts the interrupted step with a ``rewind`` instead)."""
+        return accepts_prefill(model)
+
     async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
         sent = 0  # characters yielded, to say how much output a failure left behind
         opened = stopped = False  # the answer's stream began; it ended with message_stop
+        # The API refuses a prefill that ends with whitespace: send it without, and drop that
+        # whitespace from the start of the continuation if the model writes it again.
+        pending = request.prefill[len(request.prefill.rstrip()) :]
         try:
             async with self._client.messages.stream(
                 model=request.model,
@@ -165,8 +175,13 @@ class AnthropicBackend:
                 opened = True
                 async for event in stream:
                     if event.type == "text" and event.text:
-                        sent += len(event.text)
-                        yield TextDelta(event.text)
+                        text = event.text
+                        if pending:
+                            text, pending = _without_prefix(text, pending)
+                            if not text:
+                                continue
+                        sent += len(text)
+                        yield TextDelta(text)
                     elif event.type == "content_block_stop":
                         block = event.content_block
                         if block.type == "tool_use":
@@ -296,7 +311,8 @@ def _usage(usage: Usage) -> TokenUsage:
 
 
 def _messages(request: ModelRequest) -> list[MessageParam]:
-    """The prompt, then each earlier step: the model's turn and the tool results."""
+    """The prompt, then each earlier step: the model's turn and the tool results; then the
+    prefill (the interrupted step's text, for a model that continues it) as the last turn."""
     messages: list[MessageParam] = [{"role": "user", "content": request.prompt}]
     for turn in request.turns:
         if isinstance(turn, AssistantTurn):
@@ -305,7 +321,35 @@ def _messages(request: ModelRequest) -> list[MessageParam]:
         else:
             results = [_result(result) for result in turn.results]
             messages.append({"role": "user", "content": results})
+    if request.prefill.rstrip():
+        messages.append({"role": "assistant", "content": request.prefill.rstrip()})
     return messages
+
+
+def _without_prefix(text: str, pending: str) -> tuple[str, str]:
+    """``text`` without the start it shares with ``pending`` (whitespace a prefill left out),
+    and what of ``pending`` may still come (only if all of ``text`` matched)."""
+    shared = 0
+    while shared < min(len(text), len(pending)) and text[shared] == pending[shared]:
+        shared += 1
+    rest = pending[shared:] if shared == len(text) else ""
+    return text[shared:], rest
+
+
+#: A Claude model name's version: ``claude-sonnet-4-5``, ``claude-opus-4-1-20250805``,
+#: ``claude-3-7-sonnet-latest``, ``claude-sonnet-4-20250514`` (a date, not a minor version).
+_VERSION_RE = re.compile(r"^claude-(?:(?:opus|sonnet|haiku)-)?(\d{1,2})(?:[-.](\d{1,2})(?!\d))?")
+
+
+def accepts_prefill(model: str) -> bool:
+    """Whether the API takes an assistant prefill for ``model``: Claude models before 4.6 do;
+    Anthropic's migration guide says 4.6 and later refuse it with a 400. A name this cannot
+    read counts as refusing (a ``rewind`` is always correct, a refused prefill fails)."""
+    match = _VERSION_RE.match(model)
+    if match is None:
+        return False
+    major, minor = int(match[1]), int(match[2] or 0)
+    return (major, minor) < (4, 6)
 
 
 def _empty(block: TextBlock | ToolUse) -> bool:

@@ -40,6 +40,9 @@ class ModelRequest:
     tools: tuple[dict[str, Any], ...] = ()
     #: The conversation after the prompt (earlier steps of the same run).
     turns: tuple[Turn, ...] = ()
+    #: The start of this step's answer, already written (a run taken over mid-step): the
+    #: model continues after it. Only for a backend whose ``continues(model)`` says it can.
+    prefill: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,8 @@ class Backend(Protocol):
     Closing the iterator early (``aclose``) must close the upstream stream promptly, so that
     nobody pays for tokens no one reads. Failures are raised as ``jobs.errors.RunError``.
     ``default_model`` is what a request names when the caller chose no model.
+    A backend may also have ``continues(model) -> bool``: whether that model continues a
+    partial answer (``ModelRequest.prefill``) exactly (see :func:`continues`).
     """
 
     name: str
@@ -159,3 +164,11 @@ class Backend(Protocol):
     def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]: ...
 
     async def aclose(self) -> None: ...
+
+
+def continues(backend: Backend, model: str) -> bool:
+    """Whether ``backend``'s ``model`` continues a partial answer, so that a run taken over
+    mid-step repeats no text; a backend without a ``continues`` method cannot (the runner
+    taking the run over then cuts the interrupted step's text and asks for the step again)."""
+    method = getattr(backend, "continues", None)
+    return bool(method(model)) if callable(method) else False

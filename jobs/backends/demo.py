@@ -50,6 +50,11 @@ class DemoBackend:
             raise ValueError("tokens_per_second must be > 0")
         self.interval_s = 1.0 / tokens_per_second
 
+    def continues(self, model: str) -> bool:
+        """Always: the demo's answer is a function of the request, so it resumes after any
+        prefix of it."""
+        return True
+
     async def stream(self, request: ModelRequest) -> AsyncGenerator[BackendEvent, None]:
         step = sum(1 for turn in request.turns if isinstance(turn, AssistantTurn))
         text, calls = tool_calls(request, step)
@@ -59,6 +64,7 @@ class DemoBackend:
         limit = request.max_tokens * 4
         if len(text) > limit:
             text, stop = text[:limit], "max_tokens"
+        text = text[len(request.prefill) :] if text.startswith(request.prefill) else text
         loop = asyncio.get_running_loop()
         # Pace against a schedule, not with fixed sleeps, so the rate holds under load.
         started = loop.time()

@@ -14,7 +14,17 @@ from jobs.client.errors import (
     StreamEnded,
     UsageError,
 )
-from jobs.client.resume import Complete, Connected, Delta, Event, Failure, Tool, job_failed
+from jobs.client.resume import (
+    Complete,
+    Connected,
+    Delta,
+    Event,
+    Failure,
+    Output,
+    Rewind,
+    Tool,
+    job_failed,
+)
 
 __all__ = [
     "ClientError",
@@ -27,7 +37,9 @@ __all__ = [
     "JobCancelled",
     "JobFailed",
     "JobsClient",
+    "Output",
     "ProblemError",
+    "Rewind",
     "StreamEnded",
     "SyncJobsClient",
     "Tool",

@@ -38,7 +38,16 @@ from jobs.client.errors import (
     StreamEnded,
     UsageError,
 )
-from jobs.client.resume import Complete, Connected, Delta, Failure, Tool, job_failed
+from jobs.client.resume import (
+    Complete,
+    Connected,
+    Delta,
+    Failure,
+    Output,
+    Rewind,
+    Tool,
+    job_failed,
+)
 from jobs.client.retry import Retries
 
 
@@ -208,7 +217,8 @@ async def follow(
         shares_terminal=console.out.isatty(),
     )
     ticker = asyncio.create_task(progress.tick())
-    written: list[str] = []
+    output = Output()
+    written = ""  # the last piece written to stdout
     try:
         async for event in client.events(job_id, last_event_id=last_event_id):
             if isinstance(event, Connected):
@@ -218,6 +228,7 @@ async def follow(
             elif isinstance(event, Tool):
                 show_tool(event, progress, console)
             elif isinstance(event, Delta):
+                output.apply(event)
                 progress.chars = event.total_length
                 if console.as_json:
                     continue
@@ -227,18 +238,44 @@ async def follow(
                 progress.at_line_start = event.text.endswith("\n")
                 console.out.write(event.text)
                 console.out.flush()
-                written.append(event.text)
+                written = event.text or written
+            elif isinstance(event, Rewind):
+                cut = output.apply(event)
+                progress.chars = output.length
+                if cut and not console.as_json:
+                    written = show_rewind(event, cut, output.text, progress, console)
             elif isinstance(event, Failure):
                 raise job_failed(event)
             elif isinstance(event, Complete):
-                return event, "".join(written)
+                return event, output.text
         raise StreamEnded("the stream ended without a result")  # pragma: no cover
     finally:
         ticker.cancel()
         progress.clear()
-        ends_line = not written or "".join(written[-1:]).endswith("\n")
-        if not ends_line and console.out.isatty():
+        if written and not written.endswith("\n") and console.out.isatty():
             console.out.write("\n")  # give the prompt its own line; pipes get exact text
+
+
+def show_rewind(event: Rewind, cut: str, kept: str, progress: Progress, console: Console) -> str:
+    """The run was taken over and its output cut back: what was printed cannot be taken back.
+    On a terminal, say so on a line of its own and print the kept part of the cut line again,
+    so the text that follows reads on; on a pipe, say so on stderr (stdout keeps the cut
+    text, then the rewritten text). Returns the last piece written to stdout."""
+    if not console.out.isatty():
+        console.note(
+            f"note: the run was taken over ({event.reason}) and its last {len(cut):,} "
+            f"characters were rewritten: stdout holds them, then the new text"
+        )
+        return cut
+    progress.clear()
+    line = kept[kept.rfind("\n") + 1 :]
+    console.out.write("\n")
+    console.out.flush()
+    console.note(f"↺ the run was taken over ({event.reason}): {len(cut):,} characters rewritten")
+    console.out.write(line)
+    console.out.flush()
+    progress.at_line_start = not line
+    return line or "\n"
 
 
 def show_tool(event: Tool, progress: Progress, console: Console) -> None:

@@ -33,6 +33,7 @@ from jobs.schemas import (
     DeltaEvent,
     ErrorEvent,
     Problem,
+    RewindEvent,
     ToolEvent,
 )
 
@@ -56,6 +57,13 @@ class Tool(ToolEvent):
     event_id: str = Field(default="", exclude=True)
 
 
+class Rewind(RewindEvent):
+    """The output is cut back to its first ``total_length`` characters (the run was taken
+    over, and the interrupted step is written again); :class:`Output` applies it."""
+
+    id: str = Field(default="", exclude=True)
+
+
 class Complete(CompleteEvent):
     """The run finished; ``result`` is the agent's result."""
 
@@ -68,14 +76,46 @@ class Failure(ErrorEvent):
     id: str = Field(default="", exclude=True)
 
 
-Event = Connected | Delta | Tool | Complete | Failure
-_TYPES: dict[str, type[Event]] = {
+Event = Connected | Delta | Tool | Rewind | Complete | Failure
+#: Every event name the service sends (checked against ``jobs.events.Event`` by a test).
+TYPES: dict[str, type[Event]] = {
     Name.CONNECTED: Connected,
     Name.DELTA: Delta,
     Name.TOOL: Tool,
+    Name.REWIND: Rewind,
     Name.COMPLETE: Complete,
     Name.ERROR: Failure,
 }
+
+
+class Output:
+    """The agent's output as the events tell it: each :class:`Delta` appended, each
+    :class:`Rewind` applied. After ``complete``, :attr:`text` is the whole output and its
+    length is ``complete.total_length``."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self.length = 0
+
+    @property
+    def text(self) -> str:
+        text = "".join(self._parts)
+        self._parts = [text]
+        return text
+
+    def apply(self, event: Event) -> str:
+        """Apply ``event`` (a delta or a rewind; others change nothing); return the text a
+        rewind cut off ("" otherwise)."""
+        if isinstance(event, Delta):
+            self._parts.append(event.text)
+            self.length += len(event.text)
+            return ""
+        if isinstance(event, Rewind) and event.total_length < self.length:
+            text = self.text
+            self._parts = [text[: event.total_length]]
+            self.length = event.total_length
+            return text[event.total_length :]
+        return ""
 
 
 def job_failed(event: Failure) -> JobFailed:
@@ -154,7 +194,7 @@ class Resume:
     def on_event(self, event: str, data: str, sse_id: str) -> tuple[Event | None, str]:
         """The typed event (None to skip it) and what follows: ``"more"`` events, the
         ``"end"`` (a terminal event), or ``"resume"`` (the stream broke; reconnect)."""
-        kind = _TYPES.get(event)
+        kind = TYPES.get(event)
         if kind is None:  # an event this client does not know: skip it
             return None, "more"
         # The SSE parser keeps the last id for events that send none (as the SSE spec says);

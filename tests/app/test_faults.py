@@ -57,6 +57,7 @@ def instances(own_redis: RedisServer) -> Iterator[StartInstance]:
         STREAM_THROTTLE_MS="50",
         LEASE_TTL_S="3",
         SHUTDOWN_GRACE_S="1",
+        MAX_TAKEOVERS="0",  # a lost runner ends its run (tests/app/test_takeover.py: takeovers)
     ) as start:
         yield start
 

@@ -40,6 +40,8 @@ def instances(redis_url: str) -> Iterator[StartInstance]:
         STREAM_THROTTLE_MS="50",
         LEASE_TTL_S=str(LEASE_TTL_S),
         SHUTDOWN_GRACE_S="1",
+        SHUTDOWN_DRAIN_S="0",  # SIGTERM stops at once (tests/app/test_drain.py drains)
+        MAX_TAKEOVERS="0",  # a lost runner ends its run (tests/app/test_takeover.py: takeovers)
     ) as start:
         yield start
 

@@ -102,7 +102,7 @@ async def test_the_document_is_valid_openapi_generated_from_the_models(
     names = [
         branch["properties"]["event"]["const"] for branch in schemas["ServerSentEvent"]["oneOf"]
     ]
-    assert names == ["connected", "delta", "tool", "complete", "error"]
+    assert names == ["connected", "delta", "tool", "rewind", "complete", "error"]
     for path in doc["paths"].values():
         for operation in path.values():
             if isinstance(operation, dict) and "responses" in operation:

@@ -25,6 +25,7 @@ SETTINGS = {
     "run_timeout_s": 5.0,
     "lease_ttl_s": 1.5,
     "shutdown_grace_s": 0,
+    "max_takeovers": 0,  # a lapsed lease ends the run (tests/jobs/test_takeover.py: takeovers)
     "rate_limit_create_per_min": 0,
     "max_streams_per_user": 0,
     "allowed_models": "model-a,model-b",

@@ -49,5 +49,5 @@ def test_the_status_of_each_ending(event: str, code: str | None, status: str) ->
 
 
 def test_names_are_the_wire_names() -> None:
-    assert [e.value for e in Event] == ["connected", "delta", "tool", "complete", "error"]
+    assert [e.value for e in Event] == ["connected", "delta", "tool", "rewind", "complete", "error"]
     assert ErrorCode.STORE_UNAVAILABLE == "STORE_UNAVAILABLE"

@@ -68,7 +68,7 @@ async def test_nothing_is_appended_after_the_terminal_entry(domain: Domain) -> N
     verdict = await domain.store.declare_lost(job.id, {"code": "RUNNER_LOST"})
     assert verdict == "alive"
     await domain.redis.delete(domain.keys.lease(job.id))
-    assert await domain.store.declare_lost(job.id, {"code": "RUNNER_LOST"}) == "lost"
+    assert await domain.store.declare_lost(job.id, {"code": "RUNNER_LOST"}) == "lost:max-takeovers"
     late = Batch(job.id, RUNNER, START, [delta(f"{2**40}-0", "late")])
     assert await domain.events.append_many([late]) == ["fenced"]
     assert await texts(domain, job.id) == ["error"]
@@ -108,7 +108,7 @@ async def test_a_run_that_loses_its_job_stops_without_writing_again(domain: Doma
     # Another instance decided the run was lost (its lease lapsed while it was frozen).
     data = error_payload(ErrorCode.RUNNER_LOST, "lost", retryable=True)
     await domain.redis.delete(domain.keys.lease(job.id))
-    assert await domain.store.declare_lost(job.id, data) == "lost"
+    assert await domain.store.declare_lost(job.id, data) == "lost:max-takeovers"
     seen = [e async for e in channel.follow(START) if e is not None]
     while domain.runner.active:
         await asyncio.sleep(0.01)

@@ -36,7 +36,9 @@ async def test_a_renewal_reports_each_runs_state_in_one_call(domain: Domain) -> 
     await domain.redis.delete(domain.keys.lease(lost.id))
     await domain.redis.set(domain.keys.lease(foreign.id), "another-instance", px=LEASE_TTL_MS)
 
-    states = await domain.leases.renew(RUNNER, [held.id, cancelled.id, lost.id, foreign.id])
+    states = await domain.leases.renew(
+        dict.fromkeys([held.id, cancelled.id, lost.id, foreign.id], RUNNER)
+    )
     assert states == {
         held.id: LeaseState(held=True, cancel_requested=False, readers=0),
         cancelled.id: LeaseState(held=True, cancel_requested=True, readers=0),
@@ -45,18 +47,18 @@ async def test_a_renewal_reports_each_runs_state_in_one_call(domain: Domain) -> 
     }
     assert await domain.redis.get(domain.keys.lease(foreign.id)) == "another-instance"
     assert not await domain.redis.exists(domain.keys.lease(lost.id)), "a lost lease stays lost"
-    assert await domain.leases.renew(RUNNER, []) == {}
+    assert await domain.leases.renew(dict.fromkeys([], RUNNER)) == {}
 
 
 async def test_a_renewal_extends_only_the_runners_own_lease(domain: Domain) -> None:
     job = await running(domain)
     lease = domain.keys.lease(job.id)
     await domain.redis.pexpire(lease, 200)
-    await domain.leases.renew(RUNNER, [job.id])
+    await domain.leases.renew(dict.fromkeys([job.id], RUNNER))
     assert 200 < await domain.redis.pttl(lease) <= LEASE_TTL_MS
 
     await domain.redis.pexpire(lease, 200)
-    assert not (await domain.leases.renew("someone-else", [job.id]))[job.id].held
+    assert not (await domain.leases.renew(dict.fromkeys([job.id], "someone-else")))[job.id].held
     assert 0 < await domain.redis.pttl(lease) <= 200, "another runner's renewal extends nothing"
 
 
@@ -67,22 +69,24 @@ async def test_readers_are_counted_until_they_leave_or_their_presence_lapses(
     await domain.leases.present(job.id, "r1")
     await domain.leases.present(job.id, "r2")
     await domain.leases.present(job.id, "r2")  # a refresh, not another reader
-    assert (await domain.leases.renew(RUNNER, [job.id]))[job.id].readers == 2
+    assert (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].readers == 2
     await domain.leases.absent(job.id, "r1")
-    assert (await domain.leases.renew(RUNNER, [job.id]))[job.id].readers == 1
+    assert (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].readers == 1
 
     readers = domain.keys.readers(job.id)
     entries: Any = await domain.redis.zrange(readers, 0, -1, withscores=True)
     [(_, expires_at_ms)] = entries
     await domain.redis.zadd(readers, {"r2": expires_at_ms - LEASE_TTL_MS - 1_000}, xx=True)
-    assert (await domain.leases.renew(RUNNER, [job.id]))[job.id].readers == 0, "r2 lapsed"
+    assert (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].readers == 0, (
+        "r2 lapsed"
+    )
     assert await domain.redis.zcard(readers) == 0, "the renewal dropped the lapsed entry"
 
 
 async def test_a_renewal_survives_a_redis_that_lost_its_scripts(domain: Domain) -> None:
     job = await running(domain)
     await domain.redis.script_flush()
-    assert (await domain.leases.renew(RUNNER, [job.id]))[job.id].held
+    assert (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].held
 
 
 async def test_cancel_requests_reach_the_instance_inbox_in_order(domain: Domain) -> None:

@@ -37,7 +37,7 @@ async def test_many_checks_travel_in_one_round_trip_with_each_jobs_verdict(
     # Two streams of each job ask at once: one verdict each job, shared.
     verdicts = await asyncio.gather(*(checks.verdict(job_id) for job_id in ids + ids))
     assert rounds == [len(ids)], "one round trip, each job once"
-    expected = ["alive"] * 5 + ["lost"] * 5 + ["not-running"] * 5
+    expected = ["alive"] * 5 + ["lost:max-takeovers"] * 5 + ["not-running"] * 5
     assert verdicts == expected + expected
     for job in dead:
         tail = await domain.events.last(job.id)

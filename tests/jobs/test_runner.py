@@ -229,7 +229,7 @@ async def test_a_runner_that_lost_its_lease_stops(domain: Domain) -> None:
     job = await start(domain)
     await domain.redis.delete(domain.keys.lease(job.id))
     verdict = await domain.store.declare_lost(job.id, {"code": "RUNNER_LOST"})
-    assert verdict == "lost"
+    assert verdict == "lost:max-takeovers"
     events = await finished(domain, job.id)
     assert events[-1].payload()["code"] == "RUNNER_LOST"
     assert len([e for e in await stored(domain, job.id) if e.terminal]) == 1

@@ -150,7 +150,7 @@ async def test_cancel_a_running_job_asks_its_runner_unless_the_runner_is_gone(
     job = await running(domain)
     data = error_payload(ErrorCode.CANCELLED, "c", retryable=False)
     assert await domain.store.cancel(job.id, "alice", data) == ("requested", RUNNER)
-    states = await domain.leases.renew(RUNNER, [job.id])
+    states = await domain.leases.renew(dict.fromkeys([job.id], RUNNER))
     assert states[job.id].cancel_requested
     await domain.redis.delete(domain.keys.lease(job.id))  # the runner died
     assert await domain.store.cancel(job.id, "alice", data) == ("cancelled", job.agent)
@@ -165,10 +165,10 @@ async def test_a_lost_runner_is_declared_once(domain: Domain) -> None:
     assert await domain.store.declare_lost(job.id, data) == "alive"
     await domain.redis.delete(domain.keys.lease(job.id))
     verdicts = await asyncio.gather(*(domain.store.declare_lost(job.id, data) for _ in range(20)))
-    assert verdicts.count("lost") == 1
-    assert set(verdicts) == {"lost", "not-running"}
+    assert verdicts.count("lost:max-takeovers") == 1
+    assert set(verdicts) == {"lost:max-takeovers", "not-running"}
     assert await domain.redis.xlen(domain.keys.events(job.id)) == 1
     stored = await domain.store.get(job.id)
     assert stored is not None
     assert stored.status is JobStatus.FAILED
-    assert not (await domain.leases.renew(RUNNER, [job.id]))[job.id].held
+    assert not (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].held

@@ -17,7 +17,8 @@ fixtures (``tests/lib/streaming/fixtures/*.txt`` in anthropic-sdk-python):
 - requests are checked as the API checks a conversation (400 ``invalid_request_error``):
   messages alternate from ``user``, every ``tool_use`` is answered by a ``tool_result`` in
   the next message (and no result answers a call that was not made), text blocks are not
-  empty, and a conversation with tool blocks defines ``tools``;
+  empty, a conversation with tool blocks defines ``tools``, and a conversation that ends with
+  an assistant turn (a prefill) names a model that takes one (:data:`ACCEPTS_PREFILL`);
 - failures before the stream are HTTP errors with the body
   ``{"type": "error", "error": {"type", "message"}, "request_id"}``, a ``request-id`` header
   on every answer, and ``retry-after`` where a :class:`Reply` sets it.
@@ -286,6 +287,12 @@ class FakeAnthropic:
         return JSONResponse(error_body(error_type, message, seen.request_id), status, headers)
 
 
+#: Models that take an assistant prefill (a conversation ending with an assistant turn, which
+#: the model continues): Claude models before 4.6. Anthropic's migration guide: 4.6 and later
+#: answer a prefill with a 400.
+ACCEPTS_PREFILL = frozenset({"claude-sonnet-4-5", "claude-haiku-4-5", "claude-3-7-sonnet-latest"})
+
+
 def check_conversation(body: dict[str, Any]) -> str | None:
     """What the API would refuse in this request's messages (its own wording), or None."""
     messages = body.get("messages") or []
@@ -322,6 +329,9 @@ def check_conversation(body: dict[str, Any]) -> str | None:
         return "the last message has `tool_use` blocks: they need a user turn of results"
     if has_tool_blocks and not body.get("tools"):
         return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+    last = messages[-1] if messages else {}
+    if last.get("role") == "assistant" and body.get("model") not in ACCEPTS_PREFILL:
+        return "Prefilling assistant messages is not supported for this model."
     return None
 
 

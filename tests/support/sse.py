@@ -45,9 +45,11 @@ async def read_stream(
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     stop_after: int | None = None,
+    stop_at: str | None = None,
 ) -> Stream:
     """Read ``url``'s events until the server closes the stream, or until ``stop_after`` stored
-    events have arrived, at which point the connection is dropped (a client disconnect)."""
+    events (or the first ``stop_at`` event) have arrived, at which point the connection is
+    dropped (a client disconnect)."""
     all_headers = dict(headers or {})
     if token is not None:
         all_headers["Authorization"] = f"Bearer {token}"
@@ -66,5 +68,7 @@ async def read_stream(
             if sse.event != "connected":
                 stored += 1
             if stop_after is not None and stored >= stop_after:
+                break
+            if stop_at is not None and sse.event == stop_at:
                 break
     return stream
