@@ -4,6 +4,7 @@ Redis, killed or stopped the way production kills and stops them."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,6 +20,15 @@ from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 45
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs Python: SIGKILL when the test process dies (Linux's
+    PR_SET_PDEATHSIG), so a test run that is killed leaves no service behind. Its own session
+    (for close()) would otherwise keep it, and an orphaned --workers supervisor restarts its
+    workers forever."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 class ServiceProcess:
@@ -48,7 +58,7 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(self.port), *self.args],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()
         # Generous: a loaded machine starts Python (and each --workers worker) slowly.
