@@ -151,6 +151,49 @@ def _result_schemas(agents: AgentRegistry) -> dict[str, Any]:
     return schemas
 
 
+def _type_results(schemas: dict[str, Any], agents: list[str]) -> None:
+    """``complete.result`` (and a completed job's ``result``) is one of the agents' results:
+    ``Result-<agent>`` for a job of that agent. A ``oneOf`` without a discriminator: the
+    result carries no tag of its own (the job's ``agent`` says which), and each agent's result
+    matches its own branch only (a test checks)."""
+    union = {
+        "oneOf": [{"$ref": REF.format(model=f"Result-{name}")} for name in agents],
+        "description": "the agent's result: `Result-<agent>` for a job of that agent",
+    }
+    schemas["CompleteEvent"]["properties"]["result"] = union
+    properties = schemas["JobState"]["properties"]
+    properties["result"] = union | {"description": properties["result"]["description"]}
+
+
+_REQUEST_ID: dict[str, Any] = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "description": "the request's id: the caller's when plausible (up to 128 of `A-Z a-z 0-9 "
+    ". _ : / + = -`), else a fresh one; every response echoes it, every log line of the request "
+    "carries it",
+    "schema": {"type": "string"},
+}
+
+
+_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def _request_ids(paths: dict[str, Any]) -> None:
+    """``X-Request-ID`` on every operation: taken from the request, echoed on every answer.
+    New lists and dicts: the operations may share module-level parts."""
+    parameter = {"$ref": "#/components/parameters/RequestId"}
+    header = {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}}
+    for path in paths.values():
+        for method, operation in path.items():
+            if method not in _METHODS:
+                continue  # path-level parameters, summary
+            operation["parameters"] = [*operation.get("parameters", []), parameter]
+            operation["responses"] = {
+                status: answer | {"headers": answer.get("headers", {}) | header}
+                for status, answer in operation.get("responses", {}).items()
+            }
+
+
 def _custom_agent_schema(
     schema: dict[str, Any], tools: tuple[str, ...], models: list[str]
 ) -> dict[str, Any]:
@@ -192,12 +235,14 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
     schemas.pop("CustomAgent")
     custom = _tidy(generated["$defs"]["CustomAgent"], sent=False)  # a request body
     schemas |= _result_schemas(agents)
+    _type_results(schemas, [agent.name for agent in agents.agents])
     for agent in agents.agents:
         # One schema per agent, each with its own title: generators name types by titles.
         body = "CustomAgent" + "".join(part.title() for part in agent.name.split("-"))
         schemas[body] = _custom_agent_schema(custom, agent.tools, agents.allowed_models)
         schemas[body]["title"] = body
         paths[f"/me/agents/{agent.name}"] = custom_agent_path(agent.name, body)
+    _request_ids(paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -209,6 +254,10 @@ def openapi_document(agents: AgentRegistry) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "parameters": {"RequestId": _REQUEST_ID},
+            "headers": {
+                "RequestId": {k: v for k, v in _REQUEST_ID.items() if k != "in" and k != "name"}
+            },
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "streamTicket": {

@@ -50,9 +50,12 @@ def document(service: LiveServer, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def generator(request: pytest.FixtureRequest) -> Path:
-    """The generator's virtual environment (created once, kept in the pytest cache)."""
-    home = Path(request.config.cache.mkdir("openapi-python-client-0.29.1"))
+def generator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generator's virtual environment (created once, kept in the pytest cache; in a
+    temporary directory when the cache is off, ``-p no:cacheprovider``)."""
+    name = "openapi-python-client-0.29.1"
+    cache = getattr(request.config, "cache", None)
+    home = Path(cache.mkdir(name)) if cache is not None else tmp_path_factory.mktemp(name)
     binary = home / "bin" / "openapi-python-client"
     if not binary.exists():
         venv.create(home, with_pip=True)

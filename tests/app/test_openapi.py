@@ -203,3 +203,56 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(redis_url
         server.close()
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout
+
+
+def served_document() -> dict[str, Any]:
+    from app.openapi import openapi_document
+    from jobs.agents import AgentRegistry, default_agents
+    from jobs.backends.demo import DemoBackend
+
+    return openapi_document(AgentRegistry(default_agents(), DemoBackend(tokens_per_second=10)))
+
+
+SUGGESTION = {
+    "title": "One-click reorder",
+    "rationale": "returning buyers",
+    "description": "a button on past orders",
+    "implementationConsiderations": ["stock may have changed"],
+}
+RESULTS = {
+    "chat": {"text": "Hello"},
+    "feature-suggestion": {"suggestions": [SUGGESTION] * 3, "context": ["src/cart.ts"]},
+}
+
+
+@pytest.mark.parametrize("agent", sorted(RESULTS))
+def test_each_agents_result_is_exactly_one_branch_of_completes_result(agent: str) -> None:
+    doc = served_document()
+    union = doc["components"]["schemas"]["CompleteEvent"]["properties"]["result"]
+    assert (
+        doc["components"]["schemas"]["JobState"]["properties"]["result"]["oneOf"]
+        == (union["oneOf"])
+    )
+    components = closed(copy.deepcopy(doc["components"]))
+    matching = []
+    for branch in union["oneOf"]:
+        errors = OAS31Validator(branch | {"components": components}).iter_errors(RESULTS[agent])
+        if not list(errors):
+            matching.append(branch["$ref"])
+    assert matching == [f"#/components/schemas/Result-{agent}"]
+
+
+def test_every_operation_takes_and_echoes_a_request_id() -> None:
+    doc = served_document()
+    operations = [
+        operation
+        for path in doc["paths"].values()
+        for method, operation in path.items()
+        if method in ("get", "put", "post", "delete")
+    ]
+    assert len(operations) >= 10
+    for operation in operations:
+        assert {"$ref": "#/components/parameters/RequestId"} in operation["parameters"]
+        for answer in operation["responses"].values():
+            assert answer["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/RequestId"}
+    assert doc["components"]["parameters"]["RequestId"]["name"] == "X-Request-ID"
