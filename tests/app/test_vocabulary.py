@@ -15,6 +15,7 @@ from jobs.schemas import EVENTS, RewindEvent
 
 STATIC = Path(__file__).parents[2] / "app" / "static"
 
+
 #: Events the JavaScript client does not handle yet: it learns ``rewind`` in a change of its
 #: own. :func:`test_the_javascript_exemptions_are_still_needed` fails once it does, so this
 #: set cannot outlive its reason.
