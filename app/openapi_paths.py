@@ -33,7 +33,7 @@ _PROBLEMS = {
     415: "Body not `application/json`: `UNSUPPORTED_MEDIA_TYPE`",
     422: "Invalid body, input or query: `INPUT_INVALID`, `UNKNOWN_AGENT` (with `errors`); "
     "`IDEMPOTENCY_KEY_REUSED`",
-    429: "A per-user limit: `RATE_LIMITED`, `TOO_MANY_STREAMS` (`Retry-After`)",
+    429: "A per-user limit: `RATE_LIMITED`, `TOO_MANY_STREAMS`, `BUDGET_EXHAUSTED` (`Retry-After`)",
     503: "Redis or the identity provider unavailable, or the provider misconfigured: "
     "`STORE_UNAVAILABLE`, `AUTH_UNAVAILABLE`, `AUTH_MISCONFIGURED` or `DRAINING` (`/readyz`; "
     "`Retry-After`)",

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from auth.errors import AuthError, AuthUnavailable, InvalidToken
 from jobs.errors import (
+    BudgetExhausted,
     CustomAgentNotFound,
     IdempotencyInProgress,
     IdempotencyKeyInvalid,
@@ -58,6 +59,7 @@ _JOBS_ERRORS: dict[type[JobsError], tuple[int, str]] = {
     RateLimited: (429, "RATE_LIMITED"),
     TicketsRateLimited: (429, "RATE_LIMITED"),
     TooManyStreams: (429, "TOO_MANY_STREAMS"),
+    BudgetExhausted: (429, "BUDGET_EXHAUSTED"),
     StoreUnavailable: (503, "STORE_UNAVAILABLE"),
     UnsupportedMediaType: (415, "UNSUPPORTED_MEDIA_TYPE"),
     MalformedJson: (400, "MALFORMED_JSON"),

@@ -153,7 +153,7 @@ def job_status(job: Job, *, ttl_s: int | None) -> dict[str, Any]:
     return body
 
 
-_KEPT_FROM_COMPLETE = ("tokenUsage", "executionTimeMs")
+_KEPT_FROM_COMPLETE = ("tokenUsage", "costUsd", "executionTimeMs")
 _KEPT_FROM_ERROR = ("code", "message", "retryable", "retryAfterMs")
 
 

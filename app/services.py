@@ -23,6 +23,7 @@ from auth.jwks import JwksCache, provider_client
 from jobs import metrics
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends import Backend, build_backend
+from jobs.budgets import UserBudget
 from jobs.connection import Redis, connect, connect_single, is_cluster_url, plain_url
 from jobs.custom_agents import CustomAgents
 from jobs.eventlog import EventLog
@@ -118,6 +119,7 @@ def run_limits(settings: Settings) -> RunLimits:
         abandon_after_s=settings.abandon_after_s,
         shutdown_grace_s=settings.shutdown_grace_s,
         max_steps=settings.agent_max_steps,
+        run_token_budget=settings.run_token_budget,
     )
 
 
@@ -203,8 +205,16 @@ async def build_services(
         limits = _limits(redis, keys, settings)
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         prices = PriceTable.with_overrides(settings.model_prices)
+        budget = UserBudget(redis, keys, per_day=settings.user_token_budget)
         runner = Runner(
-            store, events, agents, leases, run_limits(settings), instance_id=instance, prices=prices
+            store,
+            events,
+            agents,
+            leases,
+            run_limits(settings),
+            instance_id=instance,
+            prices=prices,
+            budget=budget,
         )
         metrics.declare(agents.names, agents.allowed_models, instance)
         streams = OpenStreams(redis, leases, limits)
@@ -229,7 +239,16 @@ async def build_services(
             agents=agents,
             runner=runner,
             jobs=JobService(
-                store, events, runner, agents, leases, limits, streams, custom_agents, tailer
+                store,
+                events,
+                runner,
+                agents,
+                leases,
+                limits,
+                streams,
+                custom_agents,
+                tailer,
+                budget if budget.on else None,
             ),
             verifier=build_verifier(settings, dev_secret, provider),
             workspace=toolbox,

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     rate_limit_create_per_min: Annotated[int, Field(ge=0)] = 10
     max_streams_per_user: Annotated[int, Field(ge=0)] = 5
     rate_limit_tickets_per_min: Annotated[int, Field(ge=0)] = 60
+    # Token budgets (every kind of token counts; 0: off): per user in any 24 hours, and per run.
+    user_token_budget: Annotated[int, Field(ge=0)] = 0
+    run_token_budget: Annotated[int, Field(ge=0)] = 0
     cors_allow_origins: CommaList = Field(default_factory=list)
     # Dev mode (no auth) refuses CORS_ALLOW_ORIGINS=* and a non-loopback --host without it.
     allow_insecure_dev_mode: bool = False

@@ -26,7 +26,8 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     ├── LimitExceeded             a per-user limit; says when to retry (429)
     │   ├── RateLimited           too many job creations this minute
     │   ├── TicketsRateLimited    too many stream tickets this minute
-    │   └── TooManyStreams        too many open streams
+    │   ├── TooManyStreams        too many open streams
+    │   └── BudgetExhausted       the user's USER_TOKEN_BUDGET for the rolling day is spent
     ├── StoreUnavailable          Redis cannot be reached or refuses writes (503)
     ├── Fenced                    a run's write was refused: the job is no longer its own
     ├── AuthError                 (auth.errors) 401, or 503 when the provider is down
@@ -34,6 +35,7 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
         ├── AgentFailed           AGENT_ERROR: the agent or its backend failed
         ├── OutputInvalid         OUTPUT_INVALID: the model's output did not validate
         ├── AgentMaxSteps         AGENT_MAX_STEPS: still calling tools at AGENT_MAX_STEPS
+        ├── RunBudgetExhausted    BUDGET_EXHAUSTED: the run spent its RUN_TOKEN_BUDGET
         ├── UpstreamError         the model provider failed (retryable)
         │   ├── UpstreamRateLimited   UPSTREAM_RATE_LIMITED
         │   ├── UpstreamOverloaded    UPSTREAM_OVERLOADED
@@ -188,6 +190,15 @@ class TooManyStreams(LimitExceeded):
         )
 
 
+class BudgetExhausted(LimitExceeded):
+    def __init__(self, budget: int, *, retry_after_s: int) -> None:
+        super().__init__(
+            f"the daily token budget ({budget} tokens over the last 24 hours, "
+            f"USER_TOKEN_BUDGET) is spent; retry in {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
+
+
 class StoreUnavailable(JobsError):
     """Redis failed the request (unreachable, out of memory, read-only, ...): 503 with
     ``Retry-After: retry_after_s``."""
@@ -252,6 +263,19 @@ class AgentMaxSteps(RunError):
         super().__init__(
             f"the agent was still calling tools after {max_steps} model calls "
             "(AGENT_MAX_STEPS); it gave no answer"
+        )
+
+
+class RunBudgetExhausted(RunError):
+    """The run's model calls spent its ``RUN_TOKEN_BUDGET``; it stopped after the call that
+    crossed it. Not retryable: the same run would spend as much again."""
+
+    code = ErrorCode.BUDGET_EXHAUSTED
+
+    def __init__(self, budget: int, spent: int) -> None:
+        super().__init__(
+            f"the run used {spent} tokens, its budget is {budget} (RUN_TOKEN_BUDGET); "
+            "it stopped after the model call that crossed it"
         )
 
 

@@ -78,6 +78,8 @@ class ErrorCode(StrEnum):
     ABANDONED = "ABANDONED"
     RUNNER_LOST = "RUNNER_LOST"
     SHUTDOWN = "SHUTDOWN"
+    #: The run spent its RUN_TOKEN_BUDGET: it stopped after the model call that crossed it.
+    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
     #: The one error a stream may send without an id, and then end without the run having
     #: ended: the store was unreachable, so a reconnect may resume.
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"

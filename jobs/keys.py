@@ -10,6 +10,7 @@ script may touch several of them::
     jobs:user:<owner>:creates   ZSET    the owner's job creations in the last minute
     jobs:user:<owner>:tickets   ZSET    the owner's stream tickets in the last minute
     jobs:user:<owner>:streams   ZSET    the owner's open streams, scored by expiry
+    jobs:user:<owner>:tokens    ZSET    the owner's model calls of the last day and their tokens
     jobs:user:<owner>:jobs      ZSET    the owner's jobs (ids by creation time), for listing
     jobs:user:<owner>:idempotency:<sha256>  HASH  one Idempotency-Key's request and response
     jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
@@ -76,6 +77,11 @@ class Keys:
     def user_creates(self, owner: str) -> str:
         """The owner's recent job creations (ZSET: creation id → Unix ms), for the rate limit."""
         return f"{self.prefix}:user:{owner}:creates"
+
+    def user_tokens(self, owner: str) -> str:
+        """The owner's model calls of the last day (ZSET: ``<call id>:<tokens>`` → Unix ms),
+        for the daily token budget."""
+        return f"{self.prefix}:user:{owner}:tokens"
 
     def user_tickets(self, owner: str) -> str:
         """The owner's recent stream tickets (ZSET: request id → Unix ms), for the rate limit."""

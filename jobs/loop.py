@@ -14,7 +14,11 @@ when a call starts, a :class:`ToolDone` when it ends (in the order they end), an
 Rules:
 
 - At most ``max_steps`` model calls (``AGENT_MAX_STEPS``): a model still asking for tools at
-  the last step ends the run with ``AGENT_MAX_STEPS``, and those calls are not run. At most
+  the last step ends the run with ``AGENT_MAX_STEPS``, and those calls are not run.
+- With a ``token_budget`` (``RUN_TOKEN_BUDGET``), a step whose tokens bring the run's total to
+  the budget or past it is the last: if it asked for tools, the run ends with
+  ``BUDGET_EXHAUSTED`` and those calls are not run (a final answer is still the answer: it is
+  paid for). Each step's usage goes to ``on_usage`` as soon as it is known. At most
   :data:`MAX_CALLS_PER_STEP` calls of one step run; the model hears that the others did not
   (they have no events).
 - The model is untrusted: a call of a tool this agent was not given, a run without a toolbox,
@@ -32,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -46,12 +50,14 @@ from jobs.backends import (
     ModelRequest,
     TextBlock,
     TextDelta,
+    TokenUsage,
     ToolResultBlock,
     ToolResults,
     ToolUse,
     Turn,
 )
-from jobs.errors import AgentFailed, AgentMaxSteps
+from jobs.budgets import tokens
+from jobs.errors import AgentFailed, AgentMaxSteps, RunBudgetExhausted
 
 logger = logging.getLogger(__name__)
 
@@ -159,12 +165,22 @@ LoopEvent = TextDelta | ToolCall | ToolDone | Outcome
 class AgentLoop:
     """Runs one agent's request to its answer on ``backend``, with ``toolbox`` if any."""
 
-    def __init__(self, backend: Backend, toolbox: Toolbox | None, *, max_steps: int) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        toolbox: Toolbox | None,
+        *,
+        max_steps: int,
+        token_budget: int = 0,
+        on_usage: Callable[[TokenUsage], Awaitable[None]] | None = None,
+    ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be >= 1")
         self.backend = backend
         self.toolbox = toolbox
         self.max_steps = max_steps
+        self.token_budget = token_budget  # 0: none
+        self.on_usage = on_usage
 
     def offered(self, tools: Sequence[str]) -> tuple[str, ...]:
         """The tools a run is given: the agent's, if there is a toolbox."""
@@ -218,6 +234,8 @@ class AgentLoop:
             if completion is None:
                 raise AgentFailed("the backend ended without a completion")
             usage = completion.usage if usage is None else usage + completion.usage
+            if self.on_usage is not None:
+                await self.on_usage(completion.usage)
             blocks = tuple(
                 block if isinstance(block, ToolUse) else TextBlock("".join(block))
                 for block in content
@@ -231,6 +249,8 @@ class AgentLoop:
                 return
             if step == self.max_steps:
                 raise AgentMaxSteps(self.max_steps)
+            if self.token_budget and tokens(usage) >= self.token_budget:
+                raise RunBudgetExhausted(self.token_budget, tokens(usage))
             done = {}
             turn = AssistantTurn(blocks)
             steps = self._tools(turn, uses, names, done, turns, files, journal=True)

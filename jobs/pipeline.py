@@ -23,7 +23,8 @@ from typing import Any
 
 from jobs import joblog, metrics
 from jobs.agents import AgentRegistry
-from jobs.backends import TextDelta, continues
+from jobs.backends import TextDelta, TokenUsage, continues
+from jobs.budgets import UserBudget
 from jobs.channel import RunChannel
 from jobs.coalescer import Throttle
 from jobs.custom_agents import custom_agent_ref
@@ -66,6 +67,7 @@ class RunLimits:
     abandon_after_s: float = 30  # ABANDON_AFTER_S
     shutdown_grace_s: float = 10  # SHUTDOWN_GRACE_S
     max_steps: int = 8  # AGENT_MAX_STEPS
+    run_token_budget: int = 0  # RUN_TOKEN_BUDGET (0: none)
 
 
 @dataclass(slots=True)
@@ -103,8 +105,10 @@ class RunPipeline:
         leases: Leases,
         limits: RunLimits,
         prices: PriceTable,
+        budget: UserBudget | None = None,
     ) -> None:
         self.writer = writer
+        self.budget = budget
         self.prices = prices
         self.store = store
         self.events = events
@@ -191,7 +195,19 @@ class RunPipeline:
         job, channel = run.job, run.channel
         agent_input = self.agents.restore(job.agent, job.input)
         request = self.agents.request(job.agent, agent_input, job.custom_agent)
-        loop = AgentLoop(self.agents.backend, self.agents.toolbox, max_steps=self.limits.max_steps)
+        budget = self.budget
+
+        async def spend(usage: TokenUsage) -> None:
+            if budget is not None:
+                await budget.spend(job.owner, usage)
+
+        loop = AgentLoop(
+            self.agents.backend,
+            self.agents.toolbox,
+            max_steps=self.limits.max_steps,
+            token_budget=self.limits.run_token_budget,
+            on_usage=spend if budget is not None and budget.on else None,
+        )
         so_far, resume = await self._resumption(run, request.model)
         tools = self.agents.tools(job.agent, job.custom_agent)
         source = loop.run(request, tools, resume)

@@ -45,6 +45,7 @@ from typing import Self
 
 from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
+from jobs.budgets import UserBudget
 from jobs.channel import RunChannel
 from jobs.errors import (
     AgentFailed,
@@ -89,6 +90,7 @@ class Runner:
         *,
         instance_id: str,
         prices: PriceTable = DEFAULT_TABLE,
+        budget: UserBudget | None = None,
     ) -> None:
         # A runner that cannot store for a lease's length has lost its lease in any case.
         self.writer = EventWriter(events, runner=instance_id, retry_for_s=leases.lease_ttl_s)
@@ -98,7 +100,9 @@ class Runner:
         self.leases = leases
         self.limits = limits
         self.instance_id = instance_id
-        self.pipeline = RunPipeline(self.writer, store, events, agents, leases, limits, prices)
+        self.pipeline = RunPipeline(
+            self.writer, store, events, agents, leases, limits, prices, budget
+        )
         self.runs: dict[str, Run] = {}
         self._adopting: set[str] = set()
         self._attempts: set[asyncio.Task[None]] = set()

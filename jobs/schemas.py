@@ -109,6 +109,11 @@ class JobState(Wire):
     )
     error: JobError | None = Field(default=None, description="failed or cancelled: why")
     token_usage: TokenUsage | None = Field(default=None, description="completed")
+    cost_usd: float | None = Field(
+        default=None,
+        description="completed: what the run cost in US dollars, as in `complete` (null for a "
+        "model without a price)",
+    )
     execution_time_ms: int | None = Field(default=None, description="completed")
     custom_agent: CustomAgentRef | None = None
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
+from jobs.budgets import UserBudget
 from jobs.channel import RunChannel
 from jobs.custom_agents import CustomAgents
 from jobs.errors import (
@@ -84,7 +85,9 @@ class JobService:
         streams: OpenStreams,
         custom_agents: CustomAgents,
         tailer: Tailer,
+        budget: UserBudget | None = None,
     ) -> None:
+        self.budget = budget
         self.store = store
         self.events = events
         self.runner = runner
@@ -115,8 +118,11 @@ class JobService:
         On a standalone Redis the rate limit and the new record, snapshot included, travel in
         one round trip. On a Redis Cluster the custom agent (in another slot) is read first:
         two. A refused creation's record is removed again (the rare path pays one more).
+        With ``USER_TOKEN_BUDGET`` set, the owner's day of tokens is checked first (one more).
         """
         agent_input = self.agents.validate(agent, raw_input)
+        if self.budget is not None:
+            await self.budget.check(owner)
         job = Job(
             id=new_job_id(),
             owner=owner,

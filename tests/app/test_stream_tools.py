@@ -282,11 +282,16 @@ async def test_model_prices_override_the_table_and_metrics_count_tokens_by_kind_
     kinds = ("input", "output", "cache_read", "cache_write")
     before = {k: sample("jobs_upstream_tokens_total", model=model, direction=k) for k in kinds}
     cost_before = sample("jobs_run_cost_usd_total", agent="feature-suggestion", model=model)
-    _, stream = await run_job(client, server, "feature-suggestion", FEATURE_INPUT)
+    job_id, stream = await run_job(client, server, "feature-suggestion", FEATURE_INPUT)
 
     complete = stream.events[-1].data
     # 2100 x 1 + 890 x 2 + 400 x 10 + 800 x 100 = 87,880 micro-dollars.
     assert complete["costUsd"] == 0.08788
+    # The finished job's record keeps it: GET /jobs/{id} and its item in GET /jobs.
+    assert (await job_status(client, server, job_id))["costUsd"] == 0.08788
+    listed = await client.get(f"{server.url}/jobs", headers={"Authorization": f"Bearer {token()}"})
+    (item,) = [job for job in listed.json()["jobs"] if job["jobId"] == job_id]
+    assert item["costUsd"] == 0.08788
     after = {k: sample("jobs_upstream_tokens_total", model=model, direction=k) for k in kinds}
     assert {k: after[k] - before[k] for k in kinds} == {
         "input": 2100, "output": 890, "cache_read": 800, "cache_write": 400

@@ -15,7 +15,7 @@ from jobs.backends import (
     ToolResults,
     ToolUse,
 )
-from jobs.errors import AgentMaxSteps
+from jobs.errors import AgentMaxSteps, RunBudgetExhausted
 from jobs.loop import AgentLoop, LoopEvent, Outcome, ToolCall, ToolDone
 from tests.support.tools import FakeToolbox, StepsBackend, answer_step, tool_step
 
@@ -171,3 +171,35 @@ async def test_at_most_sixteen_calls_of_one_step_run() -> None:
     outcome = events[-1]
     assert isinstance(outcome, Outcome)
     assert outcome.tool_calls == 16
+
+
+async def test_a_run_budget_stops_a_tool_step_that_reaches_it_but_not_a_final_answer() -> None:
+    read = ToolUse("toolu_1", "Read", {"path": "a.tsx"})
+    seen: list[TokenUsage] = []
+
+    async def spend(usage: TokenUsage) -> None:
+        seen.append(usage)
+
+    # 60 + 40 = 100 tokens, then 100 more: the second step reaches the budget of 200.
+    steps = [tool_step(read, text="one", usage=(60, 40)), tool_step(read, usage=(70, 30))]
+    toolbox = FakeToolbox()
+    loop = AgentLoop(StepsBackend([*steps, answer_step("done")]), toolbox, max_steps=8,
+                     token_budget=200, on_usage=spend)  # fmt: skip
+    events: list[LoopEvent] = []
+
+    async def run() -> None:
+        async for event in loop.run(REQUEST, TOOLS):
+            events.append(event)
+
+    with pytest.raises(RunBudgetExhausted, match="used 200 tokens, its budget is 200"):
+        await run()
+    assert len(toolbox.calls) == 1, "the crossing step's call is not run"
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["one"]
+    assert [(u.input_tokens, u.output_tokens) for u in seen] == [(60, 40), (70, 30)]
+
+    # A final answer past the budget is the answer: it completes.
+    backend = StepsBackend([tool_step(read, usage=(60, 40)), answer_step("done", (900, 100))])
+    loop = AgentLoop(backend, FakeToolbox(), max_steps=8, token_budget=200)
+    outcome = (await collect(loop))[-1]
+    assert isinstance(outcome, Outcome)
+    assert outcome.text == "done"
