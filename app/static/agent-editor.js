@@ -2,8 +2,8 @@
  * agent-editor.js: view, edit, switch off and delete the user's custom feature-suggestion
  * agent (`GET|PUT|DELETE /me/agents/{agent}`).
  *
- * The rules come from the service's own schema (`CustomAgent-<agent>` in `/openapi.json`) and
- * are checked with validation.js before saving; a 422's `errors[].field` appear under the same
+ * The rules come from the service's own schema (the body of `PUT /me/agents/<agent>` in
+ * `/openapi.json`) and are checked with validation.js before saving; a 422's `errors[].field` appear under the same
  * fields. While active, the saved agent is used by the next job the user starts.
  */
 
@@ -58,7 +58,11 @@ export async function loadEditor(jobs, agentName) {
 async function loadRules() {
   const response = await fetch("/openapi.json");
   if (!response.ok) throw new Error(`GET /openapi.json answered ${response.status}`);
-  const schema = (await response.json()).components.schemas[`CustomAgent-${agent}`];
+  // The schema PUT /me/agents/<agent> takes, whatever the document names it.
+  const spec = await response.json();
+  const body = spec.paths?.[`/me/agents/${agent}`]?.put?.requestBody;
+  const ref = body?.content?.["application/json"]?.schema?.$ref;
+  const schema = ref && spec.components.schemas[ref.split("/").pop()];
   if (!schema) throw new Error(`this service has no custom agents for ${agent}`);
   rules = fieldRules(schema);
   /** @param {string} name @param {string} none */

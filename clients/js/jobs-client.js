@@ -143,7 +143,7 @@
 
 /**
  * What you store as your custom agent (`PUT /me/agents/{agent}`; the rules: README
- * "Custom agents", or `CustomAgent-<agent>` in `/openapi.json`).
+ * "Custom agents", or the body of `PUT /me/agents/<agent>` in `/openapi.json`).
  * @typedef {object} CustomAgentConfig
  * @property {string} name  1–80 characters
  * @property {string} [role]

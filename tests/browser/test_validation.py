@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 VALIDATE = """async (bodies) => {
   const { fieldRules, validate } = await import("/static/validation.js");
   const spec = await (await fetch("/openapi.json")).json();
-  const rules = fieldRules(spec.components.schemas["CustomAgent-feature-suggestion"]);
+  const rules = fieldRules(spec.components.schemas["CustomAgentFeatureSuggestion"]);
   return bodies.map((body) => Object.keys(validate(rules, body)).sort());
 }"""
 
