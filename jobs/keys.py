@@ -7,6 +7,7 @@ script may touch several of them::
     jobs:{<id>}:events          STREAM  the job's stored events
     jobs:{<id>}:lease           STRING  the running instance's id, while its lease is alive
     jobs:{<id>}:readers         ZSET    attached streams, scored by when their presence expires
+    jobs:{<id>}:webhook         HASH    the job's pending (or dead) webhook delivery
     jobs:user:<owner>:creates   ZSET    the owner's job creations in the last minute
     jobs:user:<owner>:tickets   ZSET    the owner's stream tickets in the last minute
     jobs:user:<owner>:streams   ZSET    the owner's open streams, scored by expiry
@@ -67,6 +68,18 @@ class Keys:
     def readers(self, job_id: str) -> str:
         """Streams attached to the job (ZSET: stream id → presence expiry, Unix ms)."""
         return f"{self.prefix}:{{{job_id}}}:readers"
+
+    def webhook(self, job_id: str) -> str:
+        """The job's webhook delivery: what ended it, attempts, why the last one failed."""
+        return f"{self.prefix}:{{{job_id}}}:webhook"
+
+    def webhooks_due(self) -> str:
+        """Job ids whose webhook is due, scored by when (ms): every instance sweeps it."""
+        return f"{self.prefix}:webhooks:due"
+
+    def webhooks_dead(self) -> str:
+        """Job ids whose webhook gave up (the dead letters), scored by when (ms)."""
+        return f"{self.prefix}:webhooks:dead"
 
     def lease_deadlines(self) -> str:
         """Running jobs by lease deadline (ZSET: job id → Unix ms), swept for lapsed leases

@@ -149,7 +149,9 @@ class Runner:
         self.runs[job.id] = run
         stored_id = takeover.stored_id if takeover is not None else "0-0"
         self.writer.begin(job.id, run.channel, runner=runner, after_id=stored_id)
-        run.task = asyncio.create_task(tracing.within_run(job, self._run(run)), name=f"run-{job.id}")
+        run.task = asyncio.create_task(
+            tracing.within_run(job, self._run(run)), name=f"run-{job.id}"
+        )
         run.task.add_done_callback(lambda _: self._forget(job.id))
         metrics.run_started()
         logger.info("run started", extra={"job_id": job.id, "agent": job.agent})
