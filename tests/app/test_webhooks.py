@@ -50,6 +50,7 @@ class Receiver:
     url: str = ""
     statuses: list[int] = field(default_factory=list)
     always: int | None = None
+    stall_s: float = 0  # how long the first request waits before answering
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,6 +77,8 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
+            if found.stall_s and not found.requests:
+                time.sleep(found.stall_s)
             status = found.answer({k.lower(): v for k, v in self.headers.items()}, body)
             self.send_response(status)
             self.send_header("content-length", "0")
@@ -213,6 +216,23 @@ async def test_a_delivery_past_the_bound_is_a_dead_letter_ops_lists(
     text = ops(redis_url, "webhooks")
     assert job_id in text.stdout
     assert "HTTP 503" in text.stdout
+
+
+async def test_a_timeout_is_retried_and_a_4xx_is_a_dead_letter_at_once(
+    live: StartLive, client: httpx.AsyncClient, receiver: Receiver, redis_client: redis.Redis
+) -> None:
+    receiver.stall_s = 2
+    a = hooked(live, receiver, ScriptedBackend(), webhook_timeout_s=0.5)
+    slow = await start(client, a.url, background=True)
+    await until(lambda: len(receiver.by_id().get(slow, [])) == 2, "the attempt after a timeout")
+    await until(lambda: redis_client.zcard(KEYS.webhooks_due()) == 0, "delivered")
+    assert redis_client.hget(KEYS.webhook(slow), "lastError") is None  # delivered: record gone
+    receiver.always = 400
+    refused = await start(client, a.url, background=True)
+    await until(lambda: redis_client.zscore(KEYS.webhooks_dead(), refused) is not None, "dead")
+    assert len(receiver.by_id()[refused]) == 1  # a 4xx is final: no retry
+    assert redis_client.hget(KEYS.webhook(refused), "lastError") == "HTTP 400"
+    assert redis_client.zscore(KEYS.webhooks_dead(), slow) is None
 
 
 async def test_a_webhook_url_needs_a_well_formed_secret() -> None:
