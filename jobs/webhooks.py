@@ -33,7 +33,7 @@ import orjson
 from standardwebhooks import Webhook
 
 from jobs import tracing
-from jobs.connection import Redis
+from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
 from jobs.events import now_ms
 from jobs.keys import Keys
@@ -140,16 +140,26 @@ class WebhookSender:
     async def sweep_once(self) -> int:
         """Claim the due deliveries and attempt each once; how many were attempted."""
         hold_ms = int((self.config.timeout_s + CLAIM_MARGIN_S) * 1000)
-        try:
+        with unavailable_as_domain_error():
             job_ids: list[str] = await self._claim(
                 keys=[self.keys.webhooks_due()], args=[hold_ms, SWEEP_BATCH]
             )
-        except Exception as exc:
-            raise StoreUnavailable() from exc
-        await asyncio.gather(*(self._attempt(job_id) for job_id in job_ids))
+        outcomes = await asyncio.gather(
+            *(self._attempt(job_id) for job_id in job_ids), return_exceptions=True
+        )
+        for job_id, outcome in zip(job_ids, outcomes, strict=True):
+            # The claim lapses and a later sweep tries again.
+            if isinstance(outcome, StoreUnavailable):
+                logger.warning("webhook not recorded: Redis unavailable", extra={"job_id": job_id})
+            elif isinstance(outcome, BaseException):
+                logger.error("webhook attempt failed", exc_info=outcome, extra={"job_id": job_id})
         return len(job_ids)
 
     async def _attempt(self, job_id: str) -> None:
+        with unavailable_as_domain_error():
+            await self._attempt_once(job_id)
+
+    async def _attempt_once(self, job_id: str) -> None:
         key = self.keys.webhook(job_id)
         delivery: dict[str, str] = await self.redis.hgetall(key)  # type: ignore[assignment]
         if not delivery:  # expired, or delivered meanwhile
