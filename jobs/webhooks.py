@@ -32,7 +32,7 @@ import httpx2
 import orjson
 from standardwebhooks import Webhook
 
-from jobs import tracing
+from jobs import metrics, tracing
 from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
 from jobs.events import now_ms
@@ -171,6 +171,7 @@ class WebhookSender:
             pipe.delete(key)
             pipe.zrem(self.keys.webhooks_due(), job_id)
             await pipe.execute()
+            metrics.webhook_attempt("delivered")
             logger.info("webhook delivered", extra={"job_id": job_id})
             return
         attempts = int(delivery.get("attempts", "0")) + 1
@@ -183,12 +184,14 @@ class WebhookSender:
         if retry and age_s + delay_s <= self.config.retry_for_s:
             pipe.zadd(self.keys.webhooks_due(), {job_id: now + int(delay_s * 1000)})
             await pipe.execute()
+            metrics.webhook_attempt("retried")
             logger.info("webhook failed, retrying", extra={"job_id": job_id, "error": error})
             return
         pipe.zrem(self.keys.webhooks_due(), job_id)
         pipe.zadd(self.keys.webhooks_dead(), {job_id: now})
         pipe.expire(key, self.config.dead_ttl_s)
         await pipe.execute()
+        metrics.webhook_attempt("dead")
         logger.warning(
             "webhook dead-lettered after %d attempts: %s",
             attempts,

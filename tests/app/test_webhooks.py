@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 from app.services import lifetimes, max_events, webhook_config
@@ -117,6 +118,12 @@ async def until(check: Any, what: str, within_s: float = 30) -> None:
         await asyncio.sleep(0.1)
 
 
+def sent(outcome: str) -> float:
+    """``jobs_webhook_attempts_total`` of ``outcome`` (this process's instances)."""
+    value = REGISTRY.get_sample_value("jobs_webhook_attempts_total", {"outcome": outcome})
+    return value or 0.0
+
+
 def verified(headers: dict[str, str], body: bytes) -> dict[str, Any]:
     """The payload, once the library has verified its signature (raises otherwise)."""
     payload: dict[str, Any] = Webhook(SECRET).verify(body, headers)
@@ -198,6 +205,7 @@ async def test_a_delivery_past_the_bound_is_a_dead_letter_ops_lists(
     redis_url: str,
 ) -> None:
     receiver.always = 503
+    before = {outcome: sent(outcome) for outcome in ("delivered", "retried", "dead")}
     a = hooked(live, receiver, ScriptedBackend(), webhook_retry_for_s=2)
     hooked(live, receiver, ScriptedBackend(), webhook_retry_for_s=2)
     job_id = await start(client, a.url, background=True)
@@ -205,6 +213,8 @@ async def test_a_delivery_past_the_bound_is_a_dead_letter_ops_lists(
     attempts = len(receiver.by_id()[job_id])
     assert attempts >= 2  # retried at least once before giving up
     assert redis_client.zcard(KEYS.webhooks_due()) == 0
+    counted = {outcome: sent(outcome) - before[outcome] for outcome in before}
+    assert counted == {"delivered": 0, "retried": attempts - 1, "dead": 1}
     done = ops(redis_url, "webhooks", "--json")
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
