@@ -287,3 +287,40 @@ async def test_a_settled_job_waits_in_redis_for_any_instance_and_one_sender_send
     [(headers, body)] = receiver.requests
     assert headers["webhook-id"] == job.id
     assert verified(headers, body)["type"] == "job.cancelled"
+
+
+def a_store(redis_url: str, *, webhooks: bool) -> tuple[JobStore, Any]:
+    settings = make_settings(redis_url, max_takeovers=0)
+    store_redis = connect(redis_url)
+    spans = lifetimes(settings)
+    events = EventLog(store_redis, KEYS, maxlen=max_events(settings), live_ttl_s=spans.running_s)
+    return JobStore(store_redis, KEYS, events, spans, webhooks=webhooks), store_redis
+
+
+async def test_a_lost_runner_enqueues_once_and_webhooks_off_enqueue_nothing(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    store, store_redis = a_store(redis_url, webhooks=True)
+    job = Job(id=new_job_id(), owner="alice", agent="chat", input={"prompt": "hi"})
+    await store.create(job)
+    claim = await store.claim(job.id, "alice", "runner-1")
+    assert claim is not None
+    assert claim.claimed
+    await store_redis.delete(KEYS.lease(job.id))  # the runner died
+    data = error_payload(ErrorCode.RUNNER_LOST, "gone", retryable=True)
+    verdicts = await asyncio.gather(*(store.declare_lost(job.id, data) for _ in range(10)))
+    assert verdicts.count("lost:max-takeovers") == 1
+    assert redis_client.zrange(KEYS.webhooks_due(), 0, -1) == [job.id]
+    record = redis_client.hgetall(KEYS.webhook(job.id))
+    assert (record["status"], record["owner"], record["agent"]) == ("failed", "alice", "chat")
+    assert json.loads(record["data"])["code"] == "RUNNER_LOST"
+    await store_redis.aclose()
+
+    redis_client.flushall()
+    quiet, quiet_redis = a_store(redis_url, webhooks=False)
+    other = Job(id=new_job_id(), owner="alice", agent="chat", input={"prompt": "hi"})
+    await quiet.create(other)
+    cancelled = error_payload(ErrorCode.CANCELLED, "c", retryable=False)
+    assert await quiet.cancel(other.id, "alice", cancelled) == ("cancelled", "chat")
+    assert redis_client.exists(KEYS.webhook(other.id), KEYS.webhooks_due()) == 0
+    await quiet_redis.aclose()
