@@ -15,6 +15,8 @@ script may touch several of them::
     jobs:user:<owner>:idempotency:<sha256>  HASH  one Idempotency-Key's request and response
     jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
     jobs:user:<owner>:agent:<agent>  HASH  the owner's custom agent (no TTL: configuration)
+    jobs:webhooks:due           ZSET    job ids whose webhook is due, scored by when
+    jobs:webhooks:dead          ZSET    job ids whose webhook gave up, scored by when
 
 Per-user and per-instance keys are only ever used one at a time, so they need no hash tag.
 Operators can rely on the layout documented in the README; ``job_keys_pattern`` is what a SCAN
