@@ -39,6 +39,7 @@ from jobs.store import JobStore, Lifetimes
 from jobs.streams import OpenStreams
 from jobs.tailer import Tailer
 from jobs.tools import Workspace
+from jobs.webhooks import WebhookConfig, WebhookSender
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,19 @@ def lifetimes(settings: Settings) -> Lifetimes:
         result_ttl_s=settings.result_ttl_s,
         run_timeout_s=settings.run_timeout_s,
         max_takeovers=settings.max_takeovers,
+    )
+
+
+def webhook_config(settings: Settings) -> WebhookConfig | None:
+    """The webhook sender's settings; None while webhooks are off (no ``WEBHOOK_URL``)."""
+    if settings.webhook_url is None or settings.webhook_secret is None:
+        return None
+    return WebhookConfig(
+        url=settings.webhook_url,
+        secret=settings.webhook_secret.get_secret_value(),
+        timeout_s=settings.webhook_timeout_s,
+        retry_for_s=settings.webhook_retry_for_s,
+        dead_ttl_s=settings.webhook_dead_ttl_s,
     )
 
 
@@ -189,6 +203,8 @@ async def build_services(
     log_auth(settings)
     async with AsyncExitStack() as stack:
         redis, cluster = _redis(stack, settings)
+        if cluster and settings.webhook_url is not None:
+            raise RuntimeError("WEBHOOK_URL is not supported on a Redis Cluster yet")
         http = await stack.enter_async_context(provider_client()) if settings.oidc else None
         provider = build_provider(settings, http)
         toolbox = workspace or _workspace(stack, settings)
@@ -197,7 +213,7 @@ async def build_services(
         keys = Keys(settings.jobs_redis_prefix)
         spans = lifetimes(settings)
         events = EventLog(redis, keys, maxlen=max_events(settings), live_ttl_s=spans.running_s)
-        store = JobStore(redis, keys, events, spans)
+        store = JobStore(redis, keys, events, spans, webhooks=settings.webhook_url is not None)
         agents = AgentRegistry(
             default_agents(), model_backend, allowed_models=settings.allowed_models, toolbox=toolbox
         )
@@ -224,6 +240,8 @@ async def build_services(
         single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
         tailer = await stack.enter_async_context(Tailer(events, connect=single))
         await stack.enter_async_context(runner)
+        if (hook := webhook_config(settings)) is not None:
+            await stack.enter_async_context(WebhookSender(redis, keys, hook, instance))
         streams.open()
         stack.push_async_callback(streams.aclose)
         if url is not None:  # the embedded store cannot go away

@@ -8,6 +8,7 @@ build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import re
 import sys
@@ -116,6 +117,14 @@ class Settings(BaseSettings):
     # How long a finished job keeps its compact record (0: deleted at once).
     result_ttl_s: Annotated[int, Field(ge=0)] = 3600
 
+    # Webhooks: one signed POST (Standard Webhooks) per job ending; off while WEBHOOK_URL is
+    # unset. WEBHOOK_SECRET (whsec_<base64>) is required with it.
+    webhook_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")] | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10
+    webhook_retry_for_s: Annotated[float, Field(ge=0)] = 3600
+    webhook_dead_ttl_s: Annotated[int, Field(gt=0)] = 7 * 86400
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] | None = None
 
@@ -143,6 +152,28 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        raw = value.get_secret_value()
+        try:
+            key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            key = b""
+        if not raw.startswith("whsec_") or len(key) < 24:
+            raise ValueError("must be whsec_ then the base64 of a random key of 24 bytes or more")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_pair(self) -> Settings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET (whsec_<base64>) to sign with")
+        if self.webhook_url is not None and self.redis_cluster:
+            raise ValueError("WEBHOOK_URL is not supported with REDIS_CLUSTER yet")
+        return self
 
     @field_validator("auth_jwt_secret", "auth_ticket_secret")
     @classmethod

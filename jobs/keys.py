@@ -7,6 +7,7 @@ script may touch several of them::
     jobs:{<id>}:events          STREAM  the job's stored events
     jobs:{<id>}:lease           STRING  the running instance's id, while its lease is alive
     jobs:{<id>}:readers         ZSET    attached streams, scored by when their presence expires
+    jobs:{<id>}:webhook         HASH    the job's pending (or dead) webhook delivery
     jobs:user:<owner>:creates   ZSET    the owner's job creations in the last minute
     jobs:user:<owner>:tickets   ZSET    the owner's stream tickets in the last minute
     jobs:user:<owner>:streams   ZSET    the owner's open streams, scored by expiry
@@ -15,6 +16,8 @@ script may touch several of them::
     jobs:user:<owner>:idempotency:<sha256>  HASH  one Idempotency-Key's request and response
     jobs:instance:<id>:inbox    LIST    job ids an instance is asked to cancel
     jobs:user:<owner>:agent:<agent>  HASH  the owner's custom agent (no TTL: configuration)
+    jobs:webhooks:due           ZSET    job ids whose webhook is due, scored by when
+    jobs:webhooks:dead          ZSET    job ids whose webhook gave up, scored by when
 
 Per-user and per-instance keys are only ever used one at a time, so they need no hash tag.
 Operators can rely on the layout documented in the README; ``job_keys_pattern`` is what a SCAN
@@ -68,6 +71,18 @@ class Keys:
     def readers(self, job_id: str) -> str:
         """Streams attached to the job (ZSET: stream id → presence expiry, Unix ms)."""
         return f"{self.prefix}:{{{job_id}}}:readers"
+
+    def webhook(self, job_id: str) -> str:
+        """The job's webhook delivery: what ended it, attempts, why the last one failed."""
+        return f"{self.prefix}:{{{job_id}}}:webhook"
+
+    def webhooks_due(self) -> str:
+        """Job ids whose webhook is due, scored by when (ms): every instance sweeps it."""
+        return f"{self.prefix}:webhooks:due"
+
+    def webhooks_dead(self) -> str:
+        """Job ids whose webhook gave up (the dead letters), scored by when (ms)."""
+        return f"{self.prefix}:webhooks:dead"
 
     def lease_deadlines(self) -> str:
         """Running jobs by lease deadline (ZSET: job id → Unix ms), swept for lapsed leases

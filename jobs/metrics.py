@@ -105,6 +105,13 @@ UPSTREAM_TOKENS = Counter(
 RUN_COST = Counter(
     "jobs_run_cost_usd", "What completed runs cost, from the price table", ["agent", "model"]
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "jobs_webhook_attempts",
+    "Webhook POSTs attempted, by outcome: delivered, retried (a timeout, connection error, "
+    "408, 429 or 5xx, tried again later), dead (given up: a dead letter)",
+    ["outcome"],
+)
+WEBHOOK_OUTCOMES = ("delivered", "retried", "dead")
 REDIS_ERRORS = Counter(
     "jobs_redis_errors", "Redis commands that failed as unavailable (connection, timeout)"
 )
@@ -153,6 +160,8 @@ def declare(agents: Iterable[str], models: Iterable[str], instance: str) -> None
     for model in models:
         for direction in ("input", "output", "cache_read", "cache_write"):
             UPSTREAM_TOKENS.labels(model, direction)
+    for webhook_outcome in WEBHOOK_OUTCOMES:
+        WEBHOOK_ATTEMPTS.labels(webhook_outcome)
     BUILD_INFO.labels(_version(), platform.python_version(), instance).set(1)
 
 
@@ -184,6 +193,11 @@ def run_ended(job: Job, outcome: str, code: str | None, *, stored: bool) -> None
         RUN_DURATION.labels(job.agent, outcome).observe(duration_s)
     if stored:
         job_finished(outcome, code, job.agent)
+
+
+def webhook_attempt(outcome: str) -> None:
+    """One webhook POST ended ``delivered``, ``retried`` or ``dead``."""
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
 
 
 def takeover(reason: str) -> None:

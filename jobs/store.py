@@ -45,12 +45,28 @@ from jobs.limits import Check
 from jobs.listing import JobIndex, JobQuery, Position
 from jobs.model import Job
 
-# KEYS: job, events, lease, readers. ARGV[1..4]: grace_s, retention_s, maxlen, result_ttl_s.
+# KEYS: job, events, lease, readers[, webhook, webhooks_due].
+# ARGV[1..4]: grace_s, retention_s, maxlen, result_ttl_s.
 # The record is kept, compacted, for result_ttl_s (a failure or cancel at least retention_s);
 # a completed job's input goes (only its result matters now), and its complete event's data is
 # kept as 'complete'; 0 deletes it at once.
+# With the two webhook keys (webhooks on), settling also records the job's delivery and makes it
+# due at once, in the same step: whichever instance settles, and even if it dies right after,
+# the delivery is there for any instance's sweep.
 _SETTLE = """
 local function settle(status, event, data, owner)
+  if KEYS[6] then
+    local t = redis.call('TIME')
+    local at = t[1] * 1000 + math.floor(t[2] / 1000)
+    local job_id = string.match(KEYS[1], '{([0-9a-f]+)}$')
+    redis.call('HSET', KEYS[5], 'jobId', job_id, 'owner', owner,
+               'agent', redis.call('HGET', KEYS[1], 'agent') or '', 'status', status,
+               'traceparent', redis.call('HGET', KEYS[1], 'traceparent') or '',
+               'data', data, 'endedAt', at, 'attempts', 0)
+    -- 8 days: past any sensible retry bound; a dead letter's own TTL is set when it dies
+    redis.call('EXPIRE', KEYS[5], 691200)
+    redis.call('ZADD', KEYS[6], at, job_id)
+  end
   local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
                         'event', event, 'data', data, 'owner', owner)
   redis.call('EXPIRE', KEYS[2], ARGV[1])
@@ -334,7 +350,15 @@ def _horizon_s(lifetimes: Lifetimes) -> int:
 class JobStore:
     """The job HASHes of one key prefix, and the scripts that decide a job's fate."""
 
-    def __init__(self, redis: Redis, keys: Keys, events: EventLog, lifetimes: Lifetimes) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        events: EventLog,
+        lifetimes: Lifetimes,
+        *,
+        webhooks: bool = False,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.events = events
@@ -342,6 +366,8 @@ class JobStore:
         #: Whether ``redis`` is a Redis Cluster client: then no script may touch a job's keys
         #: and another key (different slots), so :meth:`create` takes no custom agent's key.
         self.cluster = isinstance(redis, RedisCluster)
+        #: Whether settling a job enqueues its webhook (``WEBHOOK_URL`` set).
+        self.webhooks = webhooks
         self.index = JobIndex(redis, keys, horizon_s=_horizon_s(lifetimes))
         self._claim = redis.register_script(_CLAIM)
         self._unclaim = redis.register_script(_UNCLAIM)
@@ -582,7 +608,10 @@ class JobStore:
 
     def _settle_keys(self, job_id: str) -> list[str]:
         keys = self.keys
-        return [keys.job(job_id), keys.events(job_id), keys.lease(job_id), keys.readers(job_id)]
+        names = [keys.job(job_id), keys.events(job_id), keys.lease(job_id), keys.readers(job_id)]
+        if self.webhooks:
+            names += [keys.webhook(job_id), keys.webhooks_due()]
+        return names
 
     def _settle_args(self) -> list[ScriptArg]:
         lifetimes = self.lifetimes

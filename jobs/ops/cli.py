@@ -9,6 +9,8 @@ instances are in. They only ever SCAN; only ``purge --yes`` writes.
 - ``tail ID [--text]`` — the stored events, then new ones as they arrive, to the terminal one
 - ``purge --status S [--owner O] [--older-than SECONDS] [--yes]`` — a dry run unless ``--yes``
 - ``stats`` — jobs by status, streams and events, memory used by job keys
+- ``webhooks`` — webhook deliveries due or retrying, and the dead letters: job, owner, agent,
+  status, attempts, last error
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobs.client.cli import Exit
+from jobs.connection import unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
 from jobs.events import TERMINAL, Event, JobStatus, now_ms
 from jobs.keys import JOB_ID_RE, Keys
@@ -237,6 +240,25 @@ async def cmd_stats(
     return Exit.OK
 
 
+async def cmd_webhooks(
+    inspector: Inspector, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    from jobs.webhooks import backlog
+
+    with unavailable_as_domain_error():
+        due, dead = await backlog(inspector.redis, inspector.keys)
+    if args.json:
+        out.write(json.dumps({"due": due, "dead": [d.to_json() for d in dead]}) + "\n")
+        return Exit.OK
+    out.write(f"due or retrying  {due}\ndead letters     {len(dead)}\n")
+    for letter in dead:
+        out.write(
+            f"{letter.job_id}  {letter.owner}  {letter.agent}  {letter.status}  "
+            f"{letter.attempts} attempts  died {moment(letter.died_at)}  {letter.last_error}\n"
+        )
+    return Exit.OK
+
+
 Command = Callable[["Inspector", argparse.Namespace, TextIO, TextIO], Awaitable[int]]
 
 
@@ -283,6 +305,7 @@ def add_commands(commands: Any) -> None:
     purge.add_argument("--older-than", type=float, metavar="SECONDS", help="only older jobs")
     purge.add_argument("--yes", action="store_true", help="really delete")
     command("stats", cmd_stats, "jobs by status, streams, memory used by job keys")
+    command("webhooks", cmd_webhooks, "webhook deliveries due, and the dead letters")
 
 
 def connect_redis(url: str) -> Redis:
