@@ -82,7 +82,7 @@ async def test_unknown_static_files_and_the_api_keep_their_problem_documents(
     assert missing.headers["content-type"] == "application/problem+json"
     outside = await client.get(f"{server.url}/static/%2e%2e/page.py")  # app/page.py
     assert outside.status_code == 404
-    assert (await client.get(f"{server.url}/jobs")).status_code == 405
+    assert (await client.put(f"{server.url}/jobs")).status_code == 405  # the API, not a file
 
 
 async def test_dev_mode_hands_the_page_a_working_token_and_never_logs_it(

@@ -145,7 +145,7 @@ def test_a_second_tab_follows_the_same_job(live: StartLive, page: Page) -> None:
 
 
 def test_a_finished_job_shows_its_result_then_a_clear_message(live: StartLive, page: Page) -> None:
-    server = live(**DEV, resume_grace_s=2)  # its events last 2 s after the end
+    server = live(**DEV, resume_grace_s=2, result_ttl_s=0)  # events: 2 s after the end; no record
     expected_text = offline_reply(BASE_INPUT)
     open_page(page, server.url)
     fill_form(page, BASE_INPUT)

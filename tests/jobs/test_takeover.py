@@ -96,7 +96,9 @@ async def test_a_run_taken_over_rewinds_the_step_its_backend_cannot_continue(
     ids = [e.id for e in events]
     assert len(ids) == len(set(ids))
     record = await durable.redis.hgetall(durable.keys.job(job.id))
-    assert record == {}, "deleted on success"
+    # Kept, compacted, for RESULT_TTL_S: completed, its complete data, the takeover counted.
+    assert (record["status"], record["takeovers"]) == ("completed", "1")
+    assert "input" not in record
     assert await durable.redis.zscore(durable.keys.lease_deadlines(), job.id) is None
 
 

@@ -158,6 +158,8 @@ def test_run_moves_to_another_instance_when_its_instance_stops(
         "DEMO_TOKENS_PER_SECOND": "40",  # about 2 s of output: SIGTERM lands mid-run
         "STREAM_THROTTLE_MS": "50",
         "SHUTDOWN_GRACE_S": "10",
+        # No drain: A hands its run over at once and stops listening; B takes it over.
+        "SHUTDOWN_DRAIN_S": "0",
     }
     a, b = ServiceProcess(**env).start(), ServiceProcess(**env).start()
     try:
@@ -167,7 +169,7 @@ def test_run_moves_to_another_instance_when_its_instance_stops(
         try:
             head = read_until(run, b"You asked")
             assert a.process is not None
-            a.process.send_signal(signal.SIGTERM)  # A ends its streams cleanly, finishes its run
+            a.process.send_signal(signal.SIGTERM)  # A ends its streams cleanly, hands the run over
             tail, errors = run.communicate(timeout=30)
         finally:
             run.kill()
