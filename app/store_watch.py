@@ -16,6 +16,7 @@ import time
 from types import TracebackType
 from urllib.parse import urlsplit
 
+from jobs.connection import cancel_until_done
 from jobs.errors import StoreUnavailable
 from jobs.store import JobStore
 
@@ -65,11 +66,7 @@ class StoreWatch:
         traceback: TracebackType | None,
     ) -> None:
         task, self._task = self._task, None
-        # Cancel until it is done: Python 3.11's asyncio.wait_for, which redis-py uses, can
-        # swallow a cancel that lands as a ping ends, and the loop would then sleep on.
-        while task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task], timeout=1)
+        await cancel_until_done(task)
 
     async def _watch(self) -> None:
         warned_at = 0.0

@@ -26,6 +26,7 @@ The limits are chosen, not inherited from redis-py's defaults:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -170,3 +171,12 @@ def unavailable_as_domain_error() -> Iterator[None]:
             raise
         metrics.redis_error()
         raise error from exc
+
+
+async def cancel_until_done(task: asyncio.Task[None] | None) -> None:
+    """Stop a loop task that talks to Redis. Cancel until it is done: Python 3.11's
+    ``asyncio.wait_for``, which redis-py uses, can swallow a cancel that lands as a command
+    ends, and the loop would then go on (and a plain ``await task`` hang)."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1)

@@ -20,7 +20,6 @@ sweeps the due deliveries:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import orjson
 from standardwebhooks import Webhook
 
 from jobs import metrics, tracing
-from jobs.connection import Redis, unavailable_as_domain_error
+from jobs.connection import Redis, cancel_until_done, unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
 from jobs.events import now_ms
 from jobs.keys import Keys
@@ -121,10 +120,7 @@ class WebhookSender:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_until_done(self._task)
         await self._http.aclose()
 
     async def _sweep(self) -> None:

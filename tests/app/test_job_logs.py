@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from app.logs import configure
 from jobs.errors import UpstreamOverloaded
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend
@@ -21,24 +18,6 @@ from tests.support.sse import read_stream
 pytestmark = pytest.mark.anyio
 
 CHAT = {"agent": "chat", "input": {"prompt": "log me"}}
-SAVED = ("", "sse_starlette", "uvicorn", "uvicorn.error", "uvicorn.access")
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """JSON lines as ``python -m app`` writes them, into a buffer; logging restored after."""
-    loggers = [logging.getLogger(name or None) for name in SAVED]
-    saved = [(lg.level, list(lg.handlers), lg.propagate) for lg in loggers]
-    stream = io.StringIO()
-    configure("info", json_lines=True)
-    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    try:
-        yield stream
-    finally:
-        for lg, (level, handlers, propagate) in zip(loggers, saved, strict=True):
-            lg.setLevel(level)
-            lg.handlers[:] = handlers
-            lg.propagate = propagate
 
 
 def entries(stream: io.StringIO) -> list[dict[str, Any]]:

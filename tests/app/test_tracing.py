@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from app import Settings, create_app
-from app.logs import configure
 from app.tracing import build_provider
 from jobs import tracing
 from tests.app.test_stream_anthropic import FEATURE_INPUT, SUGGESTIONS
@@ -34,7 +32,6 @@ pytestmark = pytest.mark.anyio
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
-SAVED = ("", "sse_starlette", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 @pytest.fixture
@@ -46,22 +43,6 @@ def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
         yield provider, exporter
     finally:
         provider.shutdown()
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    loggers = [logging.getLogger(name or None) for name in SAVED]
-    saved = [(lg.level, list(lg.handlers), lg.propagate) for lg in loggers]
-    stream = io.StringIO()
-    configure("info", json_lines=True)
-    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    try:
-        yield stream
-    finally:
-        for lg, (level, handlers, propagate) in zip(loggers, saved, strict=True):
-            lg.setLevel(level)
-            lg.handlers[:] = handlers
-            lg.propagate = propagate
 
 
 def named(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
