@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass
 
 import pytest
+import uvloop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,3 +145,44 @@ async def test_throttle_with_a_zero_window_flushes_every_delta() -> None:
         throttle.add(text)
     throttle.close()
     assert flushes == list("hello")
+
+
+def test_a_window_ends_when_its_timer_fires_a_little_early() -> None:
+    state = Coalescer(0.1)
+    assert state.add("a", 0.0) == "a"
+    assert state.add("b", 0.03) is None
+    assert state.end_window(0.0996) == "b", "the timer armed at the deadline ends the window"
+    assert state.add("c", 0.15) is None, "the next window counts from the deadline (0.1)"
+    assert state.end_window(0.21) == "c"
+    assert state.add("d", 0.25) is None, "a late timer's window counts from when it fired"
+    assert state.deadline == pytest.approx(0.31)
+
+
+def test_the_throttle_arms_one_timer_per_window_on_uvloop() -> None:
+    """uvloop's timers have millisecond resolution, so a timer due in under a millisecond
+    fires at once, before the loop's clock reaches its deadline. Re-checking the deadline
+    there re-armed the timer again and again until the clock caught up (seen: ~190 timer
+    callbacks per 100 ms window)."""
+    fires = 0
+    flushes: list[str] = []
+
+    class Counted(Throttle):
+        __slots__ = ()
+
+        def _on_timer(self) -> None:
+            nonlocal fires
+            fires += 1
+            super()._on_timer()
+
+    async def tokens() -> None:
+        loop = asyncio.get_running_loop()
+        throttle = Counted(0.1, flushes.append)  # the default STREAM_THROTTLE_MS
+        started = loop.time()
+        for i in range(50):  # 50 tokens a second for a second: about 10 windows
+            await asyncio.sleep(max(0.0, started + i * 0.02 - loop.time()))
+            throttle.add("x")
+        throttle.close()
+
+    uvloop.run(tokens())
+    assert "".join(flushes) == "x" * 50
+    assert fires <= len(flushes), f"{fires} timer callbacks for {len(flushes)} flushes"
