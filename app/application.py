@@ -22,7 +22,7 @@ from starlette.routing import Route
 from app import tracing
 from app.custom_agents import routes as custom_agent_routes
 from app.logs import configure
-from app.middleware import AccessLog, BodyLimit, BodyTimeout, RequestId, cors
+from app.middleware import BodyGuard, RequestEdge, cors
 from app.openapi import openapi_json
 from app.page import page_routes
 from app.problems import EXCEPTION_HANDLERS
@@ -91,11 +91,13 @@ def create_app(
         ],
         middleware=[
             *tracing.middleware(provider),
-            Middleware(RequestId),
-            Middleware(AccessLog),
+            Middleware(RequestEdge),
             *cors(settings.cors_allow_origins),
-            Middleware(BodyLimit, max_body_bytes=settings.max_body_bytes),
-            Middleware(BodyTimeout, body_timeout_s=settings.http_body_timeout_s),
+            Middleware(
+                BodyGuard,
+                max_body_bytes=settings.max_body_bytes,
+                body_timeout_s=settings.http_body_timeout_s,
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -2,7 +2,7 @@
 
 Structured fields travel as ``extra=`` on the log call (``job_id``, ``status``...); the JSON
 formatter writes them as top-level keys. Three more come from the context: ``request_id`` (set
-by ``app.middleware.RequestId`` for each request), ``job_id`` (set by the routes as soon as
+by ``app.middleware.RequestEdge`` for each request), ``job_id`` (set by the routes as soon as
 they know the job) and ``owner`` (``jobs.joblog``: set once the job's owner is established).
 A job's run is a task created while its first attach is handled, so it inherits them all:
 every line of a job's life carries its id, its owner and the id of the request that started

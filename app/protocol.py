@@ -17,7 +17,7 @@ httptools protocol, through uvicorn's own extension point (``Config(http=<class>
 
 Both answers are problem documents, like every other error (built by ``app.problems``). An
 idle keep-alive connection is closed by uvicorn's own ``timeout_keep_alive``; the time to send
-a body is bounded by ``app.middleware.BodyTimeout``. Bytes that are not HTTP at all (a garbage
+a body is bounded by ``app.middleware.BodyGuard``. Bytes that are not HTTP at all (a garbage
 request line, ``Content-Length: -1``) still get uvicorn's plain-text 400: the parser rejects
 them before there is a request to answer, and a problem document would claim an HTTP exchange
 that never happened.

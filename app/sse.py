@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
-from starlette.types import Message, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from jobs import metrics
 from jobs.errors import StoreUnavailable
@@ -78,24 +80,106 @@ async def _frames(
         metrics.event_sent(Event.ERROR)
 
 
-class JobEventStream(EventSourceResponse):
-    """sse-starlette's response with a cheaper bounded send.
+class SendWatch:
+    """One timer per event loop bounds the sends of every stream on it.
 
-    The library bounds each send with an anyio cancel scope, which costs more than the rest
-    of sending an event; ``asyncio.timeout`` gives the same bound (and the same
-    ``SendTimeoutError``) at a fraction of the cost. This overrides one private method of
-    sse-starlette, pinned below its next major version in pyproject.toml.
+    A stream notes when its send began; every ``period_s`` the watch cancels the task of each
+    send that has lasted ``send_timeout`` (so a send ends between ``send_timeout`` and
+    ``send_timeout + period_s`` after it began). A timeout per send (anyio's cancel scope, or
+    ``asyncio.timeout``) costs a timer armed and cancelled for every event of every reader,
+    for the rare send that blocks: the socket's buffers are full because the client stopped
+    reading. The watch runs only while streams are open.
     """
+
+    __slots__ = ("_loop", "_timer", "period_s", "streams")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period_s: float = 1.0) -> None:
+        self._loop = loop
+        self.period_s = period_s
+        self.streams: set[JobEventStream] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of_running_loop(cls) -> SendWatch:
+        loop = asyncio.get_running_loop()
+        watch = _WATCHES.get(loop)
+        if watch is None:
+            watch = _WATCHES[loop] = cls(loop)
+        return watch
+
+    def add(self, stream: JobEventStream) -> None:
+        self.streams.add(stream)
+        if self._timer is None:
+            self._timer = self._loop.call_later(self.period_s, self._check)
+
+    def discard(self, stream: JobEventStream) -> None:
+        self.streams.discard(stream)
+
+    def _check(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        for stream in self.streams:
+            stream.cancel_send_older_than(now)
+        if self.streams:
+            self._timer = self._loop.call_later(self.period_s, self._check)
+
+
+_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendWatch] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class JobEventStream(EventSourceResponse):
+    """sse-starlette's response with a cheaper bounded send: the library bounds each send with
+    an anyio cancel scope, which costs more than the rest of sending an event; here one
+    :class:`SendWatch` per process bounds them all, and a send it cuts short raises the same
+    ``SendTimeoutError``. This overrides one private method of sse-starlette (and keeps its
+    ``_send_interrupted`` bookkeeping).
+    """
+
+    _send_began: float | None = None
+    _sender: asyncio.Task[Any] | None = None
+    _timed_out = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.send_timeout is None:
+            await super().__call__(scope, receive, send)
+            return
+        watch = SendWatch.of_running_loop()
+        watch.add(self)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            watch.discard(self)
+
+    def cancel_send_older_than(self, now: float) -> None:
+        """Cut short a send that began ``send_timeout`` or more before ``now``."""
+        began, sender, timeout = self._send_began, self._sender, self.send_timeout
+        if began is None or sender is None or timeout is None or self._timed_out:
+            return
+        if now - began >= timeout:
+            self._timed_out = True
+            sender.cancel()
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         if self.send_timeout is None:
             await send(message)
             return
+        self._sender = asyncio.current_task()
+        self._send_began = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(self.send_timeout):
-                await send(message)
-        except TimeoutError:
-            raise SendTimeoutError() from None
+            await send(message)
+        except asyncio.CancelledError:
+            self._send_interrupted = True
+            if self._timed_out and self._sender is not None:
+                self._sender.uncancel()
+                raise SendTimeoutError() from None
+            raise
+        except BaseException:
+            self._send_interrupted = True
+            raise
+        finally:
+            self._send_began = None
 
 
 def event_stream(

@@ -21,7 +21,7 @@ token as a ticket.
 Tickets get a leeway of :data:`TICKET_LEEWAY_S`, not the bearer tokens' 30 s: instances of
 this service issue and check them, so there is little clock skew to absorb, and 30 s would
 stretch a 60 s ticket by half. A ticket travels in a URL, so the access log never writes
-query strings (``app.middleware.AccessLog``).
+query strings (``app.middleware.RequestEdge``).
 """
 
 from __future__ import annotations

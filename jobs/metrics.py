@@ -144,7 +144,13 @@ _EVENTS: dict[str, Counter] = {name.value: EVENTS_SENT.labels(name.value) for na
 
 
 def job_created(agent: str) -> None:
-    JOBS_CREATED.labels(agent).inc()
+    child = _CREATED.get(agent)
+    if child is None:
+        child = _CREATED[agent] = JOBS_CREATED.labels(agent)
+    child.inc()
+
+
+_CREATED: dict[str, Counter] = {}
 
 
 def declare(agents: Iterable[str], models: Iterable[str], instance: str) -> None:
@@ -242,8 +248,20 @@ def redis_error() -> None:
 
 
 def http_request(method: str, route: str, status: int, duration_s: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route, str(status)).observe(duration_s)
+    children = _HTTP.get((method, route, status))
+    if children is None:  # a bounded set: methods x route templates x statuses
+        labels = (method, route, str(status))
+        children = _HTTP[method, route, status] = (
+            HTTP_REQUESTS.labels(*labels),
+            HTTP_DURATION.labels(*labels),
+        )
+    children[0].inc()
+    children[1].observe(duration_s)
+
+
+#: The children of the HTTP series by (method, route, status): ``labels()`` costs more than
+#: the increment it precedes, on every request.
+_HTTP: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
 # -- exposition and multiprocess bookkeeping --------------------------------------------------
