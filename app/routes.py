@@ -105,6 +105,18 @@ async def read_json(request: Request) -> Any:
         raise MalformedJson(str(exc)) from None
 
 
+class JobJSON(JSONResponse):
+    """A JSON answer encoded by orjson: the same compact UTF-8 as Starlette's, in a fraction
+    of the time. What orjson refuses (an integer beyond 64 bits in an agent's result) goes
+    through Starlette's encoder instead."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
+
+
 def job_links(request: Request, job_id: str) -> tuple[str, str]:
     """The job's resource and stream paths, from the route table (the mount's root included)."""
     root = request.scope.get("root_path", "")
@@ -199,7 +211,7 @@ async def _start(request: Request, svc: Services, principal: Principal, raw: Any
         "streamUrl": stream_url,
         "streamTicket": svc.tickets.issue(job.id, principal.sub),
     }
-    return JSONResponse(content, status_code=201, headers={"Location": location})
+    return JobJSON(content, status_code=201, headers={"Location": location})
 
 
 def _replayed(svc: Services, principal: Principal, replay: Replay) -> Response:
@@ -207,7 +219,7 @@ def _replayed(svc: Services, principal: Principal, replay: Replay) -> Response:
     body = replay.body | {"streamTicket": svc.tickets.issue(replay.body["jobId"], principal.sub)}
     logs.job_id.set(replay.body["jobId"])
     headers = replay.headers | {"Idempotent-Replayed": "true"}
-    return JSONResponse(body, status_code=replay.status, headers=headers)
+    return JobJSON(body, status_code=replay.status, headers=headers)
 
 
 async def get_job(request: Request) -> Response:
@@ -216,7 +228,7 @@ async def get_job(request: Request) -> Response:
     principal = await bearer(request)
     job = await svc.jobs.status(principal.sub, job_id)
     ttl_s = await svc.jobs.store.ttl_s(job.id) if job.agent else None
-    return JSONResponse(job_status(job, ttl_s=ttl_s))
+    return JobJSON(job_status(job, ttl_s=ttl_s))
 
 
 async def list_jobs(request: Request) -> Response:
@@ -235,7 +247,7 @@ async def list_jobs(request: Request) -> Response:
         more = params.model_dump(exclude_none=True, mode="json") | {"cursor": last.cursor}
         root = request.scope.get("root_path", "")
         next_path = f"{root}{request.app.url_path_for('jobs')}?{urlencode(more)}"
-    return JSONResponse({"jobs": [job_status(job, ttl_s=None) for job in jobs], "next": next_path})
+    return JobJSON({"jobs": [job_status(job, ttl_s=None) for job in jobs], "next": next_path})
 
 
 async def jobs_resource(request: Request) -> Response:
@@ -251,7 +263,7 @@ async def issue_ticket(request: Request) -> Response:
     await svc.jobs.limits.ticket(principal.sub)
     job = await svc.jobs.status(principal.sub, job_id)
     ticket = svc.tickets.issue(job.id, principal.sub)
-    return JSONResponse({"streamTicket": ticket, "expiresIn": svc.tickets.lifetime_s})
+    return JobJSON({"streamTicket": ticket, "expiresIn": svc.tickets.lifetime_s})
 
 
 async def ticket_holder(svc: Services, ticket: str, job_id: str) -> Principal:

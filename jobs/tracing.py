@@ -24,7 +24,7 @@ calls' tasks inherit them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -92,8 +92,16 @@ def run(job: Job) -> Iterator[None]:
         yield
 
 
-async def within_run(job: Job, run_coroutine: Awaitable[T]) -> T:
-    """Await ``run_coroutine`` (a run task's body) inside :func:`run`'s span."""
+def within_run(job: Job, run_coroutine: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """``run_coroutine`` (a run task's body) inside :func:`run`'s span; itself when tracing is
+    off (a wrapper is one more frame that every resumption of the run passes through: one
+    per token)."""
+    if _tracer is None:
+        return run_coroutine
+    return _within_run(job, run_coroutine)
+
+
+async def _within_run(job: Job, run_coroutine: Awaitable[T]) -> T:
     with run(job):
         return await run_coroutine
 

@@ -215,3 +215,14 @@ async def test_redis_down_gives_503_problems_and_health_stays_up(
     assert created.headers["retry-after"]
     attach = await client.get(f"{server.url}/jobs/{'b' * 32}/stream", headers=bearer())
     assert_problem(attach, 503, "STORE_UNAVAILABLE")
+
+
+def test_job_answers_are_encoded_as_starlette_would_and_big_integers_survive() -> None:
+    from starlette.responses import JSONResponse
+
+    from app.routes import JobJSON
+
+    body = {"jobId": "x", "status": "pending", "createdAt": 1_795_249_621_319, "note": "é ✓"}
+    assert JobJSON(body).body == JSONResponse(body).body
+    huge = {"result": {"count": 2**70}}  # orjson refuses integers beyond 64 bits
+    assert JobJSON(huge).body == b'{"result":{"count":1180591620717411303424}}'
