@@ -8,8 +8,8 @@ client) derives it from here or is checked against it by a test. It imports noth
 standard library and orjson, so the client can use it without the server's dependencies.
 
 ``connected`` is per connection and never stored; every other event is stored in the job's
-Redis Stream (see :mod:`jobs.eventlog`) and its entry id is the SSE ``id:``. Event ids compare
-as ``(ms, seq)`` pairs.
+Redis Stream (see :mod:`jobs.delivery.eventlog`) and its entry id is the SSE ``id:``. Event ids
+compare as ``(ms, seq)`` pairs.
 """
 
 from __future__ import annotations

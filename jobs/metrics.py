@@ -48,7 +48,7 @@ from jobs.events import ErrorCode, Event, JobStatus, now_ms, status_of
 
 if TYPE_CHECKING:
     from jobs.backends.base import TokenUsage
-    from jobs.model import Job
+    from jobs.record.model import Job
 
 # A `_created` timestamp series per counter and histogram doubles the output for nothing a
 # dashboard uses (and multiprocess mode does not export them anyway).

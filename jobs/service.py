@@ -11,10 +11,10 @@ This is what the HTTP routes call; it speaks in domain terms (owners, jobs, even
 - otherwise 404 (no such job) or 403 (not yours).
 
 An open stream holds one of its owner's stream slots and a presence entry on the job (which
-keeps the run from being abandoned); :class:`~jobs.streams.OpenStreams` refreshes both while it
-is open and gives both back when it ends. A stream that tails Redis (the run is on another
-instance) reads through the shared :class:`~jobs.tailer.Tailer` (a few connections for every
-such stream) and checks the runner's lease whenever it waits a second without news: a dead
+keeps the run from being abandoned); :class:`~jobs.delivery.open_streams.OpenStreams` refreshes both
+while it is open and gives both back when it ends. A stream that tails Redis (the run is on another
+instance) reads through the shared :class:`~jobs.delivery.tailer.Tailer` (a few connections for
+every such stream) and checks the runner's lease whenever it waits a second without news: a dead
 runner's job ends as ``RUNNER_LOST``.
 """
 
@@ -28,9 +28,11 @@ from typing import Any
 
 from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
-from jobs.budgets import UserBudget
-from jobs.channel import RunChannel
-from jobs.custom_agents import CustomAgents
+from jobs.delivery.channel import RunChannel
+from jobs.delivery.eventlog import EventLog
+from jobs.delivery.lease_checks import LeaseChecks
+from jobs.delivery.open_streams import OpenStreams
+from jobs.delivery.tailer import Tailer
 from jobs.errors import (
     Cancelled,
     InvalidEventId,
@@ -40,7 +42,6 @@ from jobs.errors import (
     RunnerLost,
     TooManyStreams,
 )
-from jobs.eventlog import EventLog
 from jobs.events import (
     START,
     ErrorCode,
@@ -51,16 +52,15 @@ from jobs.events import (
     event_id_key,
     is_event_id,
 )
-from jobs.keys import check_job_id, new_job_id
-from jobs.lease import Leases, instance_of
-from jobs.lease_checks import LeaseChecks
-from jobs.limits import Limits
-from jobs.listing import JobQuery, Position
-from jobs.model import Job
-from jobs.runner import Runner, log_runner_lost
-from jobs.store import Claim, JobStore
-from jobs.streams import OpenStreams
-from jobs.tailer import Tailer
+from jobs.record.custom_agents import CustomAgents
+from jobs.record.limits import Limits
+from jobs.record.listing import JobQuery, Position
+from jobs.record.model import Job
+from jobs.record.store import Claim, JobStore
+from jobs.redis.keys import check_job_id, new_job_id
+from jobs.running.budgets import UserBudget
+from jobs.running.lease import Leases, instance_of
+from jobs.running.runner import Runner, log_runner_lost
 
 
 @dataclass(slots=True)
@@ -314,8 +314,8 @@ class JobService:
         self, job_id: str, after_id: str, owner: str, stream_id: str, channel: RunChannel | None
     ) -> AsyncGenerator[StoredEvent | None, None]:
         """The job's events after ``after_id`` through the terminal one; the stream's slot and
-        presence are kept fresh by :class:`~jobs.streams.OpenStreams` and given back however
-        the stream ends."""
+        presence are kept fresh by :class:`~jobs.delivery.open_streams.OpenStreams` and given back
+        however the stream ends."""
         self.streams.add(stream_id, job_id, owner)
         metrics.stream_opened()
         last: StoredEvent | None = None

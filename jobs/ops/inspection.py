@@ -2,7 +2,7 @@
 
 Everything here finds keys with SCAN (never KEYS, which blocks Redis while it walks the whole
 keyspace) and reads them in pipelined batches, so it is safe against a production Redis. Key
-names come from :mod:`jobs.keys` only.
+names come from :mod:`jobs.redis.keys` only.
 
 A job is what its keys say: the record (HASH) while it exists, else its event stream. After a
 success the record is deleted at once while the events stay ``RESUME_GRACE_S``: such a job is
@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.events import CANCEL_CODES, TERMINAL, JobStatus, now_ms, status_of
-from jobs.keys import Keys
+from jobs.redis.connection import Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 #: Jobs read per pipelined round trip.
 BATCH = 200

@@ -21,14 +21,14 @@ from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 from app.services import lifetimes, max_events, webhook_config
-from jobs.connection import connect
+from jobs.delivery.eventlog import EventLog
 from jobs.errors import UpstreamOverloaded
-from jobs.eventlog import EventLog
 from jobs.events import ErrorCode, error_payload
-from jobs.keys import Keys, new_job_id
-from jobs.model import Job
-from jobs.store import JobStore
-from jobs.webhooks import WebhookSender
+from jobs.record.model import Job
+from jobs.record.store import JobStore
+from jobs.redis.connection import connect
+from jobs.redis.keys import Keys, new_job_id
+from jobs.running.webhooks import WebhookSender
 from tests.conftest import StartLive, make_settings, token
 from tests.jobs.ops.test_ops import ops
 from tests.support.backends import ScriptedBackend

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.coalescer import Coalescer, Throttle
+from jobs.delivery.coalescer import Coalescer, Throttle
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from redis.asyncio.connection import AbstractConnection
 
 from app.services import build_services
-from jobs.custom_agents import _PUT
 from jobs.errors import RateLimited
-from jobs.keys import Keys, new_job_id
-from jobs.model import Job
-from jobs.store import _CREATE
+from jobs.record.custom_agents import _PUT
+from jobs.record.model import Job
+from jobs.record.store import _CREATE
+from jobs.redis.keys import Keys, new_job_id
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.eventlog import Batch
+from jobs.delivery.eventlog import Batch
 from jobs.events import START, Event, StoredEvent
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 from tests.jobs.test_store import running

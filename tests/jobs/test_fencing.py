@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
-from jobs.eventlog import Batch
+from jobs.delivery.eventlog import Batch
 from jobs.events import START, ErrorCode, Event, StoredEvent, error_payload
-from jobs.model import Job
+from jobs.record.model import Job
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 
 pytestmark = pytest.mark.anyio

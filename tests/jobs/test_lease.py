@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from jobs.events import ErrorCode, error_payload
-from jobs.keys import new_job_id
-from jobs.lease import INBOX_TTL_S, LeaseState
-from jobs.model import Job
+from jobs.record.model import Job
+from jobs.redis.keys import new_job_id
+from jobs.running.lease import INBOX_TTL_S, LeaseState
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 
 pytestmark = pytest.mark.anyio

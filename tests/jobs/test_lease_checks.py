@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from jobs.delivery.lease_checks import LeaseChecks
 from jobs.events import ErrorCode, Event
-from jobs.keys import new_job_id
-from jobs.lease_checks import LeaseChecks
+from jobs.redis.keys import new_job_id
 from tests.jobs.conftest import RUNNER, Domain
 from tests.jobs.test_store import running
 

@@ -10,9 +10,9 @@ import pytest
 from jobs.backends import BackendEvent, ModelRequest, TextDelta
 from jobs.errors import UpstreamUnavailable
 from jobs.events import START, JobStatus, StoredEvent
-from jobs.keys import new_job_id
-from jobs.model import Job
-from jobs.runner import RunLimits
+from jobs.record.model import Job
+from jobs.redis.keys import new_job_id
+from jobs.running.runner import RunLimits
 from tests.jobs.conftest import Domain
 from tests.support.backends import ScriptedBackend
 

@@ -10,7 +10,7 @@ import pytest
 from app.services import build_services
 from jobs.errors import InputInvalid, JobNotFound, NotOwner, RateLimited
 from jobs.events import JobStatus, StoredEvent
-from jobs.keys import new_job_id
+from jobs.redis.keys import new_job_id
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from jobs.eventlog import Batch
+from jobs.delivery.eventlog import Batch
 from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent, error_payload
-from jobs.keys import new_job_id
-from jobs.model import Job
+from jobs.record.model import Job
+from jobs.redis.keys import new_job_id
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 
 pytestmark = pytest.mark.anyio

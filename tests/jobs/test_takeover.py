@@ -15,8 +15,8 @@ from app.services import build_services
 from jobs.backends.anthropic import AnthropicBackend, accepts_prefill
 from jobs.client.resume import TYPES, Output
 from jobs.events import START, Event, StoredEvent
-from jobs.journal import read_journal
-from jobs.model import Job
+from jobs.record.model import Job
+from jobs.running.journal import read_journal
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend

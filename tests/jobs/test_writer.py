@@ -10,10 +10,10 @@ from typing import cast
 import pytest
 
 from app.services import build_services
-from jobs.channel import RunChannel
-from jobs.eventlog import Batch, EventLog, Verdict
+from jobs.delivery.channel import RunChannel
+from jobs.delivery.eventlog import Batch, EventLog, Verdict
+from jobs.delivery.writer import EventWriter
 from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent
-from jobs.writer import EventWriter
 from tests.conftest import make_settings
 from tests.jobs.conftest import SETTINGS, Domain
 from tests.support.backends import ScriptedBackend

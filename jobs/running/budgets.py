@@ -13,7 +13,7 @@ What counts (:func:`tokens`): input, output, cache writes and cache reads, every
 model processed. Cache reads are cheaper, but they are tokens; the budget is of tokens, and
 what a run cost in money is its ``costUsd``.
 
-A budget of 0 is off. The scripts go as EVAL, as ``jobs.limits``' do.
+A budget of 0 is off. The scripts go as EVAL, as ``jobs.record.limits``' do.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import math
 import secrets
 
 from jobs.backends.base import TokenUsage
-from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.errors import BudgetExhausted, StoreUnavailable
-from jobs.keys import Keys
+from jobs.redis.connection import Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.budgets")
 
 #: The rolling window of ``USER_TOKEN_BUDGET``.
 DAY_MS = 86_400_000

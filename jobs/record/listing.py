@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.events import JobStatus
-from jobs.keys import Keys
-from jobs.model import Job
+from jobs.record.model import Job
+from jobs.redis.connection import Pipeline, Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 #: The most jobs one user's index holds (and so the most ``GET /jobs`` can page through).
 MAX_INDEXED = 1000
@@ -77,7 +77,7 @@ class JobIndex:
         self.horizon_s = horizon_s
 
     def queue_add(self, pipe: Pipeline, owner: str, job_id: str, created_at_ms: int) -> None:
-        """Add a new job to its owner's index, in ``pipe`` (EVAL: see ``jobs.limits``)."""
+        """Add a new job to its owner's index, in ``pipe`` (EVAL: see ``jobs.record.limits``)."""
         key = self.keys.user_jobs(owner)
         pipe.eval(_ADD, 1, key, job_id, created_at_ms, MAX_INDEXED, self.horizon_s)
 

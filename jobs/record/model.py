@@ -24,7 +24,7 @@ class Job:
     started_at_ms: int | None = None
     runner: str | None = None
     error: dict[str, Any] | None = None
-    #: The owner's custom agent as it was when the job was created (``jobs.custom_agents``).
+    #: The owner's custom agent as it was when the job was created (``jobs.record.custom_agents``).
     custom_agent: dict[str, Any] | None = None
     #: The W3C ``traceparent`` of the request that created the job (tracing on only), so
     #: that its run, on whichever instance, continues that trace.

@@ -15,12 +15,13 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
-from jobs.lease import Leases
-from jobs.limits import Limits
+from jobs.record.limits import Limits
+from jobs.redis.connection import Redis, unavailable_as_domain_error
+from jobs.running.lease import Leases
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.streams")
 
 #: How long releasing a stream may take before it is left to the TTLs.
 RELEASE_TIMEOUT_S = 2.0

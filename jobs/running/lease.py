@@ -22,9 +22,9 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.events import now_ms
-from jobs.keys import Keys
+from jobs.redis.connection import Pipeline, Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 # KEYS: lease, job, readers. ARGV: runner, lease_ms.
 # Returns {held (0|1), cancel requested (0|1), live readers}.

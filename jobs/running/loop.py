@@ -56,10 +56,11 @@ from jobs.backends import (
     ToolUse,
     Turn,
 )
-from jobs.budgets import tokens
 from jobs.errors import AgentFailed, AgentMaxSteps, RunBudgetExhausted
+from jobs.running.budgets import tokens
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.loop")
 
 #: The most tool calls of one step that run; the model hears that the others were not run.
 MAX_CALLS_PER_STEP = 16
@@ -117,7 +118,7 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Resumption:
-    """Where a run taken over stands (read from its journal, ``jobs.journal``): ``turns`` of
+    """Where a run taken over stands (read from its journal, ``jobs.running.journal``): ``turns`` of
     the steps done (each model turn and its tool results), ``steps`` model calls made,
     ``tool_calls`` tool calls ended, the ``files_read``; ``pending`` the last step's turn when
     its tool calls had not all ended, with the results that had (the others run again); else

@@ -7,12 +7,12 @@ keeps a module-level client. Without a URL the service runs on an embedded in-pr
 The limits are chosen, not inherited from redis-py's defaults:
 
 - connecting gives up after 2 s and a command after ``SOCKET_TIMEOUT_S``, which outlasts the
-  longest blocking read we issue (the tailer's, ``jobs.tailer.BLOCK_MS``), so a dead server is
-  noticed in seconds;
+  longest blocking read we issue (the tailer's, ``jobs.delivery.tailer.BLOCK_MS``), so a dead server
+  is noticed in seconds;
 - a command that fails on a broken or timed-out connection is retried twice, 50-200 ms apart,
   which rides out a failover or a dropped idle connection but not an outage: during an outage
   requests get ``StoreUnavailable`` (503) within about 2 s (a run's writes are retried longer,
-  see :mod:`jobs.writer`);
+  see :mod:`jobs.delivery.writer`);
 - the pool is bounded (``MAX_CONNECTIONS``) and *blocking*: a burst waits for a free
   connection instead of opening unbounded sockets or failing at once, for up to
   ``POOL_TIMEOUT_S`` (10 s). That wait is this process's own congestion (a thousand attaches

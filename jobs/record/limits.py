@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.errors import RateLimited, TicketsRateLimited, TooManyStreams
-from jobs.keys import Keys
+from jobs.redis.connection import Pipeline, Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 _NOW = """
 local t = redis.call('TIME')

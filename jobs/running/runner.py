@@ -2,11 +2,12 @@
 
 A run outlives the connection that started it: clients may drop and resume (here or on another
 instance) while the task keeps writing events to the job's stream. Each run (its one record
-is :class:`~jobs.pipeline.Run`; its steps 1 and 2 are :class:`~jobs.pipeline.RunPipeline`):
+is :class:`~jobs.running.pipeline.Run`; its steps 1 and 2 are
+:class:`~jobs.running.pipeline.RunPipeline`):
 
-1. runs the agent loop (:mod:`jobs.loop`: model calls and tool calls) and streams its
-   output through the lossless :class:`~jobs.coalescer.Throttle`, queueing each flush as a
-   ``delta`` event with the :class:`~jobs.writer.EventWriter`, which stores it and then
+1. runs the agent loop (:mod:`jobs.running.loop`: model calls and tool calls) and streams its
+   output through the lossless :class:`~jobs.delivery.coalescer.Throttle`, queueing each flush as a
+   ``delta`` event with the :class:`~jobs.delivery.writer.EventWriter`, which stores it and then
    publishes it to this process's readers; each tool call's start and end is a ``tool``
    event, queued after the throttle is flushed, so the stream keeps the run's order;
 2. turns the full output into the agent's result, and stores ``complete`` (with the stop
@@ -15,12 +16,12 @@ is :class:`~jobs.pipeline.Run`; its steps 1 and 2 are :class:`~jobs.pipeline.Run
    naming the stop reason when the model stopped early, a provider failure → its
    ``UPSTREAM_*`` code, anything else → ``AGENT_ERROR``).
 
-Alongside the runs, :mod:`jobs.supervision` keeps this instance honest towards the others:
+Alongside the runs, :mod:`jobs.running.supervision` keeps this instance honest towards the others:
 it renews the leases of the runs here, stops the cancelled, abandoned or superseded ones,
 reads this instance's inbox, and sweeps for runs elsewhere whose lease lapsed, which this
 runner then takes over (:meth:`Runner.take_over`).
 
-A run taken over continues from its journal (:mod:`jobs.journal`): the output so far, the
+A run taken over continues from its journal (:mod:`jobs.running.journal`): the output so far, the
 steps done, the tool results stored (never run again); the interrupted model step is
 continued after its text where the backend can (``continues``), or cut back with a stored
 ``rewind`` and asked again. Its runner name is new (``<instance>#<k>``), so the old runner's
@@ -45,8 +46,9 @@ from typing import Self
 
 from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
-from jobs.budgets import UserBudget
-from jobs.channel import RunChannel
+from jobs.delivery.channel import RunChannel
+from jobs.delivery.eventlog import EventLog
+from jobs.delivery.writer import EventWriter
 from jobs.errors import (
     AgentFailed,
     Fenced,
@@ -56,7 +58,6 @@ from jobs.errors import (
     StoreLost,
     StoreUnavailable,
 )
-from jobs.eventlog import EventLog
 from jobs.events import (
     ErrorCode,
     Event,
@@ -65,15 +66,16 @@ from jobs.events import (
     dumps,
     now_ms,
 )
-from jobs.lease import Leases
-from jobs.model import Job
-from jobs.pipeline import Run, RunLimits, RunPipeline, unstored
-from jobs.prices import DEFAULT_TABLE, PriceTable
-from jobs.store import JobStore, Takeover
-from jobs.supervision import Supervisor
-from jobs.writer import EventWriter
+from jobs.record.model import Job
+from jobs.record.store import JobStore, Takeover
+from jobs.running.budgets import UserBudget
+from jobs.running.lease import Leases
+from jobs.running.pipeline import Run, RunLimits, RunPipeline, unstored
+from jobs.running.prices import DEFAULT_TABLE, PriceTable
+from jobs.running.supervision import Supervisor
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.runner")
 
 
 class Runner:

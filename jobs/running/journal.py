@@ -1,7 +1,7 @@
 """A run's journal: what a runner taking the run over reads to continue it where it stopped.
 
-The journal is the run's stored events (:mod:`jobs.eventlog`), plus what continuing needs that
-clients never see, stored in the same entries (field ``journal``, written by the same fenced
+The journal is the run's stored events (:mod:`jobs.delivery.eventlog`), plus what continuing needs
+that clients never see, stored in the same entries (field ``journal``, written by the same fenced
 append, so the journal and the events cannot disagree):
 
 - the first ``tool`` ``call`` event of a step carries the step's whole model turn (its text
@@ -25,7 +25,7 @@ import orjson
 
 from jobs.backends import AssistantTurn, TextBlock, ToolResults, ToolUse, Turn
 from jobs.events import Event, StoredEvent, ToolPhase
-from jobs.loop import MAX_CALLS_PER_STEP, Resumption, ToolResult, answers
+from jobs.running.loop import MAX_CALLS_PER_STEP, Resumption, ToolResult, answers
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,13 +45,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from jobs.channel import RunChannel
-from jobs.connection import as_domain_error
+from jobs.delivery.channel import RunChannel
+from jobs.delivery.eventlog import Batch, EventLog
 from jobs.errors import Fenced, JobsError, StoreUnavailable
-from jobs.eventlog import Batch, EventLog
 from jobs.events import START, StoredEvent, event_id_key, now_ms
+from jobs.redis.connection import as_domain_error
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.writer")
 
 #: Backoff between retries of a failed round trip: doubling from the first to the last.
 RETRY_FIRST_S = 0.05

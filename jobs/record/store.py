@@ -4,7 +4,7 @@ Scripts, not check-then-set, so that every decision about a job is taken in one 
 how many instances race for it:
 
 - **create** — the new pending record, with its TTL; on a standalone Redis it also takes the
-  snapshot of the owner's active custom agent (``jobs.custom_agents``) in the same step, so
+  snapshot of the owner's active custom agent (``jobs.record.custom_agents``) in the same step, so
   ``POST /jobs`` is one round trip (on a Redis Cluster that key is in another slot: the
   service reads it first);
 - **claim** — "is it pending, and is it yours?" and "it is running now, under my lease" at
@@ -35,15 +35,15 @@ import orjson
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
-from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
-from jobs.custom_agents import snapshot
+from jobs.delivery.eventlog import EventLog
 from jobs.errors import LimitExceeded
-from jobs.eventlog import EventLog
 from jobs.events import JobStatus, StoredEvent, dumps, now_ms
-from jobs.keys import Keys
-from jobs.limits import Check
-from jobs.listing import JobIndex, JobQuery, Position
-from jobs.model import Job
+from jobs.record.custom_agents import snapshot
+from jobs.record.limits import Check
+from jobs.record.listing import JobIndex, JobQuery, Position
+from jobs.record.model import Job
+from jobs.redis.connection import Redis, ScriptArg, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 # KEYS: job, events, lease, readers[, webhook, webhooks_due].
 # ARGV[1..4]: grace_s, retention_s, maxlen, result_ttl_s.
@@ -221,7 +221,7 @@ return 1
 # (isActive true) becomes the record's customAgent: its stored config, untouched (decoded only
 # to check isActive: cjson would re-encode [] as {}, reorder keys and reformat numbers), with
 # version and updatedAt appended, which Job.from_hash reads as the same snapshot that
-# jobs.custom_agents.snapshot makes (same values, same key order; only the spelling differs
+# jobs.record.custom_agents.snapshot makes (same values, same key order; only the spelling differs
 # from Job.to_hash's: non-ASCII stays UTF-8, and floats below 1e-4 are written as orjson writes
 # them). Returns that agent's {config, version, updatedAt}, or nil.
 _CREATE = """
@@ -391,7 +391,7 @@ class JobStore:
 
         ``custom_agent`` is the owner's custom agent's key, on a standalone Redis only (see
         :attr:`cluster`): if that agent is active, the same script stores its snapshot in the
-        record, and the snapshot is returned (as :func:`jobs.custom_agents.snapshot` makes
+        record, and the snapshot is returned (as :func:`jobs.record.custom_agents.snapshot` makes
         it); None when it took none. ``job.custom_agent`` must then be None: the script
         takes the snapshot, not the caller."""
         assert custom_agent is None or (job.custom_agent is None and not self.cluster)
@@ -421,7 +421,7 @@ class JobStore:
         """Run ``script`` after ``check`` (a per-user limit, if on) in one round trip; return
         the check's reply (None without one) and the script's.
 
-        With a check, a pipeline of the two (EVAL, not EVALSHA: see ``jobs.limits`` for why
+        With a check, a pipeline of the two (EVAL, not EVALSHA: see ``jobs.record.limits`` for why
         scripts in shared pipelines are); without, the script alone, by its digest: a pipeline
         of one costs more (redis-py gives its connection back through a new task).
         """
@@ -525,7 +525,7 @@ class JobStore:
 
     async def declare_lost_many(self, job_ids: list[str], data: dict[str, Any]) -> list[str]:
         """:meth:`declare_lost` for many jobs in one round trip (EVAL in a shared pipeline,
-        as in :mod:`jobs.limits`); the verdicts in the order of ``job_ids``."""
+        as in :mod:`jobs.record.limits`); the verdicts in the order of ``job_ids``."""
         args: list[ScriptArg] = [*self._settle_args(), dumps(data), *self._bounds()]
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:

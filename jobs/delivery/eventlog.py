@@ -17,9 +17,9 @@ from typing import Any, Literal
 import orjson
 from redis.asyncio.cluster import RedisCluster
 
-from jobs.connection import Redis, ScriptArg, unavailable_as_domain_error
 from jobs.events import StoredEvent
-from jobs.keys import Keys
+from jobs.redis.connection import Redis, ScriptArg, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 # Appends runs' events, fenced. KEYS, per run: record, lease, events. ARGV: maxlen, ttl_s,
 # then one argument per run: a JSON array of the run's runner name, after_id (the newest entry

@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 import orjson
 
-from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.errors import IdempotencyInProgress, IdempotencyKeyInvalid, IdempotencyKeyReused
-from jobs.keys import Keys
+from jobs.redis.connection import Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 #: How long a request holds its key while it creates the job (one round trip, normally).
 LOCK_S = 30

@@ -6,8 +6,8 @@ the agent's), the model (one of ``ALLOWED_MODELS``) and whether it is active. ``
 snapshots the caller's *active* custom agent into the job, so editing it never changes a run
 in flight; the job and its ``complete`` event name the custom agent and its version. On a
 standalone Redis the create script itself reads the custom agent and takes the snapshot, in the
-same step as it stores the job (``jobs.store``: one round trip); on a Redis Cluster the custom
-agent's key and the job's live in different slots, so :meth:`CustomAgents.active` reads it
+same step as it stores the job (``jobs.record.store``: one round trip); on a Redis Cluster the
+custom agent's key and the job's live in different slots, so :meth:`CustomAgents.active` reads it
 first. Either way the snapshot is :func:`snapshot` of the stored fields, and "active" means
 ``isActive`` is ``true``.
 
@@ -30,10 +30,10 @@ from pydantic.alias_generators import to_camel
 
 from jobs.agents import field_errors
 from jobs.agents.base import LINE_CONTROL, TEXT_CONTROL, TextRules
-from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.errors import InputInvalid
 from jobs.events import now_ms
-from jobs.keys import Keys
+from jobs.redis.connection import Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
 #: The API's effort levels (``output_config.effort``; a test checks them against the SDK's).
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
@@ -125,7 +125,7 @@ class CustomAgents:
 
     async def active(self, owner: str, agent: str) -> dict[str, Any] | None:
         """The snapshot a new job takes: the stored agent if it is active, else None. (The
-        create script of ``jobs.store`` applies the same rule on a standalone Redis.)"""
+        create script of ``jobs.record.store`` applies the same rule on a standalone Redis.)"""
         stored = await self.get(owner, agent)
         return stored if stored is not None and stored.get("isActive") is True else None
 

@@ -43,12 +43,13 @@ from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 
-from jobs.connection import Redis, unavailable_as_domain_error
+from jobs.delivery.eventlog import EventLog
 from jobs.errors import StoreUnavailable
-from jobs.eventlog import EventLog
 from jobs.events import StoredEvent, event_id_key
+from jobs.redis.connection import Redis, unavailable_as_domain_error
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.tailer")
 
 #: The longest a read blocks (or a cluster poll sleeps) before newcomers are picked up.
 BLOCK_MS = 100

@@ -1,12 +1,13 @@
 """The run pipeline: one run from its agent loop to its stored ``complete``.
 
-:class:`RunPipeline` turns the agent loop's events (:mod:`jobs.loop`) into stored events: each
-model text delta through the lossless :class:`~jobs.coalescer.Throttle` into ``delta`` events,
-each tool call's start and end into a ``tool`` event (with its journal, :mod:`jobs.journal`),
-queued with the :class:`~jobs.writer.EventWriter` in the run's order; then the agent's result
-and the ``complete`` event. A run taken over starts from its journal: the output so far, and the
-interrupted step continued (a backend that ``continues``) or cut with a stored ``rewind``. It
-raises on any failure; the runner (:mod:`jobs.runner`) settles how the run ends.
+:class:`RunPipeline` turns the agent loop's events (:mod:`jobs.running.loop`) into stored events:
+each model text delta through the lossless :class:`~jobs.delivery.coalescer.Throttle` into ``delta``
+events, each tool call's start and end into a ``tool`` event (with its journal,
+:mod:`jobs.running.journal`), queued with the :class:`~jobs.delivery.writer.EventWriter` in the
+run's order; then the agent's result and the ``complete`` event. A run taken over starts from its
+journal: the output so far, and the interrupted step continued (a backend that ``continues``) or cut
+with a stored ``rewind``. It raises on any failure; the runner (:mod:`jobs.running.runner`) settles
+how the run ends.
 
 :class:`Run` is the one record of a run on this process, shared by the runner, its supervision
 and this pipeline.
@@ -24,10 +25,10 @@ from typing import Any
 from jobs import joblog, metrics
 from jobs.agents import AgentRegistry
 from jobs.backends import TextDelta, TokenUsage, continues
-from jobs.budgets import UserBudget
-from jobs.channel import RunChannel
-from jobs.coalescer import Throttle
-from jobs.custom_agents import custom_agent_ref
+from jobs.delivery.channel import RunChannel
+from jobs.delivery.coalescer import Throttle
+from jobs.delivery.eventlog import EventLog
+from jobs.delivery.writer import EventWriter
 from jobs.errors import (
     AgentFailed,
     OutputInvalid,
@@ -36,7 +37,6 @@ from jobs.errors import (
     StoreLost,
     StoreUnavailable,
 )
-from jobs.eventlog import EventLog
 from jobs.events import (
     ErrorCode,
     Event,
@@ -49,15 +49,17 @@ from jobs.events import (
     tool_call_payload,
     tool_result_payload,
 )
-from jobs.journal import read_journal, result_journal, turn_journal
-from jobs.lease import Leases
-from jobs.loop import AgentLoop, Outcome, Resumption, ToolCall, ToolDone
-from jobs.model import Job
-from jobs.prices import PriceTable
-from jobs.store import JobStore, Takeover
-from jobs.writer import EventWriter
+from jobs.record.custom_agents import custom_agent_ref
+from jobs.record.model import Job
+from jobs.record.store import JobStore, Takeover
+from jobs.running.budgets import UserBudget
+from jobs.running.journal import read_journal, result_journal, turn_journal
+from jobs.running.lease import Leases
+from jobs.running.loop import AgentLoop, Outcome, Resumption, ToolCall, ToolDone
+from jobs.running.prices import PriceTable
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.pipeline")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Supervision of the runs: what keeps an instance honest towards the others (:mod:`jobs.lease`).
+"""Supervision of the runs: what keeps an instance honest towards the others
+(:mod:`jobs.running.lease`).
 
 Three loops, started by the runner when it opens and stopped when it closes:
 
@@ -10,7 +11,7 @@ Three loops, started by the runner when it opens and stopped when it closes:
 - **inbox**: cancel requests other instances send to this one;
 - **sweep**: every :data:`SWEEP_EVERY_S`, the runs anywhere whose lease deadline has passed
   (at most :data:`SWEEP_BATCH` per sweep, from the deadline index: no scan of the keyspace),
-  each offered to :meth:`jobs.runner.Runner.take_over`, where one atomic script decides:
+  each offered to :meth:`jobs.running.runner.Runner.take_over`, where one atomic script decides:
   exactly one instance claims a run, or it ends as ``RUNNER_LOST`` when it may not be taken
   over again. A draining instance takes nothing over.
 """
@@ -25,9 +26,10 @@ from typing import TYPE_CHECKING
 from jobs.errors import Abandoned, Cancelled, StoreUnavailable
 
 if TYPE_CHECKING:
-    from jobs.runner import Runner
+    from jobs.running.runner import Runner
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.supervision")
 
 #: How often each instance looks for runs whose lease lapsed; with ``LEASE_TTL_S`` this bounds
 #: how long a crashed run waits for a new runner.

@@ -1,6 +1,6 @@
 """Webhooks: one signed POST to ``WEBHOOK_URL`` for every job that ends, however it ends.
 
-The job store's settle step (``jobs.store``) records the delivery beside the job and makes it
+The job store's settle step (``jobs.record.store``) records the delivery beside the job and makes it
 due in the same atomic step, so a delivery exists for every ending whichever instance settled
 it, even if that instance dies right after. Every instance runs a :class:`WebhookSender` that
 sweeps the due deliveries:
@@ -32,12 +32,13 @@ import orjson
 from standardwebhooks import Webhook
 
 from jobs import metrics, tracing
-from jobs.connection import Redis, cancel_until_done, unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
 from jobs.events import now_ms
-from jobs.keys import Keys
+from jobs.redis.connection import Redis, cancel_until_done, unavailable_as_domain_error
+from jobs.redis.keys import Keys
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the module moved (operators' filters use it).
+logger = logging.getLogger("jobs.webhooks")
 
 #: The most deliveries one sweep claims (the rest wait for the next sweep).
 SWEEP_BATCH = 32
