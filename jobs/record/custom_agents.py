@@ -34,6 +34,9 @@ from jobs.errors import InputInvalid
 from jobs.events import now_ms
 from jobs.redis.connection import Redis, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
+
+PUT = Script("jobs.record", "custom_agent_put", keys=1, args=2)
 
 #: The API's effort levels (``output_config.effort``; a test checks them against the SDK's).
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
@@ -88,7 +91,6 @@ class CustomAgents:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self._put = redis.register_script(_PUT)
 
     def validate(
         self, raw: Any, *, tools: tuple[str, ...], allowed_models: list[str]
@@ -113,9 +115,10 @@ class CustomAgents:
         data = config.model_dump(mode="json", by_alias=True, exclude_none=True)
         updated_at = now_ms()
         with unavailable_as_domain_error():
-            version = await self._put(
-                keys=[self.keys.custom_agent(owner, agent)],
-                args=[orjson.dumps(data).decode(), updated_at],
+            version = await PUT.call(
+                self.redis,
+                [self.keys.custom_agent(owner, agent)],
+                [orjson.dumps(data).decode(), updated_at],
             )
         return data | {"version": int(version), "updatedAt": updated_at}
 
@@ -140,11 +143,3 @@ def snapshot(config: str, version: str | int, updated_at: str | int) -> dict[str
 def custom_agent_ref(snapshot: dict[str, Any]) -> dict[str, Any]:
     """How a job and its ``complete`` event name the custom agent that ran: name and version."""
     return {"name": snapshot["name"], "version": snapshot["version"]}
-
-
-# KEYS: the custom agent. ARGV: config (JSON), updatedAt. Returns the new version.
-_PUT = """
-local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[1], 'config', ARGV[1], 'updatedAt', ARGV[2])
-return version
-"""

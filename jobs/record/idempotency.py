@@ -32,40 +32,16 @@ import orjson
 from jobs.errors import IdempotencyInProgress, IdempotencyKeyInvalid, IdempotencyKeyReused
 from jobs.redis.connection import Redis, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
 #: How long a request holds its key while it creates the job (one round trip, normally).
 LOCK_S = 30
 #: The longest key accepted (the draft leaves it to the server; Stripe's limit).
 MAX_KEY_LENGTH = 255
 
-# KEYS: entry. ARGV: fingerprint, token, lock_s. Returns {'new'}, {'reused'}, {'in-progress'}
-# or {'replay', response}.
-_BEGIN = """
-local f = redis.call('HMGET', KEYS[1], 'fingerprint', 'response')
-if not f[1] then
-  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'token', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  return {'new'}
-end
-if f[1] ~= ARGV[1] then return {'reused'} end
-if not f[2] then return {'in-progress'} end
-return {'replay', f[2]}
-"""
-
-# KEYS: entry. ARGV: token, response, ttl_s. Stores the response if the key is still ours.
-_COMPLETE = """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'response', ARGV[2])
-redis.call('HDEL', KEYS[1], 'token')
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-# KEYS: entry. ARGV: token. Gives the key back if it is still ours.
-_RELEASE = """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
-"""
+BEGIN = Script("jobs.record", "idempotency_begin", keys=1, args=3)
+COMPLETE = Script("jobs.record", "idempotency_complete", keys=1, args=3)
+RELEASE = Script("jobs.record", "idempotency_release", keys=1, args=1)
 
 
 def check_key(value: str) -> str:
@@ -108,9 +84,7 @@ class Idempotency:
     def __init__(self, redis: Redis, keys: Keys, *, ttl_s: int) -> None:
         self.keys = keys
         self.ttl_s = ttl_s
-        self._begin = redis.register_script(_BEGIN)
-        self._complete = redis.register_script(_COMPLETE)
-        self._release = redis.register_script(_RELEASE)
+        self.redis = redis
 
     async def begin(self, owner: str, key: str, body: Any) -> Claimed | Replay:
         """Take ``owner``'s ``key`` for a request with ``body``, or the response to replay;
@@ -119,7 +93,7 @@ class Idempotency:
         entry = self.keys.idempotency(owner, digest)
         token = secrets.token_hex(8)
         with unavailable_as_domain_error():
-            reply = await self._begin(keys=[entry], args=[fingerprint(body), token, LOCK_S])
+            reply = await BEGIN.call(self.redis, [entry], [fingerprint(body), token, LOCK_S])
         outcome: Literal["new", "reused", "in-progress", "replay"] = reply[0]
         if outcome == "new":
             return Claimed(entry, token)
@@ -136,9 +110,9 @@ class Idempotency:
             {"status": response.status, "body": response.body, "headers": response.headers}
         )
         with unavailable_as_domain_error():
-            await self._complete(keys=[claimed.entry], args=[claimed.token, stored, self.ttl_s])
+            await COMPLETE.call(self.redis, [claimed.entry], [claimed.token, stored, self.ttl_s])
 
     async def release(self, claimed: Claimed) -> None:
         """Give the key back: the request failed, and a retry must get a real second try."""
         with unavailable_as_domain_error():
-            await self._release(keys=[claimed.entry], args=[claimed.token])
+            await RELEASE.call(self.redis, [claimed.entry], [claimed.token])

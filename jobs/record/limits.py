@@ -11,9 +11,7 @@
   removes it when it ends, however it ends; a crashed instance's entries simply expire.
 
 A limit of 0 turns that limit off. Scores use the Redis server's clock (``TIME``), so
-instances with skewed clocks still agree. Scripts go as EVAL, not EVALSHA: they ride in other
-operations' pipelines, where a server that lacks a script (a cluster node, a restarted Redis)
-could not be told to load it without replaying the whole pipeline.
+instances with skewed clocks still agree.
 """
 
 from __future__ import annotations
@@ -25,43 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.errors import RateLimited, TicketsRateLimited, TooManyStreams
-from jobs.redis.connection import Pipeline, Redis, unavailable_as_domain_error
+from jobs.redis.connection import Pipeline, Redis, ScriptArg, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
-_NOW = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-"""
-
-# KEYS: creates. ARGV: window_ms, limit, member. Returns 0, or ms until a slot frees.
-_CREATE = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return math.max(1, oldest[2] + ARGV[1] - now)
-end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 0
-"""
-)
-
-# KEYS: streams. ARGV: ttl_ms, limit, member. Returns 1 if the stream holds a slot, else 0.
-_ACQUIRE = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) == false
-   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + ARGV[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-)
+RATE_WINDOW = Script("jobs.record", "rate_window", keys=1, args=3)
+STREAM_SLOT = Script("jobs.record", "stream_slot", keys=1, args=3)
 
 WINDOW_MS = 60_000
 
@@ -104,7 +71,7 @@ class Limits:
         key = self.keys.user_creates(owner)
 
         def queue(pipe: Pipeline) -> None:
-            pipe.eval(_CREATE, 1, key, WINDOW_MS, self.creates_per_min, job_id)
+            RATE_WINDOW.queue(pipe, [key], [WINDOW_MS, self.creates_per_min, job_id])
 
         def verdict(wait_ms: Any) -> None:
             if wait_ms:
@@ -119,9 +86,8 @@ class Limits:
             return
         key = self.keys.user_tickets(owner)
         with unavailable_as_domain_error():
-            wait_ms = await self.redis.eval(
-                _CREATE, 1, key, WINDOW_MS, self.tickets_per_min, secrets.token_hex(8)
-            )
+            args: list[ScriptArg] = [WINDOW_MS, self.tickets_per_min, secrets.token_hex(8)]
+            wait_ms = await RATE_WINDOW.call(self.redis, [key], args)
         if wait_ms:
             retry_after_s = math.ceil(int(wait_ms) / 1000)
             raise TicketsRateLimited(self.tickets_per_min, retry_after_s=retry_after_s)
@@ -134,7 +100,7 @@ class Limits:
         key = self.keys.user_streams(owner)
 
         def queue(pipe: Pipeline) -> None:
-            pipe.eval(_ACQUIRE, 1, key, ttl_ms, self.max_streams, stream_id)
+            STREAM_SLOT.queue(pipe, [key], [ttl_ms, self.max_streams, stream_id])
 
         def verdict(held: Any) -> None:
             if not held:

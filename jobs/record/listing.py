@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from jobs.events import JobStatus
 from jobs.record.model import Job
-from jobs.redis.connection import Pipeline, Redis, unavailable_as_domain_error
+from jobs.redis.connection import Pipeline, Redis, ScriptArg, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
 #: The most jobs one user's index holds (and so the most ``GET /jobs`` can page through).
 MAX_INDEXED = 1000
@@ -24,14 +25,7 @@ MAX_INDEXED = 1000
 #: A listing cursor: the creation time (ms) and id of the last job of the previous page.
 CURSOR_RE = re.compile(r"([0-9]{1,15})-([0-9a-f]{32})")
 
-# KEYS: index. ARGV: job id, createdAt (ms), max entries, horizon_s.
-_ADD = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (ARGV[2] - ARGV[4] * 1000))
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
+INDEX_ADD = Script("jobs.record", "index_add", keys=1, args=4)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -77,9 +71,9 @@ class JobIndex:
         self.horizon_s = horizon_s
 
     def queue_add(self, pipe: Pipeline, owner: str, job_id: str, created_at_ms: int) -> None:
-        """Add a new job to its owner's index, in ``pipe`` (EVAL: see ``jobs.record.limits``)."""
-        key = self.keys.user_jobs(owner)
-        pipe.eval(_ADD, 1, key, job_id, created_at_ms, MAX_INDEXED, self.horizon_s)
+        """Add a new job to its owner's index, in ``pipe``."""
+        args: list[ScriptArg] = [job_id, created_at_ms, MAX_INDEXED, self.horizon_s]
+        INDEX_ADD.queue(pipe, [self.keys.user_jobs(owner)], args)
 
     async def newest(self, owner: str, before: Position | None = None) -> list[Position]:
         """The owner's indexed jobs, newest first, after ``before`` (exclusive) if given."""

@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import orjson
 from redis.asyncio.cluster import RedisCluster
-from redis.commands.core import AsyncScript
 
 from jobs.delivery.eventlog import EventLog
 from jobs.errors import LimitExceeded
@@ -44,244 +43,25 @@ from jobs.record.listing import JobIndex, JobQuery, Position
 from jobs.record.model import Job
 from jobs.redis.connection import Redis, ScriptArg, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
-# KEYS: job, events, lease, readers[, webhook, webhooks_due].
-# ARGV[1..4]: grace_s, retention_s, maxlen, result_ttl_s.
-# The record is kept, compacted, for result_ttl_s (a failure or cancel at least retention_s);
-# a completed job's input goes (only its result matters now), and its complete event's data is
-# kept as 'complete'; 0 deletes it at once.
-# With the two webhook keys (webhooks on), settling also records the job's delivery and makes it
-# due at once, in the same step: whichever instance settles, and even if it dies right after,
-# the delivery is there for any instance's sweep.
-_SETTLE = """
-local function settle(status, event, data, owner)
-  if KEYS[6] then
-    local t = redis.call('TIME')
-    local at = t[1] * 1000 + math.floor(t[2] / 1000)
-    local job_id = string.match(KEYS[1], '{([0-9a-f]+)}$')
-    redis.call('HSET', KEYS[5], 'jobId', job_id, 'owner', owner,
-               'agent', redis.call('HGET', KEYS[1], 'agent') or '', 'status', status,
-               'traceparent', redis.call('HGET', KEYS[1], 'traceparent') or '',
-               'data', data, 'endedAt', at, 'attempts', 0)
-    -- 8 days: past any sensible retry bound; a dead letter's own TTL is set when it dies
-    redis.call('EXPIRE', KEYS[5], 691200)
-    redis.call('ZADD', KEYS[6], at, job_id)
-  end
-  local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
-                        'event', event, 'data', data, 'owner', owner)
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-  local keep = tonumber(ARGV[4])
-  if status ~= 'completed' then keep = math.max(keep, tonumber(ARGV[2])) end
-  if keep <= 0 then
-    redis.call('DEL', KEYS[1])
-  else
-    local t = redis.call('TIME')
-    local finished = t[1] * 1000 + math.floor(t[2] / 1000)
-    redis.call('HSET', KEYS[1], 'status', status, 'finishedAt', finished)
-    if status == 'completed' then
-      redis.call('HSET', KEYS[1], 'complete', data)
-      redis.call('HDEL', KEYS[1], 'input')
-    else
-      redis.call('HSET', KEYS[1], 'error', data)
-    end
-    redis.call('HDEL', KEYS[1], 'cancel')
-    redis.call('EXPIRE', KEYS[1], keep)
-  end
-  redis.call('DEL', KEYS[3], KEYS[4])
-  return id
-end
-"""
-
-# ARGV[5..8]: runner, status, event, data. Returns the entry id, or false if not ours to end.
-_FINISH = (
-    _SETTLE
-    + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner')
-if f[2] ~= 'running' or f[3] ~= ARGV[5] then return false end
-return settle(ARGV[6], ARGV[7], ARGV[8], f[1])
-"""
-)
-
-# ARGV[5..6]: owner, data of the CANCELLED error. Returns {outcome, detail}.
-_CANCEL = (
-    _SETTLE
-    + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner', 'agent')
-if not f[1] then return {'missing', ''} end
-if f[1] ~= ARGV[5] then return {'forbidden', ''} end
-local orphaned = f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0
-if f[2] == 'pending' or orphaned then
-  settle('cancelled', 'error', ARGV[6], f[1])
-  return {'cancelled', f[4] or ''}
-end
-if f[2] == 'running' then
-  redis.call('HSET', KEYS[1], 'cancel', '1')
-  return {'requested', f[3]}
-end
-return {'finished', f[2]}
-"""
-)
-
-# Whether a run whose lease lapsed may be taken over once more: false, or why not (its
-# takeovers are used up, or RUN_TIMEOUT_S has passed since its first start). ARGV[6..7]:
-# max_takeovers, run_timeout_ms.
-_BOUNDS = """
-local function exhausted(started, takeovers)
-  if tonumber(takeovers or '0') >= tonumber(ARGV[6]) then return 'max-takeovers' end
-  local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000)
-  if now - tonumber(started or '0') >= tonumber(ARGV[7]) then return 'run-timeout' end
-  return false
-end
-"""
-
-# ARGV[5]: data of the RUNNER_LOST error; ARGV[6..7]: see _BOUNDS. Returns 'alive',
-# 'not-running', 'orphaned' (no lease, but a live instance may take the run over) or
-# 'lost:<why>' (settled as RUNNER_LOST here).
-_DECLARE_LOST = (
-    _SETTLE
-    + _BOUNDS
-    + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'startedAt', 'takeovers')
-if f[2] ~= 'running' then return 'not-running' end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'alive' end
-local why = exhausted(f[3], f[4])
-if not why then return 'orphaned' end
-settle('failed', 'error', ARGV[5], f[1])
-return 'lost:' .. why
-"""
-)
-
-# ARGV[5]: data of the RUNNER_LOST error; ARGV[6..7]: see _BOUNDS. Returns the record's
-# fields (empty: no record), after settling a running job whose lease has expired and that may
-# not be taken over again as RUNNER_LOST; then 'lost:<why>' first.
-_CURRENT = (
-    _SETTLE
-    + _BOUNDS
-    + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'startedAt', 'takeovers')
-if f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0 then
-  local why = exhausted(f[3], f[4])
-  if why then
-    settle('failed', 'error', ARGV[5], f[1])
-    local fields = redis.call('HGETALL', KEYS[1])
-    table.insert(fields, 1, 'lost:' .. why)
-    return fields
-  end
-end
-return redis.call('HGETALL', KEYS[1])
-"""
-)
-
-# ARGV[5]: data of the RUNNER_LOST error; ARGV[6..7]: see _BOUNDS; ARGV[8]: the instance
-# taking over, ARGV[9]: lease_ms. A running job without a lease is claimed by that instance
-# under a new runner name (``<instance>#<takeovers>``: the old runner's writes stay fenced off,
-# even if it is the same instance) and a new lease; or settled as RUNNER_LOST when it may not
-# be taken over again. Returns {'alive'|'not-running'}, {'lost:<why>', old runner, owner}, or
-# {'claimed', old runner, handedOver ('' or '1'), field, value, ...}.
-_TAKE_OVER = (
-    _SETTLE
-    + _BOUNDS
-    + """
-local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'startedAt', 'takeovers', 'runner',
-                     'handedOver')
-if f[2] ~= 'running' then return {'not-running'} end
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'alive'} end
-local why = exhausted(f[3], f[4])
-if why then
-  settle('failed', 'error', ARGV[5], f[1])
-  return {'lost:' .. why, f[5] or '', f[1]}
-end
-local k = tonumber(f[4] or '0') + 1
-local runner = ARGV[8] .. '#' .. k
-redis.call('HSET', KEYS[1], 'runner', runner, 'takeovers', k)
-redis.call('HDEL', KEYS[1], 'handedOver')
-redis.call('SET', KEYS[3], runner, 'PX', ARGV[9])
-local fields = redis.call('HGETALL', KEYS[1])
-table.insert(fields, 1, f[6] or '')
-table.insert(fields, 1, f[5] or '')
-table.insert(fields, 1, 'claimed')
-return fields
-"""
-)
-
-# KEYS: job, lease. ARGV: runner. A draining instance hands its run over: its lease goes at
-# once (a live instance takes the run over at its next sweep) and the record says why.
-_HAND_OVER = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], 'handedOver', '1')
-return 1
-"""
-
-# KEYS: job, then optionally the owner's custom agent (standalone Redis only: on a cluster it is
-# in another slot). ARGV[1]: ttl_s, ARGV[2]: the record's fields, a JSON array of strings
-# [field, value, ...] (one argument, not two per field: encoding arguments is most of a call's
-# client cost; every value a string, so cjson returns each exactly). An active custom agent
-# (isActive true) becomes the record's customAgent: its stored config, untouched (decoded only
-# to check isActive: cjson would re-encode [] as {}, reorder keys and reformat numbers), with
-# version and updatedAt appended, which Job.from_hash reads as the same snapshot that
-# jobs.record.custom_agents.snapshot makes (same values, same key order; only the spelling differs
-# from Job.to_hash's: non-ASCII stays UTF-8, and floats below 1e-4 are written as orjson writes
-# them). Returns that agent's {config, version, updatedAt}, or nil.
-_CREATE = """
-local fields = cjson.decode(ARGV[2])
-local agent = false
-if KEYS[2] then
-  agent = redis.call('HMGET', KEYS[2], 'config', 'version', 'updatedAt')
-  if agent[1] and cjson.decode(agent[1]).isActive == true then
-    fields[#fields + 1] = 'customAgent'
-    fields[#fields + 1] = string.sub(agent[1], 1, -2)
-      .. ',"version":' .. agent[2] .. ',"updatedAt":' .. agent[3] .. '}'
-  else
-    agent = false
-  end
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return agent
-"""
-
-# KEYS: job, lease, readers. ARGV: owner, startedAt, runner ('' claims nothing: a draining
-# instance), ttl_ms, lease_ms, reader ('' for none), presence_ms. Returns nil (no job), or
-# {claimed (0|1), field, value, ...}. A reader joining a job it may watch (its owner's, claimed
-# here or running) is marked present at once.
-_CLAIM = """
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return nil end
-local owner, status
-for i = 1, #fields, 2 do
-  if fields[i] == 'owner' then owner = fields[i + 1] end
-  if fields[i] == 'status' then status = fields[i + 1] end
-end
-local claimed = 0
-if owner == ARGV[1] and status == 'pending' and ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[2], 'runner', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
-  fields = redis.call('HGETALL', KEYS[1])
-  claimed = 1
-end
-if owner == ARGV[1] and ARGV[6] ~= '' and (claimed == 1 or status == 'running') then
-  local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000)
-  redis.call('ZADD', KEYS[3], now + ARGV[7], ARGV[6])
-  redis.call('PEXPIRE', KEYS[3], ARGV[7] * 2)
-end
-table.insert(fields, 1, claimed)
-return fields
-"""
-
-# KEYS: job, lease. ARGV: runner, pending_s. Undoes a claim whose stream was refused.
-_UNCLAIM = """
-local f = redis.call('HMGET', KEYS[1], 'status', 'runner')
-if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'pending')
-redis.call('HDEL', KEYS[1], 'startedAt', 'runner')
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2])
-return 1
-"""
+# The scripts (``lua/``; their KEYS and ARGV at the top of each file). The ones that end a job
+# share the settle step (settle.lua: ARGV[1..4] grace_s, retention_s, maxlen, result_ttl_s);
+# the ones that may declare a run lost also take the takeover bounds (bounds.lua: ARGV[6..7]
+# max_takeovers, run_timeout_ms) beside the RUNNER_LOST error's data (ARGV[5]). Their keys are
+# the job's four, and the two webhook keys when webhooks are on.
+_SETTLES = ("settle",)
+_BOUNDED = ("settle", "bounds")
+_SETTLE_KEYS = (4, 6)
+CREATE = Script("jobs.record", "create", keys=(1, 2), args=2)
+CLAIM = Script("jobs.record", "claim", keys=3, args=7)
+UNCLAIM = Script("jobs.record", "unclaim", keys=2, args=2)
+FINISH = Script("jobs.record", "finish", keys=_SETTLE_KEYS, args=8, includes=_SETTLES)
+CANCEL = Script("jobs.record", "cancel", keys=_SETTLE_KEYS, args=6, includes=_SETTLES)
+DECLARE_LOST = Script("jobs.record", "declare_lost", keys=_SETTLE_KEYS, args=7, includes=_BOUNDED)
+CURRENT = Script("jobs.record", "current", keys=_SETTLE_KEYS, args=7, includes=_BOUNDED)
+TAKE_OVER = Script("jobs.record", "take_over", keys=_SETTLE_KEYS, args=9, includes=_BOUNDED)
+HAND_OVER = Script("jobs.record", "hand_over", keys=2, args=1)
 
 CancelOutcome = Literal["missing", "forbidden", "cancelled", "requested", "finished"]
 
@@ -369,14 +149,6 @@ class JobStore:
         #: Whether settling a job enqueues its webhook (``WEBHOOK_URL`` set).
         self.webhooks = webhooks
         self.index = JobIndex(redis, keys, horizon_s=_horizon_s(lifetimes))
-        self._claim = redis.register_script(_CLAIM)
-        self._unclaim = redis.register_script(_UNCLAIM)
-        self._finish = redis.register_script(_FINISH)
-        self._cancel = redis.register_script(_CANCEL)
-        self._declare_lost = redis.register_script(_DECLARE_LOST)
-        self._current = redis.register_script(_CURRENT)
-        self._take_over = redis.register_script(_TAKE_OVER)
-        self._hand_over = redis.register_script(_HAND_OVER)
 
     async def ping(self) -> None:
         with unavailable_as_domain_error():
@@ -404,7 +176,7 @@ class JobStore:
                 if check is not None:
                     check.queue(pipe)
                 self.index.queue_add(pipe, job.owner, job.id, job.created_at_ms)
-                pipe.eval(_CREATE, len(keys), *keys, self.lifetimes.pending_s, flat)
+                CREATE.queue(pipe, keys, [self.lifetimes.pending_s, flat])
                 replies = await pipe.execute()
         if check is not None:
             try:
@@ -416,23 +188,20 @@ class JobStore:
         return snapshot(*taken) if taken else None
 
     async def _checked(
-        self, check: Check | None, script: AsyncScript, keys: list[str], args: list[ScriptArg]
+        self, check: Check | None, script: Script, keys: list[str], args: list[ScriptArg]
     ) -> tuple[Any, Any]:
         """Run ``script`` after ``check`` (a per-user limit, if on) in one round trip; return
         the check's reply (None without one) and the script's.
 
-        With a check, a pipeline of the two (EVAL, not EVALSHA: see ``jobs.record.limits`` for why
-        scripts in shared pipelines are); without, the script alone, by its digest: a pipeline
-        of one costs more (redis-py gives its connection back through a new task).
+        With a check, a pipeline of the two; without, the script alone: a pipeline of one
+        costs more (redis-py gives its connection back through a new task).
         """
         with unavailable_as_domain_error():
             if check is None:
-                return None, await script(keys=keys, args=args)
+                return None, await script.call(self.redis, keys, args)
             async with self.redis.pipeline(transaction=False) as pipe:
                 check.queue(pipe)
-                source = script.script
-                assert isinstance(source, str)  # registered from this module's constants
-                pipe.eval(source, len(keys), *keys, *args)
+                script.queue(pipe, keys, args)
                 checked, reply = await pipe.execute()
         return checked, reply
 
@@ -455,7 +224,7 @@ class JobStore:
         until a live instance takes it over."""
         args: list[ScriptArg] = [*self._settle_args(), dumps(lost), *self._bounds()]
         with unavailable_as_domain_error():
-            flat: list[str] = await self._current(keys=self._settle_keys(job_id), args=args)
+            flat: list[str] = await CURRENT.call(self.redis, self._settle_keys(job_id), args)
         return _current(flat)
 
     async def ttl_s(self, job_id: str) -> int | None:
@@ -475,7 +244,7 @@ class JobStore:
         lease_ms = int(self.lifetimes.lease_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
         args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
-        checked, reply = await self._checked(check, self._claim, keys, [*args, reader, lease_ms])
+        checked, reply = await self._checked(check, CLAIM, keys, [*args, reader, lease_ms])
         claim = _claim(reply)
         if check is not None:
             try:
@@ -490,7 +259,7 @@ class JobStore:
         """Put a job ``runner`` just claimed back to pending (its stream was refused)."""
         keys = [self.keys.job(job_id), self.keys.lease(job_id)]
         with unavailable_as_domain_error():
-            await self._unclaim(keys=keys, args=[runner, self.lifetimes.pending_s])
+            await UNCLAIM.call(self.redis, keys, [runner, self.lifetimes.pending_s])
 
     async def finish(
         self, job: Job, runner: str, event: str, data: dict[str, Any], status: JobStatus
@@ -500,7 +269,7 @@ class JobStore:
         encoded = dumps(data)
         args: list[ScriptArg] = [*self._settle_args(), runner, status.value, event, encoded]
         with unavailable_as_domain_error():
-            entry_id = await self._finish(keys=self._settle_keys(job.id), args=args)
+            entry_id = await FINISH.call(self.redis, self._settle_keys(job.id), args)
         return StoredEvent(str(entry_id), event, encoded) if entry_id else None
 
     async def cancel(
@@ -511,7 +280,7 @@ class JobStore:
         agent)`` when this call ended it."""
         args: list[ScriptArg] = [*self._settle_args(), owner, dumps(data)]
         with unavailable_as_domain_error():
-            outcome, detail = await self._cancel(keys=self._settle_keys(job_id), args=args)
+            outcome, detail = await CANCEL.call(self.redis, self._settle_keys(job_id), args)
         return outcome, detail
 
     async def declare_lost(self, job_id: str, data: dict[str, Any]) -> str:
@@ -520,18 +289,17 @@ class JobStore:
         it over) or ``'not-running'``."""
         args: list[ScriptArg] = [*self._settle_args(), dumps(data), *self._bounds()]
         with unavailable_as_domain_error():
-            verdict: str = await self._declare_lost(keys=self._settle_keys(job_id), args=args)
+            verdict: str = await DECLARE_LOST.call(self.redis, self._settle_keys(job_id), args)
         return verdict
 
     async def declare_lost_many(self, job_ids: list[str], data: dict[str, Any]) -> list[str]:
-        """:meth:`declare_lost` for many jobs in one round trip (EVAL in a shared pipeline,
-        as in :mod:`jobs.record.limits`); the verdicts in the order of ``job_ids``."""
+        """:meth:`declare_lost` for many jobs in one round trip; the verdicts in the order of
+        ``job_ids``."""
         args: list[ScriptArg] = [*self._settle_args(), dumps(data), *self._bounds()]
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for job_id in job_ids:
-                    keys = self._settle_keys(job_id)
-                    pipe.eval(_DECLARE_LOST, len(keys), *keys, *args)
+                    DECLARE_LOST.queue(pipe, self._settle_keys(job_id), args)
                 verdicts: list[str] = await pipe.execute()
         return verdicts
 
@@ -572,8 +340,7 @@ class JobStore:
         with unavailable_as_domain_error():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for position in positions:
-                    keys = self._settle_keys(position.job_id)
-                    pipe.eval(_CURRENT, len(keys), *keys, *args)
+                    CURRENT.queue(pipe, self._settle_keys(position.job_id), args)
                 replies: list[list[str]] = await pipe.execute()
         return [_current(flat) for flat in replies]
 
@@ -585,7 +352,7 @@ class JobStore:
             *self._settle_args(), dumps(lost), *self._bounds(), instance, lease_ms
         ]  # fmt: skip
         with unavailable_as_domain_error():
-            reply: list[str] = await self._take_over(keys=self._settle_keys(job_id), args=args)
+            reply: list[str] = await TAKE_OVER.call(self.redis, self._settle_keys(job_id), args)
         verdict, rest = reply[0], reply[1:]
         if verdict != "claimed":
             previous, owner = [*rest, "", ""][:2]
@@ -599,7 +366,7 @@ class JobStore:
         """Give up ``runner``'s lease on the job so that a live instance takes it over now."""
         keys = [self.keys.job(job_id), self.keys.lease(job_id)]
         with unavailable_as_domain_error():
-            released: int = await self._hand_over(keys=keys, args=[runner])
+            released: int = await HAND_OVER.call(self.redis, keys, [runner])
         return bool(released)
 
     def _bounds(self) -> list[ScriptArg]:

@@ -13,7 +13,7 @@ What counts (:func:`tokens`): input, output, cache writes and cache reads, every
 model processed. Cache reads are cheaper, but they are tokens; the budget is of tokens, and
 what a run cost in money is its ``costUsd``.
 
-A budget of 0 is off. The scripts go as EVAL, as ``jobs.record.limits``' do.
+A budget of 0 is off.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from jobs.backends.base import TokenUsage
 from jobs.errors import BudgetExhausted, StoreUnavailable
 from jobs.redis.connection import Redis, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
 # The logger keeps its name from before the module moved (operators' filters use it).
 logger = logging.getLogger("jobs.budgets")
@@ -33,45 +34,8 @@ logger = logging.getLogger("jobs.budgets")
 #: The rolling window of ``USER_TOKEN_BUDGET``.
 DAY_MS = 86_400_000
 
-_NOW = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-"""
-
-# KEYS: tokens. ARGV: window_ms, budget. Returns 0 while under the budget, else the ms until
-# enough of the oldest calls leave the window for the total to be under it again.
-_CHECK = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ARGV[1])
-local budget = tonumber(ARGV[2])
-local calls = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local used = 0
-for i = 1, #calls, 2 do
-  used = used + tonumber(string.match(calls[i], ':(%d+)$'))
-end
-if used < budget then
-  return 0
-end
-for i = 1, #calls, 2 do
-  used = used - tonumber(string.match(calls[i], ':(%d+)$'))
-  if used < budget then
-    return math.max(1, calls[i + 1] + ARGV[1] - now)
-  end
-end
-return 1
-"""
-)
-
-# KEYS: tokens. ARGV: window_ms, member.
-_SPEND = (
-    _NOW
-    + """
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-)
+BUDGET_CHECK = Script("jobs.running", "budget_check", keys=1, args=2)
+BUDGET_SPEND = Script("jobs.running", "budget_spend", keys=1, args=2)
 
 
 def tokens(usage: TokenUsage) -> int:
@@ -102,7 +66,7 @@ class UserBudget:
             return
         key = self.keys.user_tokens(owner)
         with unavailable_as_domain_error():
-            wait_ms = await self.redis.eval(_CHECK, 1, key, DAY_MS, self.per_day)
+            wait_ms = await BUDGET_CHECK.call(self.redis, [key], [DAY_MS, self.per_day])
         if wait_ms:
             raise BudgetExhausted(self.per_day, retry_after_s=math.ceil(int(wait_ms) / 1000))
 
@@ -118,6 +82,8 @@ class UserBudget:
         member = f"{secrets.token_hex(8)}:{count}"
         try:
             with unavailable_as_domain_error():
-                await self.redis.eval(_SPEND, 1, self.keys.user_tokens(owner), DAY_MS, member)
+                await BUDGET_SPEND.call(
+                    self.redis, [self.keys.user_tokens(owner)], [DAY_MS, member]
+                )
         except StoreUnavailable:
             logger.warning("a model call's %d tokens went uncounted: Redis is unavailable", count)

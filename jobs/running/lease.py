@@ -20,31 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
 from jobs.events import now_ms
 from jobs.redis.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
-# KEYS: lease, job, readers. ARGV: runner, lease_ms.
-# Returns {held (0|1), cancel requested (0|1), live readers}.
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0, 0} end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local t = redis.call('TIME')
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', t[1] * 1000 + math.floor(t[2] / 1000))
-local cancel = redis.call('HGET', KEYS[2], 'cancel') and 1 or 0
-return {1, cancel, redis.call('ZCARD', KEYS[3])}
-"""
-
-# KEYS: readers. ARGV: member, ttl_ms. Scores are expiry times on the Redis server's clock,
-# so instances with skewed clocks agree on who is present.
-_PRESENT = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2] * 2)
-"""
+RENEW = Script("jobs.running", "renew", keys=3, args=2)
+PRESENT = Script("jobs.delivery", "present", keys=1, args=2)
 
 #: How long a cancel request waits in an inbox for an instance that has gone away.
 INBOX_TTL_S = 60
@@ -72,7 +54,6 @@ class Leases:
         self.lease_ttl_s = lease_ttl_s
         #: The deadline index lives as long as a run may (refreshed by every renewal).
         self.index_ttl_ms = int(index_ttl_s * 1000)
-        self._renew = redis.register_script(_RENEW)
 
     @property
     def renew_every_s(self) -> float:
@@ -85,12 +66,7 @@ class Leases:
             return {}
         lease_ms = int(self.lease_ttl_s * 1000)
         with unavailable_as_domain_error():
-            try:
-                replies = await self._renew_all(runners, lease_ms)
-            except NoScriptError:
-                # Only a Redis that lost its script cache (a restart) gets here; load it again.
-                await self.redis.script_load(_RENEW)
-                replies = await self._renew_all(runners, lease_ms)
+            replies = await self._renew_all(runners, lease_ms)
         return {
             job_id: LeaseState(bool(held), bool(cancel), int(readers))
             for job_id, (held, cancel, readers) in zip(runners, replies, strict=True)
@@ -100,7 +76,7 @@ class Leases:
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id, runner in runners.items():
                 keys = [self.keys.lease(job_id), self.keys.job(job_id), self.keys.readers(job_id)]
-                await self._renew(keys=keys, args=[runner, lease_ms], client=pipe)
+                RENEW.queue(pipe, keys, [runner, lease_ms])
             self._queue_deadlines(pipe, list(runners), now_ms() + lease_ms)
             replies: list[Any] = await pipe.execute()
         return replies[: len(runners)]
@@ -134,10 +110,9 @@ class Leases:
                 await self.redis.zrem(self.keys.lease_deadlines(), *job_ids)
 
     def queue_present(self, pipe: Pipeline, job_id: str, stream_id: str) -> None:
-        """Queue marking stream ``stream_id`` as attached to the job for one lease TTL (EVAL:
-        it shares pipelines with other keys' commands)."""
+        """Queue marking stream ``stream_id`` as attached to the job for one lease TTL."""
         ttl_ms = int(self.lease_ttl_s * 1000)
-        pipe.eval(_PRESENT, 1, self.keys.readers(job_id), stream_id, ttl_ms)
+        PRESENT.queue(pipe, [self.keys.readers(job_id)], [stream_id, ttl_ms])
 
     async def present(self, job_id: str, stream_id: str) -> None:
         """Mark stream ``stream_id`` as attached to the job for one lease TTL."""

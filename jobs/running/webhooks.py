@@ -36,6 +36,7 @@ from jobs.errors import StoreUnavailable
 from jobs.events import now_ms
 from jobs.redis.connection import Redis, cancel_until_done, unavailable_as_domain_error
 from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
 # The logger keeps its name from before the module moved (operators' filters use it).
 logger = logging.getLogger("jobs.webhooks")
@@ -50,16 +51,7 @@ CLAIM_MARGIN_S = 5.0
 
 TYPES = {"completed": "job.completed", "failed": "job.failed", "cancelled": "job.cancelled"}
 
-# KEYS: due. ARGV: hold_ms, limit. Returns the due job ids, each now held for hold_ms.
-_CLAIM = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), id)
-end
-return ids
-"""
+CLAIM = Script("jobs.running", "webhook_claim", keys=1, args=2)
 
 
 @dataclass(frozen=True)
@@ -107,7 +99,6 @@ class WebhookSender:
         self.config = config
         self.instance = instance
         self._signer = Webhook(config.secret)
-        self._claim = redis.register_script(_CLAIM)
         self._http = httpx2.AsyncClient(timeout=config.timeout_s, follow_redirects=False)
         self._task: asyncio.Task[None] | None = None
 
@@ -138,8 +129,8 @@ class WebhookSender:
         """Claim the due deliveries and attempt each once; how many were attempted."""
         hold_ms = int((self.config.timeout_s + CLAIM_MARGIN_S) * 1000)
         with unavailable_as_domain_error():
-            job_ids: list[str] = await self._claim(
-                keys=[self.keys.webhooks_due()], args=[hold_ms, SWEEP_BATCH]
+            job_ids: list[str] = await CLAIM.call(
+                self.redis, [self.keys.webhooks_due()], [hold_ms, SWEEP_BATCH]
             )
         outcomes = await asyncio.gather(
             *(self._attempt(job_id) for job_id in job_ids), return_exceptions=True
