@@ -45,7 +45,7 @@ from jobs.errors import (
 from jobs.events import (
     START,
     ErrorCode,
-    Event,
+    EventName,
     JobStatus,
     StoredEvent,
     dumps,
@@ -56,7 +56,7 @@ from jobs.record.custom_agents import CustomAgents
 from jobs.record.limits import Limits
 from jobs.record.listing import JobQuery, Position
 from jobs.record.model import Job
-from jobs.record.store import Claim, JobStore
+from jobs.record.store import Claim, JobStore, LeaseVerdict
 from jobs.redis.keys import check_job_id, new_job_id
 from jobs.running.budgets import UserBudget
 from jobs.running.lease import Leases, instance_of
@@ -195,7 +195,7 @@ class JobService:
             instance_of(detail) == self.runner.instance_id
             and self.runner.cancel(job_id, Cancelled())
         ):
-            await self.leases.request_cancel(instance_of(detail), job_id)
+            await self.leases.inbox.request_cancel(instance_of(detail), job_id)
 
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
         """Attach ``owner`` to the job's stream; None means "you have seen it all" (204).
@@ -281,7 +281,7 @@ class JobService:
             status=event.status,
             custom_agent=payload.get("customAgent"),
         )
-        if event.event == Event.COMPLETE:
+        if event.event == EventName.COMPLETE:
             job.complete = payload
         else:
             job.error = payload
@@ -339,13 +339,13 @@ class JobService:
         async with aclosing(self.tailer.follow(job_id, after_id)) as events:
             async for event in events:
                 if event is None:
-                    verdict, _, why = (await self.lease_checks.verdict(job_id)).partition(":")
-                    if verdict == "lost":
-                        log_runner_lost(job_id, owner, why, "")
-                        metrics.runner_lost(why)
-                    elif verdict == "orphaned":
+                    verdict = await self.lease_checks.verdict(job_id)
+                    if verdict.lost:
+                        log_runner_lost(job_id, owner, verdict.why, "")
+                        metrics.runner_lost(verdict.why)
+                    elif verdict is LeaseVerdict.ORPHANED:
                         self.runner.adopt(job_id)  # this instance has a reader: it may take over
-                    if verdict != "not-running":
+                    if verdict is not LeaseVerdict.NOT_RUNNING:
                         # alive or orphaned: keep waiting; lost: its terminal event comes next
                         yield None
                         continue
@@ -354,7 +354,7 @@ class JobService:
                         yield late
                         if late.terminal:
                             return
-                    yield StoredEvent(None, Event.ERROR, dumps(RunnerLost().payload()))
+                    yield StoredEvent.unstored(EventName.ERROR, dumps(RunnerLost().payload()))
                     return
                 assert event.id is not None
                 last_id = event.id

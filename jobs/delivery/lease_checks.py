@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from jobs.errors import RunnerLost
-from jobs.record.store import JobStore
+from jobs.record.store import JobStore, LeaseVerdict
 
 #: How long a check waits for others to join its round trip (adds at most this to noticing a
 #: dead runner, which takes LEASE_TTL_S anyway).
@@ -22,12 +22,12 @@ WINDOW_S = 0.05
 class LeaseChecks:
     def __init__(self, store: JobStore) -> None:
         self.store = store
-        self._waiting: dict[str, asyncio.Future[str]] = {}
+        self._waiting: dict[str, asyncio.Future[LeaseVerdict]] = {}
         self._round: asyncio.Task[None] | None = None
 
-    async def verdict(self, job_id: str) -> str:
-        """``'alive'``, ``'lost'`` (this check ended it) or ``'not-running'``; raises
-        ``StoreUnavailable`` when Redis cannot answer."""
+    async def verdict(self, job_id: str) -> LeaseVerdict:
+        """What :meth:`~jobs.record.store.JobStore.declare_lost` decided for the job (shared
+        by the checks of one round); raises ``StoreUnavailable`` when Redis cannot answer."""
         future = self._waiting.get(job_id)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -60,7 +60,7 @@ class LeaseChecks:
             future.set_result(verdict)
 
 
-def _retrieve(future: asyncio.Future[str]) -> None:
+def _retrieve(future: asyncio.Future[LeaseVerdict]) -> None:
     # A verdict whose stream was cancelled meanwhile must not be reported as never retrieved.
     if not future.cancelled():
         future.exception()

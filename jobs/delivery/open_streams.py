@@ -76,7 +76,7 @@ class OpenStreams:
     async def _give_back(self, stream_id: str, job_id: str, owner: str, settled: bool) -> None:
         await _ignoring_outages(self.limits.close_stream(owner, stream_id))
         if not settled:
-            await _ignoring_outages(self.leases.absent(job_id, stream_id))
+            await _ignoring_outages(self.leases.readers.absent(job_id, stream_id))
 
     async def _keep_fresh(self) -> None:
         while True:
@@ -87,7 +87,7 @@ class OpenStreams:
                 with unavailable_as_domain_error():
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for stream_id, (job_id, owner) in list(self._open.items()):
-                            self.leases.queue_present(pipe, job_id, stream_id)
+                            self.leases.readers.queue_present(pipe, job_id, stream_id)
                             slot = self.limits.open_stream(owner, stream_id)
                             if slot is not None:
                                 slot.queue(pipe)

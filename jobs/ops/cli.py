@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from jobs.client.cli import Exit
 from jobs.errors import StoreUnavailable
-from jobs.events import TERMINAL, Event, JobStatus, now_ms
+from jobs.events import TERMINAL, JobStatus, now_ms
+from jobs.events import EventName as Event
 from jobs.redis.connection import unavailable_as_domain_error
 from jobs.redis.keys import JOB_ID_RE, Keys
 

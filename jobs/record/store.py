@@ -29,6 +29,7 @@ custom agent's key that create reads, which it is given only on a standalone Red
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
 import orjson
@@ -62,6 +63,31 @@ DECLARE_LOST = Script("jobs.record", "declare_lost", keys=_SETTLE_KEYS, args=7, 
 CURRENT = Script("jobs.record", "current", keys=_SETTLE_KEYS, args=7, includes=_BOUNDED)
 TAKE_OVER = Script("jobs.record", "take_over", keys=_SETTLE_KEYS, args=9, includes=_BOUNDED)
 HAND_OVER = Script("jobs.record", "hand_over", keys=2, args=1)
+
+
+class LeaseVerdict(StrEnum):
+    """What a script that looks at a running job's lease decided (the values the scripts
+    return): the runner still holds it, the job is not running, nobody holds it but a live
+    instance may take the run over (``orphaned``; ``claimed``: this call did), or the job was
+    settled as ``RUNNER_LOST`` here (``lost:<why>``)."""
+
+    ALIVE = "alive"
+    NOT_RUNNING = "not-running"
+    ORPHANED = "orphaned"
+    CLAIMED = "claimed"
+    LOST_MAX_TAKEOVERS = "lost:max-takeovers"
+    LOST_RUN_TIMEOUT = "lost:run-timeout"
+
+    @property
+    def lost(self) -> bool:
+        """Whether the job was settled as ``RUNNER_LOST`` by this call."""
+        return self.startswith("lost:")
+
+    @property
+    def why(self) -> str:
+        """Why a lost run may not be taken over again (``max-takeovers``, ``run-timeout``)."""
+        return self.partition(":")[2]
+
 
 CancelOutcome = Literal["missing", "forbidden", "cancelled", "requested", "finished"]
 
@@ -99,7 +125,7 @@ class Takeover:
     ``not-running`` or ``lost:<why>`` (settled as ``RUNNER_LOST``); ``previous`` the runner
     it had, ``handed_over`` whether that runner gave it up (a drain) rather than vanished."""
 
-    verdict: str
+    verdict: LeaseVerdict
     previous: str = ""
     handed_over: bool = False
     job: Job | None = None
@@ -283,16 +309,18 @@ class JobStore:
             outcome, detail = await CANCEL.call(self.redis, self._settle_keys(job_id), args)
         return outcome, detail
 
-    async def declare_lost(self, job_id: str, data: dict[str, Any]) -> str:
+    async def declare_lost(self, job_id: str, data: dict[str, Any]) -> LeaseVerdict:
         """End a running job whose lease has expired and that may not be taken over again
         (``'lost:<why>'``), or say it is ``'alive'``, ``'orphaned'`` (a live instance may take
         it over) or ``'not-running'``."""
         args: list[ScriptArg] = [*self._settle_args(), dumps(data), *self._bounds()]
         with unavailable_as_domain_error():
             verdict: str = await DECLARE_LOST.call(self.redis, self._settle_keys(job_id), args)
-        return verdict
+        return LeaseVerdict(verdict)
 
-    async def declare_lost_many(self, job_ids: list[str], data: dict[str, Any]) -> list[str]:
+    async def declare_lost_many(
+        self, job_ids: list[str], data: dict[str, Any]
+    ) -> list[LeaseVerdict]:
         """:meth:`declare_lost` for many jobs in one round trip; the verdicts in the order of
         ``job_ids``."""
         args: list[ScriptArg] = [*self._settle_args(), dumps(data), *self._bounds()]
@@ -301,7 +329,7 @@ class JobStore:
                 for job_id in job_ids:
                     DECLARE_LOST.queue(pipe, self._settle_keys(job_id), args)
                 verdicts: list[str] = await pipe.execute()
-        return verdicts
+        return [LeaseVerdict(verdict) for verdict in verdicts]
 
     async def page(
         self, owner: str, query: JobQuery, lost: dict[str, Any]
@@ -353,8 +381,8 @@ class JobStore:
         ]  # fmt: skip
         with unavailable_as_domain_error():
             reply: list[str] = await TAKE_OVER.call(self.redis, self._settle_keys(job_id), args)
-        verdict, rest = reply[0], reply[1:]
-        if verdict != "claimed":
+        verdict, rest = LeaseVerdict(reply[0]), reply[1:]
+        if verdict is not LeaseVerdict.CLAIMED:
             previous, owner = [*rest, "", ""][:2]
             return Takeover(verdict, previous, owner=owner)
         previous, handed_over, *flat = rest

@@ -70,8 +70,9 @@ MAX_CONNECTIONS = 200
 #: its data after a restart); ``ClusterError`` includes ``CLUSTERDOWN`` and ``MASTERDOWN``;
 #: ``AskError`` includes ``MOVED`` (a slot migration the client did not follow in its
 #: retries). ``EXECABORT`` is a transaction Redis refused to queue (for one of these reasons).
-#: ``NOSCRIPT`` is normally handled by redis-py (it loads the script again); one that
-#: still escapes (a restart between the load and the call) is a transient failure like the rest.
+#: ``NOSCRIPT`` is normally handled by :class:`~jobs.redis.script.Script` (it loads the
+#: script again); one that still escapes (a restart between the load and the call) is a
+#: transient failure like the rest.
 #: A Redis at ``maxmemory`` with ``noeviction`` refuses writes until keys expire or an operator
 #: acts: still 503, with a longer ``Retry-After``.
 _UNAVAILABLE: tuple[tuple[type[BaseException], ...], str, int] = (

@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 
 from jobs.backends import AssistantTurn, TextBlock, ToolResults, ToolUse, Turn
-from jobs.events import Event, StoredEvent, ToolPhase
-from jobs.running.loop import MAX_CALLS_PER_STEP, Resumption, ToolResult, answers
+from jobs.events import EventName, StoredEvent, ToolPhase
+from jobs.running.loop import MAX_CALLS_PER_STEP, Resumption, ToolAnswer, answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def turn_journal(turn: AssistantTurn) -> str:
     return orjson.dumps({"turn": blocks}).decode()
 
 
-def result_journal(result: ToolResult) -> str:
+def result_journal(result: ToolAnswer) -> str:
     document = {"content": result.content, "ok": result.ok, "files": list(result.files_read)}
     return orjson.dumps(document).decode()
 
@@ -88,18 +88,18 @@ class _Reader:
         self.tool_calls = 0
         self.files: dict[str, None] = {}
         self.step: AssistantTurn | None = None  # the newest step with a journaled turn
-        self.results: dict[str, ToolResult] = {}
+        self.results: dict[str, ToolAnswer] = {}
 
     def add(self, event: StoredEvent, journal: str | None) -> None:
-        if event.event == Event.DELTA:
+        if event.event == EventName.DELTA:
             text: str = event.payload()["text"]
             self.parts.append(text)
             self.length += len(text)
-        elif event.event == Event.REWIND:
+        elif event.event == EventName.REWIND:
             cut: int = event.payload()["totalLength"]
             whole = "".join(self.parts)[:cut]
             self.parts, self.length = [whole], len(whole)
-        elif event.event == Event.TOOL:
+        elif event.event == EventName.TOOL:
             self.boundary = self.length
             if journal is None:
                 return

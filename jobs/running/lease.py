@@ -1,18 +1,18 @@
-"""Liveness in Redis: who runs a job (its lease), who watches it (its readers), and how one
-instance asks another to stop a run (its inbox).
+"""Who runs a job: its lease, and the deadline index that finds the runs whose lease lapsed.
 
 - A runner holds ``jobs:{<id>}:lease`` (its instance id, ``LEASE_TTL_S`` expiry) and renews
   the leases of all its runs together, in one pipelined round trip, every third of the TTL.
   The renewal also reports whether the owner asked to cancel and how many streams are
   attached — what the runner needs to stop a cancelled or abandoned run.
-- Every open stream, on any instance, keeps a presence entry in ``jobs:{<id>}:readers`` that
-  expires unless refreshed; a crashed instance's entries lapse on their own.
+- The readers it counts are the streams' presence entries (:mod:`jobs.delivery.presence`).
 - ``jobs:leases`` indexes running jobs by lease deadline, so that live instances find the
   runs whose lease lapsed (their runner crashed, froze or handed them over) and take them
-  over, at a bounded cost per sweep (no scan of the keyspace);
-- ``jobs:instance:<id>:inbox`` carries cancel requests to the instance that runs the job, so
-  a cancel takes effect within a second wherever it was asked; the renewal's cancel flag is
-  the fallback should a request be missed.
+  over, at a bounded cost per sweep (no scan of the keyspace).
+- Cancel requests reach the instance that runs the job through its inbox
+  (:mod:`jobs.running.inbox`); the renewal's cancel flag is the fallback should one be missed.
+
+:class:`Leases` also holds the job's :class:`~jobs.delivery.presence.Readers` (they live one
+lease TTL) and the instances' :class:`~jobs.running.inbox.CancelInbox`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from jobs.delivery.presence import Readers
 from jobs.events import now_ms
 from jobs.redis.connection import Pipeline, Redis, unavailable_as_domain_error
 from jobs.redis.keys import Keys
 from jobs.redis.script import Script
+from jobs.running.inbox import CancelInbox
 
 RENEW = Script("jobs.running", "renew", keys=3, args=2)
-PRESENT = Script("jobs.delivery", "present", keys=1, args=2)
-
-#: How long a cancel request waits in an inbox for an instance that has gone away.
-INBOX_TTL_S = 60
 
 
 def instance_of(runner: str) -> str:
@@ -54,6 +52,8 @@ class Leases:
         self.lease_ttl_s = lease_ttl_s
         #: The deadline index lives as long as a run may (refreshed by every renewal).
         self.index_ttl_ms = int(index_ttl_s * 1000)
+        self.readers = Readers(redis, keys, ttl_s=lease_ttl_s)
+        self.inbox = CancelInbox(redis, keys)
 
     @property
     def renew_every_s(self) -> float:
@@ -108,35 +108,3 @@ class Leases:
         if job_ids:
             with unavailable_as_domain_error():
                 await self.redis.zrem(self.keys.lease_deadlines(), *job_ids)
-
-    def queue_present(self, pipe: Pipeline, job_id: str, stream_id: str) -> None:
-        """Queue marking stream ``stream_id`` as attached to the job for one lease TTL."""
-        ttl_ms = int(self.lease_ttl_s * 1000)
-        PRESENT.queue(pipe, [self.keys.readers(job_id)], [stream_id, ttl_ms])
-
-    async def present(self, job_id: str, stream_id: str) -> None:
-        """Mark stream ``stream_id`` as attached to the job for one lease TTL."""
-        with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue_present(pipe, job_id, stream_id)
-                await pipe.execute()
-
-    async def absent(self, job_id: str, stream_id: str) -> None:
-        with unavailable_as_domain_error():
-            await self.redis.zrem(self.keys.readers(job_id), stream_id)
-
-    async def request_cancel(self, instance_id: str, job_id: str) -> None:
-        """Ask instance ``instance_id`` to cancel its run of ``job_id``."""
-        key = self.keys.inbox(instance_id)
-        with unavailable_as_domain_error():
-            # MULTI/EXEC: the list is never created without its TTL (one key: cluster-safe).
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.rpush(key, job_id)
-                pipe.expire(key, INBOX_TTL_S)
-                await pipe.execute()
-
-    async def next_request(self, instance_id: str, *, timeout_s: float) -> str | None:
-        """The next job id this instance is asked to cancel, waiting up to ``timeout_s``."""
-        with unavailable_as_domain_error():
-            reply: Any = await self.redis.blpop([self.keys.inbox(instance_id)], timeout=timeout_s)
-        return None if reply is None else str(reply[1])

@@ -69,9 +69,10 @@ MAX_CALLS_PER_STEP = 16
 TOOL_CANCEL_GRACE_S = 5.0
 
 
-class ToolResult(Protocol):
-    """What a tool returns: ``content`` for the model, ``summary`` for the user, the
-    workspace files it read."""
+class ToolAnswer(Protocol):
+    """What a tool returns, as the loop reads it: ``content`` for the model, ``summary`` for
+    the user, the workspace files it read (``jobs.tools``' :class:`~jobs.tools.base.ToolResult`
+    is one)."""
 
     @property
     def ok(self) -> bool: ...
@@ -87,7 +88,7 @@ class Toolbox(Protocol):
     """The tools agents may use (``jobs.tools``' workspace). ``run`` never raises for bad
     input: it returns a result with ``ok`` false."""
 
-    async def run(self, name: str, tool_input: object) -> ToolResult: ...
+    async def run(self, name: str, tool_input: object) -> ToolAnswer: ...
 
     def definitions(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """The Messages API ``tools`` entries (name, description, input_schema) of ``names``."""
@@ -96,7 +97,7 @@ class Toolbox(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A :class:`ToolResult` the loop makes itself (unknown tool, a tool that raised)."""
+    """A :class:`ToolAnswer` the loop makes itself (unknown tool, a tool that raised)."""
 
     content: str
     ok: bool = False
@@ -128,7 +129,7 @@ class Resumption:
     steps: int = 0
     tool_calls: int = 0
     files_read: tuple[str, ...] = ()
-    pending: tuple[AssistantTurn, dict[str, ToolResult]] | None = None
+    pending: tuple[AssistantTurn, dict[str, ToolAnswer]] | None = None
     prefill: str = ""
 
 
@@ -137,7 +138,7 @@ class ToolDone:
     """A tool call ended."""
 
     use: ToolUse
-    result: ToolResult
+    result: ToolAnswer
     duration_ms: int
 
 
@@ -266,7 +267,7 @@ class AgentLoop:
         turn: AssistantTurn,
         uses: list[ToolUse],
         names: tuple[str, ...],
-        done: dict[str, ToolResult],
+        done: dict[str, ToolAnswer],
         turns: list[Turn],
         files: dict[str, None],
         *,
@@ -315,13 +316,13 @@ class AgentLoop:
                 if stuck:
                     logger.warning("%d tool calls ignored their cancellation", len(stuck))
 
-    async def _call(self, use: ToolUse, names: tuple[str, ...]) -> tuple[ToolResult, int]:
+    async def _call(self, use: ToolUse, names: tuple[str, ...]) -> tuple[ToolAnswer, int]:
         with tracing.span(f"tool {use.name}", {"jobs.tool": use.name}):
             return await self._call_traced(use, names)
 
-    async def _call_traced(self, use: ToolUse, names: tuple[str, ...]) -> tuple[ToolResult, int]:
+    async def _call_traced(self, use: ToolUse, names: tuple[str, ...]) -> tuple[ToolAnswer, int]:
         started = time.monotonic()
-        result: ToolResult
+        result: ToolAnswer
         if use.name not in names or self.toolbox is None:
             offered = ", ".join(names) or "none"
             result = Refusal(f"unknown tool {use.name!r}; the tools offered are: {offered}")
@@ -335,7 +336,7 @@ class AgentLoop:
         return result, round((time.monotonic() - started) * 1000)
 
 
-def answers(uses: list[ToolUse], done: dict[str, ToolResult]) -> tuple[ToolResultBlock, ...]:
+def answers(uses: list[ToolUse], done: dict[str, ToolAnswer]) -> tuple[ToolResultBlock, ...]:
     """The results of a step's calls, in the order of the calls; a call that did not run
     (past :data:`MAX_CALLS_PER_STEP`) is answered with an error."""
     return tuple(

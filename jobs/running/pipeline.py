@@ -39,7 +39,7 @@ from jobs.errors import (
 )
 from jobs.events import (
     ErrorCode,
-    Event,
+    EventName,
     JobStatus,
     StoredEvent,
     delta_payload,
@@ -154,7 +154,9 @@ class RunPipeline:
         }
         if job.custom_agent is not None:
             data["customAgent"] = custom_agent_ref(job.custom_agent)
-        event = await self.store.finish(job, run.runner, Event.COMPLETE, data, JobStatus.COMPLETED)
+        event = await self.store.finish(
+            job, run.runner, EventName.COMPLETE, data, JobStatus.COMPLETED
+        )
         if event is not None:
             with contextlib.suppress(StoreUnavailable):
                 await self.leases.forget([job.id])
@@ -180,7 +182,7 @@ class RunPipeline:
         if resume.prefill and not continues(self.agents.backend, model):
             reason = ErrorCode.SHUTDOWN if run.takeover.handed_over else ErrorCode.RUNNER_LOST
             data = rewind_payload(journal.step_start, reason)
-            self.writer.submit(run.job.id, Event.REWIND, dumps(data), channel=run.channel)
+            self.writer.submit(run.job.id, EventName.REWIND, dumps(data), channel=run.channel)
             return journal.text[: journal.step_start], replace(resume, prefill="")
         return journal.text, resume
 
@@ -217,14 +219,14 @@ class RunPipeline:
         parts: list[str] = [so_far]
         total = len(so_far)
 
-        def write(event: Event, data: dict[str, Any], journal: str | None = None) -> None:
+        def write(event: EventName, data: dict[str, Any], journal: str | None = None) -> None:
             self.writer.submit(job.id, event, dumps(data), channel=channel, journal=journal)
 
         def emit(text: str) -> None:
             nonlocal total
             parts.append(text)
             total += len(text)
-            write(Event.DELTA, delta_payload(text, total))
+            write(EventName.DELTA, delta_payload(text, total))
 
         throttle = Throttle(self.limits.throttle_ms / 1000, emit)
         deadline = asyncio.timeout(self._timeout_s(job))
@@ -236,7 +238,7 @@ class RunPipeline:
                             throttle.add(item.text)
                         elif isinstance(item, ToolCall | ToolDone):
                             throttle.flush()  # the deltas written before a step come first
-                            write(Event.TOOL, _tool_payload(item), _journal(item))
+                            write(EventName.TOOL, _tool_payload(item), _journal(item))
                         else:
                             ending.append(item)
                         self.writer.check(job.id)  # raises if the run can store no more
@@ -294,4 +296,4 @@ def _tool_payload(item: ToolCall | ToolDone) -> dict[str, Any]:
 
 def unstored(error: RunError) -> StoredEvent:
     """An ending that is not in the store: readers here learn it, others find the job lost."""
-    return StoredEvent(None, Event.ERROR, dumps(error.payload()))
+    return StoredEvent.unstored(EventName.ERROR, dumps(error.payload()))

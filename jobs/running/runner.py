@@ -60,14 +60,14 @@ from jobs.errors import (
 )
 from jobs.events import (
     ErrorCode,
-    Event,
+    EventName,
     JobStatus,
     StoredEvent,
     dumps,
     now_ms,
 )
 from jobs.record.model import Job
-from jobs.record.store import JobStore, Takeover
+from jobs.record.store import JobStore, LeaseVerdict, Takeover
 from jobs.running.budgets import UserBudget
 from jobs.running.lease import Leases
 from jobs.running.pipeline import Run, RunLimits, RunPipeline, unstored
@@ -202,8 +202,8 @@ class Runner:
             return
         finally:
             self._adopting.discard(job_id)
-        verdict, _, why = taken.verdict.partition(":")
-        if verdict == "claimed" and taken.job is not None:
+        verdict = taken.verdict
+        if verdict is LeaseVerdict.CLAIMED and taken.job is not None:
             reason = "handover" if taken.handed_over else "lease-lapsed"
             job = taken.job
             logger.warning(
@@ -214,10 +214,10 @@ class Runner:
             )  # fmt: skip
             metrics.takeover(reason)
             self.start(job, taken)
-        elif verdict == "lost":
-            log_runner_lost(job_id, taken.owner, why, taken.previous)
-            metrics.runner_lost(why)
-        if verdict in ("lost", "not-running"):
+        elif verdict.lost:
+            log_runner_lost(job_id, taken.owner, verdict.why, taken.previous)
+            metrics.runner_lost(verdict.why)
+        if verdict.lost or verdict is LeaseVerdict.NOT_RUNNING:
             with contextlib.suppress(StoreUnavailable):
                 await self.leases.forget([job_id])
 
@@ -319,7 +319,7 @@ class Runner:
         stored = None
         try:
             stored = await asyncio.shield(
-                self.store.finish(job, run.runner, Event.ERROR, data, status)
+                self.store.finish(job, run.runner, EventName.ERROR, data, status)
             )
             event = stored or await self.pipeline.ending_stored_elsewhere(job)
             if stored is not None:
@@ -329,7 +329,7 @@ class Runner:
             # how it ended.
             if not isinstance(exc, StoreUnavailable | asyncio.CancelledError):
                 logger.exception("storing the run's ending failed", extra={"job_id": job.id})
-            event = StoredEvent(None, Event.ERROR, dumps(data))
+            event = StoredEvent.unstored(EventName.ERROR, dumps(data))
         metrics.run_ended(job, status, error.code, stored=stored is not None)
         logger.info("run ended with %s", error.code, extra={"job_id": job.id, "code": error.code})
         if stored is not None:
@@ -345,17 +345,16 @@ class Runner:
         job = run.job
         logger.warning("run stopped: the job is no longer its own", extra={"job_id": job.id})
         lost = RunnerLost("the run lost its lease and was stopped")
-        verdict = "unknown"
+        verdict: LeaseVerdict | None = None
         try:
             verdict = await self.store.declare_lost(job.id, lost.payload())
             return await self.pipeline.ending_stored_elsewhere(job)
         except StoreUnavailable as exc:
             return unstored(StoreLost(str(exc)))
         finally:
-            declared, _, why = verdict.partition(":")
-            if declared == "lost":
-                log_runner_lost(job.id, job.owner, why, run.runner)
-                metrics.runner_lost(why)
+            if verdict is not None and verdict.lost:
+                log_runner_lost(job.id, job.owner, verdict.why, run.runner)
+                metrics.runner_lost(verdict.why)
             metrics.run_ended(job, JobStatus.FAILED, lost.code, stored=False)
 
 

@@ -91,7 +91,7 @@ class Supervisor:
             try:
                 # Short waits: redis-py may finish a blocking command before honouring a
                 # cancellation, and shutdown should not wait long for this loop.
-                job_id = await self.leases.next_request(instance_id, timeout_s=1)
+                job_id = await self.leases.inbox.next_request(instance_id, timeout_s=1)
             except StoreUnavailable:
                 await asyncio.sleep(1)
                 continue

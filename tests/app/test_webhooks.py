@@ -25,7 +25,7 @@ from jobs.delivery.eventlog import EventLog
 from jobs.errors import UpstreamOverloaded
 from jobs.events import ErrorCode, error_payload
 from jobs.record.model import Job
-from jobs.record.store import JobStore
+from jobs.record.store import JobStore, LeaseVerdict
 from jobs.redis.connection import connect
 from jobs.redis.keys import Keys, new_job_id
 from jobs.running.webhooks import WebhookSender
@@ -309,7 +309,7 @@ async def test_a_lost_runner_enqueues_once_and_webhooks_off_enqueue_nothing(
     await store_redis.delete(KEYS.lease(job.id))  # the runner died
     data = error_payload(ErrorCode.RUNNER_LOST, "gone", retryable=True)
     verdicts = await asyncio.gather(*(store.declare_lost(job.id, data) for _ in range(10)))
-    assert verdicts.count("lost:max-takeovers") == 1
+    assert verdicts.count(LeaseVerdict.LOST_MAX_TAKEOVERS) == 1
     assert redis_client.zrange(KEYS.webhooks_due(), 0, -1) == [job.id]
     record = redis_client.hgetall(KEYS.webhook(job.id))
     assert (record["status"], record["owner"], record["agent"]) == ("failed", "alice", "chat")

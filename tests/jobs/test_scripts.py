@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import jobs
+from jobs.redis.connection import ScriptArg
 from jobs.redis.script import Script
 
 JOBS = Path(jobs.__file__).parent
@@ -36,11 +37,12 @@ def test_a_batched_script_takes_whole_items() -> None:
     script = Script("jobs.delivery", "append", keys=0, args=2, each=(3, 1))
     script.check(["r", "l", "e"], [100, 60, "[]"])
     script.check(["r", "l", "e", "r2", "l2", "e2"], [100, 60, "[]", "[]"])
-    for keys, args in [
+    cases: list[tuple[list[str], list[ScriptArg]]] = [
         ([], [100, 60]),  # no item at all
         (["r", "l"], [100, 60, "[]"]),  # a partial item's keys
         (["r", "l", "e"], [100, 60, "[]", "[]"]),  # an argument too many
-    ]:
+    ]
+    for keys, args in cases:
         with pytest.raises(TypeError, match="append takes 0 \\+ 3n keys"):
             script.check(keys, args)
 
