@@ -56,7 +56,8 @@ from jobs.record.custom_agents import CustomAgents
 from jobs.record.limits import Limits
 from jobs.record.listing import JobQuery, Position
 from jobs.record.model import Job
-from jobs.record.store import Claim, JobStore, LeaseVerdict
+from jobs.record.replies import Claim, LeaseVerdict
+from jobs.record.store import JobStore
 from jobs.redis.keys import check_job_id, new_job_id
 from jobs.running.budgets import UserBudget
 from jobs.running.lease import Leases, instance_of

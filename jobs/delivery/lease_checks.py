@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from jobs.errors import RunnerLost
-from jobs.record.store import JobStore, LeaseVerdict
+from jobs.record.replies import LeaseVerdict
+from jobs.record.store import JobStore
 
 #: How long a check waits for others to join its round trip (adds at most this to noticing a
 #: dead runner, which takes LEASE_TTL_S anyway).

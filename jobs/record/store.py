@@ -29,8 +29,7 @@ custom agent's key that create reads, which it is given only on a standalone Red
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from redis.asyncio.cluster import RedisCluster
@@ -42,6 +41,14 @@ from jobs.record.custom_agents import snapshot
 from jobs.record.limits import Check
 from jobs.record.listing import JobIndex, JobQuery, Position
 from jobs.record.model import Job
+from jobs.record.replies import (
+    CancelOutcome,
+    Claim,
+    LeaseVerdict,
+    Takeover,
+    claim_of,
+    current_of,
+)
 from jobs.redis.connection import Redis, ScriptArg, unavailable_as_domain_error
 from jobs.redis.keys import Keys
 from jobs.redis.script import Script
@@ -63,74 +70,6 @@ DECLARE_LOST = Script("jobs.record", "declare_lost", keys=_SETTLE_KEYS, args=7, 
 CURRENT = Script("jobs.record", "current", keys=_SETTLE_KEYS, args=7, includes=_BOUNDED)
 TAKE_OVER = Script("jobs.record", "take_over", keys=_SETTLE_KEYS, args=9, includes=_BOUNDED)
 HAND_OVER = Script("jobs.record", "hand_over", keys=2, args=1)
-
-
-class LeaseVerdict(StrEnum):
-    """What a script that looks at a running job's lease decided (the values the scripts
-    return): the runner still holds it, the job is not running, nobody holds it but a live
-    instance may take the run over (``orphaned``; ``claimed``: this call did), or the job was
-    settled as ``RUNNER_LOST`` here (``lost:<why>``)."""
-
-    ALIVE = "alive"
-    NOT_RUNNING = "not-running"
-    ORPHANED = "orphaned"
-    CLAIMED = "claimed"
-    LOST_MAX_TAKEOVERS = "lost:max-takeovers"
-    LOST_RUN_TIMEOUT = "lost:run-timeout"
-
-    @property
-    def lost(self) -> bool:
-        """Whether the job was settled as ``RUNNER_LOST`` by this call."""
-        return self.startswith("lost:")
-
-    @property
-    def why(self) -> str:
-        """Why a lost run may not be taken over again (``max-takeovers``, ``run-timeout``)."""
-        return self.partition(":")[2]
-
-
-CancelOutcome = Literal["missing", "forbidden", "cancelled", "requested", "finished"]
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The answer to a claim: the job as it now is, and whether this call claimed it (and so
-    must run it)."""
-
-    job: Job
-    claimed: bool
-
-
-def _claim(reply: list[Any] | None) -> Claim | None:
-    if reply is None:
-        return None
-    claimed, *flat = reply
-    fields = dict(zip(flat[::2], flat[1::2], strict=True))
-    return Claim(Job.from_hash(fields), bool(claimed))
-
-
-def _current(flat: list[str]) -> tuple[Job | None, bool]:
-    """The current script's reply: the job (None: no record), and whether it was just lost."""
-    declared = bool(flat) and flat[0].startswith("lost:")
-    if declared:
-        flat = flat[1:]
-    fields = dict(zip(flat[::2], flat[1::2], strict=True))
-    return (Job.from_hash(fields) if fields else None), declared
-
-
-@dataclass(frozen=True, slots=True)
-class Takeover:
-    """What a takeover attempt found: ``verdict`` ``claimed`` (``job`` is now this instance's,
-    under ``job.runner``; ``stored_id`` is the newest event stored), ``alive``,
-    ``not-running`` or ``lost:<why>`` (settled as ``RUNNER_LOST``); ``previous`` the runner
-    it had, ``handed_over`` whether that runner gave it up (a drain) rather than vanished."""
-
-    verdict: LeaseVerdict
-    previous: str = ""
-    handed_over: bool = False
-    job: Job | None = None
-    stored_id: str = "0-0"
-    owner: str = ""  # of a job settled as lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +190,7 @@ class JobStore:
         args: list[ScriptArg] = [*self._settle_args(), dumps(lost), *self._bounds()]
         with unavailable_as_domain_error():
             flat: list[str] = await CURRENT.call(self.redis, self._settle_keys(job_id), args)
-        return _current(flat)
+        return current_of(flat)
 
     async def ttl_s(self, job_id: str) -> int | None:
         """Seconds the job record has left, or None if it has none (or no record)."""
@@ -271,7 +210,7 @@ class JobStore:
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
         args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
         checked, reply = await self._checked(check, CLAIM, keys, [*args, reader, lease_ms])
-        claim = _claim(reply)
+        claim = claim_of(reply)
         if check is not None:
             try:
                 check.verdict(checked)
@@ -370,7 +309,7 @@ class JobStore:
                 for position in positions:
                     CURRENT.queue(pipe, self._settle_keys(position.job_id), args)
                 replies: list[list[str]] = await pipe.execute()
-        return [_current(flat) for flat in replies]
+        return [current_of(flat) for flat in replies]
 
     async def take_over(self, job_id: str, instance: str, lost: dict[str, Any]) -> Takeover:
         """Claim a running job whose lease lapsed for ``instance`` (see :class:`Takeover`);

@@ -51,7 +51,8 @@ from jobs.events import (
 )
 from jobs.record.custom_agents import custom_agent_ref
 from jobs.record.model import Job
-from jobs.record.store import JobStore, Takeover
+from jobs.record.replies import Takeover
+from jobs.record.store import JobStore
 from jobs.running.budgets import UserBudget
 from jobs.running.journal import read_journal, result_journal, turn_journal
 from jobs.running.lease import Leases

@@ -67,7 +67,8 @@ from jobs.events import (
     now_ms,
 )
 from jobs.record.model import Job
-from jobs.record.store import JobStore, LeaseVerdict, Takeover
+from jobs.record.replies import LeaseVerdict, Takeover
+from jobs.record.store import JobStore
 from jobs.running.budgets import UserBudget
 from jobs.running.lease import Leases
 from jobs.running.pipeline import Run, RunLimits, RunPipeline, unstored

@@ -25,7 +25,8 @@ from jobs.delivery.eventlog import EventLog
 from jobs.errors import UpstreamOverloaded
 from jobs.events import ErrorCode, error_payload
 from jobs.record.model import Job
-from jobs.record.store import JobStore, LeaseVerdict
+from jobs.record.replies import LeaseVerdict
+from jobs.record.store import JobStore
 from jobs.redis.connection import connect
 from jobs.redis.keys import Keys, new_job_id
 from jobs.running.webhooks import WebhookSender

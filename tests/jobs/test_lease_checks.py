@@ -9,7 +9,7 @@ import pytest
 
 from jobs.delivery.lease_checks import LeaseChecks
 from jobs.events import ErrorCode, EventName
-from jobs.record.store import LeaseVerdict
+from jobs.record.replies import LeaseVerdict
 from jobs.redis.keys import new_job_id
 from tests.jobs.conftest import RUNNER, Domain
 from tests.jobs.test_store import running

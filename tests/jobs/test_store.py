@@ -9,7 +9,7 @@ import pytest
 from jobs.delivery.eventlog import Batch
 from jobs.events import START, ErrorCode, EventName, JobStatus, StoredEvent, error_payload
 from jobs.record.model import Job
-from jobs.record.store import LeaseVerdict
+from jobs.record.replies import LeaseVerdict
 from jobs.redis.keys import new_job_id
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 
