@@ -31,7 +31,7 @@ from app.services import Services, build_services
 from app.settings import Settings
 from jobs import metrics
 from jobs.backends import Backend
-from jobs.loop import Toolbox
+from jobs.running.loop import Toolbox
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

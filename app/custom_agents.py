@@ -1,4 +1,5 @@
-"""``/me/agents/{agent}``: the caller's custom agent for one agent (see ``jobs.custom_agents``).
+"""``/me/agents/{agent}``: the caller's custom agent for one agent (see
+``jobs.record.custom_agents``).
 
 ``GET`` shows it (404 ``CUSTOM_AGENT_NOT_FOUND`` when there is none), ``PUT`` stores a new
 version (422 naming the field when it does not validate), ``DELETE`` removes it (204, also

@@ -29,8 +29,8 @@ from starlette.responses import JSONResponse, Response
 from app.openapi_paths import BEARER, REF, TAGS, custom_agent_path, job_paths, service_paths
 from app.routes import CreateJob, services
 from jobs.agents import AgentRegistry
-from jobs.custom_agents import CustomAgent
-from jobs.events import EVENT_ID_PATTERN, Event
+from jobs.events import EVENT_ID_PATTERN, EventName
+from jobs.record.custom_agents import CustomAgent
 from jobs.schemas import (
     EVENTS,
     AgentList,
@@ -126,7 +126,7 @@ def _event_frames() -> dict[str, Any]:
             },
             "required": ["event", "data"],
         }
-        if Event(name).stored and name != Event.ERROR:
+        if EventName(name).stored and name != EventName.ERROR:
             # Always stored; an error that could not be stored is sent without an id.
             frame["required"].append("id")
         branches.append(frame)

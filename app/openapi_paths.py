@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.events import RESUME_PATTERN, JobStatus
-from jobs.keys import JOB_ID_RE
-from jobs.listing import CURSOR_RE
+from jobs.record.listing import CURSOR_RE
+from jobs.redis.keys import JOB_ID_RE
 
 REF = "#/components/schemas/{model}"
 STRING = {"type": "string"}

@@ -24,7 +24,6 @@ from app.sse import event_stream
 from auth import InvalidToken, MissingCredentials, Principal
 from jobs import metrics
 from jobs.agents import field_errors
-from jobs.custom_agents import custom_agent_ref
 from jobs.errors import (
     InputInvalid,
     InvalidEventId,
@@ -33,10 +32,11 @@ from jobs.errors import (
     UnsupportedMediaType,
 )
 from jobs.events import JobStatus, is_event_id
-from jobs.idempotency import Replay
-from jobs.keys import JOB_ID_RE, check_job_id
-from jobs.listing import CURSOR_RE, JobQuery, Position
-from jobs.model import Job
+from jobs.record.custom_agents import custom_agent_ref
+from jobs.record.idempotency import Replay
+from jobs.record.listing import CURSOR_RE, JobQuery, Position
+from jobs.record.model import Job
+from jobs.redis.keys import JOB_ID_RE, check_job_id
 
 
 class CreateJob(BaseModel):
@@ -171,7 +171,7 @@ _KEPT_FROM_ERROR = ("code", "message", "retryable", "retryAfterMs")
 
 async def create_job(request: Request) -> Response:
     """Start a job; with an ``Idempotency-Key``, a retry answers the first start again
-    (``jobs.idempotency``) without creating a job or counting against the rate limit."""
+    (``jobs.record.idempotency``) without creating a job or counting against the rate limit."""
     svc = services(request)
     principal = await bearer(request)
     raw = await read_json(request)

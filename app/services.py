@@ -23,23 +23,23 @@ from auth.jwks import JwksCache, provider_client
 from jobs import metrics
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends import Backend, build_backend
-from jobs.budgets import UserBudget
-from jobs.connection import Redis, connect, connect_single, is_cluster_url, plain_url
-from jobs.custom_agents import CustomAgents
-from jobs.eventlog import EventLog
-from jobs.idempotency import Idempotency
-from jobs.keys import Keys
-from jobs.lease import Leases
-from jobs.limits import Limits
-from jobs.loop import MAX_CALLS_PER_STEP, Toolbox
-from jobs.prices import PriceTable
-from jobs.runner import RunLimits, Runner
+from jobs.delivery.eventlog import EventLog
+from jobs.delivery.open_streams import OpenStreams
+from jobs.delivery.tailer import Tailer
+from jobs.record.custom_agents import CustomAgents
+from jobs.record.idempotency import Idempotency
+from jobs.record.limits import Limits
+from jobs.record.store import JobStore, Lifetimes
+from jobs.redis.connection import Redis, connect, connect_single, is_cluster_url, plain_url
+from jobs.redis.keys import Keys
+from jobs.running.budgets import UserBudget
+from jobs.running.lease import Leases
+from jobs.running.loop import MAX_CALLS_PER_STEP, Toolbox
+from jobs.running.prices import PriceTable
+from jobs.running.runner import RunLimits, Runner
+from jobs.running.webhooks import WebhookConfig, WebhookSender
 from jobs.service import JobService
-from jobs.store import JobStore, Lifetimes
-from jobs.streams import OpenStreams
-from jobs.tailer import Tailer
 from jobs.tools import Workspace
-from jobs.webhooks import WebhookConfig, WebhookSender
 
 logger = logging.getLogger(__name__)
 

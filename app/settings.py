@@ -29,7 +29,7 @@ from redis.connection import parse_url
 from auth.access_tokens import DEFAULT_TOKEN_TYPES, UNTYPED
 from auth.verifier import MIN_SECRET_LENGTH, PUBLIC_KEY_ALGORITHMS
 from jobs.backends import BACKENDS
-from jobs.prices import Price
+from jobs.running.prices import Price
 from jobs.tools.workspace import sample_root
 
 #: The current Sonnet in the anthropic SDK's model list.
@@ -212,7 +212,7 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         # Checked here, so that a typo stops the start with exit code 2 instead of failing the
-        # lifespan. "+cluster" is ours (see jobs.connection); redis-py parses the rest.
+        # lifespan. "+cluster" is ours (see jobs.redis.connection); redis-py parses the rest.
         if value is not None:
             scheme, sep, rest = value.partition("://")
             try:

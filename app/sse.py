@@ -23,7 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from jobs import metrics
 from jobs.errors import StoreUnavailable
-from jobs.events import ErrorCode, Event, StoredEvent, connected_payload, dumps, error_payload
+from jobs.events import ErrorCode, EventName, StoredEvent, connected_payload, dumps, error_payload
 from jobs.service import Attachment
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,9 @@ SEP = "\n"
 #: How long a browser's EventSource waits before reconnecting.
 RETRY_MS = 1000
 HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
-#: How long a stream may take to end cleanly at shutdown before it is cut.
-SHUTDOWN_GRACE_S = 3.0
+#: How long a stream may take to end cleanly at shutdown before it is cut (sse-starlette's
+#: grace period for one response; the runs' own grace is the SHUTDOWN_GRACE_S setting).
+STREAM_CLOSE_GRACE_S = 3.0
 
 
 def _ping() -> ServerSentEvent:
@@ -56,8 +57,8 @@ async def _frames(
     connected = connected_payload(
         attachment.job_id, attachment.status.value, resumed=attachment.resumed
     )
-    yield ServerSentEvent(dumps(connected), event=Event.CONNECTED, retry=RETRY_MS, sep=SEP)
-    metrics.event_sent(Event.CONNECTED)
+    yield ServerSentEvent(dumps(connected), event=EventName.CONNECTED, retry=RETRY_MS, sep=SEP)
+    metrics.event_sent(EventName.CONNECTED)
     # Time to first delta is measured for fresh streams only: a resume replays at once.
     started = None if attachment.resumed else time.monotonic()
     try:
@@ -65,7 +66,7 @@ async def _frames(
             if event is not None:
                 yield frame(event)
                 metrics.event_sent(event.event)
-                if started is not None and event.event == Event.DELTA:
+                if started is not None and event.event == EventName.DELTA:
                     metrics.first_delta(time.monotonic() - started)
                     started = None
             if shutdown.is_set():
@@ -76,8 +77,8 @@ async def _frames(
     except StoreUnavailable as exc:
         logger.warning("stream ended: %s", exc, extra={"job_id": attachment.job_id})
         lost = error_payload(ErrorCode.STORE_UNAVAILABLE, str(exc), retryable=True)
-        yield ServerSentEvent(dumps(lost), event=Event.ERROR, sep=SEP)
-        metrics.event_sent(Event.ERROR)
+        yield ServerSentEvent(dumps(lost), event=EventName.ERROR, sep=SEP)
+        metrics.event_sent(EventName.ERROR)
 
 
 class SendWatch:
@@ -201,5 +202,5 @@ def event_stream(
         sep=SEP,
         send_timeout=send_timeout_s,
         shutdown_event=shutdown,
-        shutdown_grace_period=SHUTDOWN_GRACE_S,
+        shutdown_grace_period=STREAM_CLOSE_GRACE_S,
     )

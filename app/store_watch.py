@@ -16,9 +16,9 @@ import time
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from jobs.connection import cancel_until_done
 from jobs.errors import StoreUnavailable
-from jobs.store import JobStore
+from jobs.record.store import JobStore
+from jobs.redis.connection import cancel_until_done
 
 logger = logging.getLogger(__name__)
 

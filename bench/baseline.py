@@ -11,8 +11,8 @@ with the service's own parts, and nothing more:
   403 when another user's), and runs the model *inside the response*: the service's demo
   backend on the request the agent builds (no tools), so the text and its pace are exactly
   the service's; its tokens are coalesced by the service's own lossless
-  :class:`~jobs.coalescer.Throttle`; frames are ``connected`` (``retry:``, no id), ``delta``
-  events with an ``id:`` counter, and ``complete`` with the result the agent parses and
+  :class:`~jobs.delivery.coalescer.Throttle`; frames are ``connected`` (``retry:``, no id),
+  ``delta`` events with an ``id:`` counter, and ``complete`` with the result the agent parses and
   validates; then the job is deleted.
 
 What makes it naive: no resume (a dropped connection loses the run), no exactly-once (two
@@ -48,9 +48,9 @@ from jobs.agents import field_errors
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
 from jobs.backends.base import Completion, TextDelta
 from jobs.backends.demo import DemoBackend
-from jobs.coalescer import Throttle
-from jobs.connection import Redis, connect
+from jobs.delivery.coalescer import Throttle
 from jobs.errors import OutputInvalid
+from jobs.redis.connection import Redis, connect
 
 AGENT = FeatureSuggestionAgent()
 MODEL = "demo"

@@ -15,7 +15,7 @@ from typing import Any
 
 from jobs.backends.anthropic import AnthropicBackend
 from jobs.backends.base import ModelRequest, TokenUsage
-from jobs.loop import AgentLoop, Outcome
+from jobs.running.loop import AgentLoop, Outcome
 from jobs.tools import TOOL_NAMES, Workspace
 from tests.support.fake_anthropic import FakeAnthropic, Reply, TokenAccounting, ToolCall
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from jobs.backends import BackendEvent, Completion, ModelRequest, TokenUsage, ToolUse
 from jobs.backends.anthropic import AnthropicBackend
-from jobs.loop import AgentLoop
+from jobs.running.loop import AgentLoop
 from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply, ToolCall
 
 REQUEST = ModelRequest(model="claude-sonnet-5-5", system="s", prompt="p", max_tokens=100)

@@ -8,8 +8,8 @@ client) derives it from here or is checked against it by a test. It imports noth
 standard library and orjson, so the client can use it without the server's dependencies.
 
 ``connected`` is per connection and never stored; every other event is stored in the job's
-Redis Stream (see :mod:`jobs.eventlog`) and its entry id is the SSE ``id:``. Event ids compare
-as ``(ms, seq)`` pairs.
+Redis Stream (see :mod:`jobs.delivery.eventlog`) and its entry id is the SSE ``id:``. Event ids
+compare as ``(ms, seq)`` pairs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 
-class Event(StrEnum):
+class EventName(StrEnum):
     """The SSE event names. Each knows whether it is :attr:`stored` and :attr:`terminal`;
     every list of names elsewhere (OpenAPI, the clients) derives from these two."""
 
@@ -38,18 +38,18 @@ class Event(StrEnum):
     def stored(self) -> bool:
         """Kept in the job's Redis Stream, with its entry id as the SSE ``id:`` (an ``error``
         that could not be stored is the one exception, sent without one)."""
-        return self is not Event.CONNECTED
+        return self is not EventName.CONNECTED
 
     @property
     def terminal(self) -> bool:
         """The server closes the stream after it: the run has ended."""
-        return self in (Event.COMPLETE, Event.ERROR)
+        return self in (EventName.COMPLETE, EventName.ERROR)
 
 
 #: The events after which the server closes the stream.
-TERMINAL = frozenset(event for event in Event if event.terminal)
+TERMINAL = frozenset(event for event in EventName if event.terminal)
 #: The events kept in the job's stream (resumable with ``Last-Event-ID``).
-STORED = frozenset(event for event in Event if event.stored)
+STORED = frozenset(event for event in EventName if event.stored)
 
 
 class JobStatus(StrEnum):
@@ -94,7 +94,7 @@ CANCEL_CODES = frozenset({ErrorCode.CANCELLED, ErrorCode.ABANDONED})
 
 def status_of(event: str, code: str | None = None) -> JobStatus:
     """The status of a job whose terminal event is ``event`` (with ``code`` for an error)."""
-    if event == Event.COMPLETE:
+    if event == EventName.COMPLETE:
         return JobStatus.COMPLETED
     return JobStatus.CANCELLED if code in CANCEL_CODES else JobStatus.FAILED
 
@@ -167,6 +167,12 @@ class StoredEvent:
     #: What a runner taking the run over needs and clients never see (stored, not sent).
     journal: str | None = None
 
+    @classmethod
+    def unstored(cls, event: str, data: str) -> StoredEvent:
+        """An event that was not stored (Redis was unavailable, or an ending only readers
+        here learn): it has no id."""
+        return cls(None, event, data)
+
     @property
     def terminal(self) -> bool:
         return self.event in TERMINAL
@@ -178,7 +184,7 @@ class StoredEvent:
     @property
     def status(self) -> JobStatus:
         """The status of a job that ended with this (terminal) event."""
-        code = self.payload().get("code") if self.event == Event.ERROR else None
+        code = self.payload().get("code") if self.event == EventName.ERROR else None
         return status_of(self.event, code)
 
 
@@ -245,4 +251,4 @@ def error_event(
 ) -> StoredEvent:
     """An ``error`` event that is not (or could not be) stored: it has no id."""
     payload = error_payload(code, message, retryable=retryable, retry_after_ms=retry_after_ms)
-    return StoredEvent(None, Event.ERROR, dumps(payload))
+    return StoredEvent.unstored(EventName.ERROR, dumps(payload))

@@ -44,11 +44,11 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from jobs.events import ErrorCode, Event, JobStatus, now_ms, status_of
+from jobs.events import ErrorCode, EventName, JobStatus, now_ms, status_of
 
 if TYPE_CHECKING:
     from jobs.backends.base import TokenUsage
-    from jobs.model import Job
+    from jobs.record.model import Job
 
 # A `_created` timestamp series per counter and histogram doubles the output for nothing a
 # dashboard uses (and multiprocess mode does not export them anyway).
@@ -136,11 +136,11 @@ BUILD_INFO = Gauge(
 #: Every (outcome, code) a job can end with: ``none`` for a result.
 ENDINGS: tuple[tuple[str, str], ...] = (
     (JobStatus.COMPLETED.value, "none"),
-    *((status_of(Event.ERROR, code).value, code.value) for code in ErrorCode),
+    *((status_of(EventName.ERROR, code).value, code.value) for code in ErrorCode),
 )
 
 # Pre-bound children for the per-event hook.
-_EVENTS: dict[str, Counter] = {name.value: EVENTS_SENT.labels(name.value) for name in Event}
+_EVENTS: dict[str, Counter] = {name.value: EVENTS_SENT.labels(name.value) for name in EventName}
 
 
 def job_created(agent: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from jobs.events import Event, JobStatus, ToolPhase
+from jobs.events import EventName, JobStatus, ToolPhase
 
 #: The job statuses as the API reports them.
 Status = JobStatus
@@ -272,12 +272,12 @@ class ErrorEvent(Wire):
 
 #: Event name → the model of its data.
 EVENTS: dict[str, type[Wire]] = {
-    Event.CONNECTED: ConnectedEvent,
-    Event.DELTA: DeltaEvent,
-    Event.TOOL: ToolEvent,
-    Event.REWIND: RewindEvent,
-    Event.COMPLETE: CompleteEvent,
-    Event.ERROR: ErrorEvent,
+    EventName.CONNECTED: ConnectedEvent,
+    EventName.DELTA: DeltaEvent,
+    EventName.TOOL: ToolEvent,
+    EventName.REWIND: RewindEvent,
+    EventName.COMPLETE: CompleteEvent,
+    EventName.ERROR: ErrorEvent,
 }
 
 JobState.model_rebuild()

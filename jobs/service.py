@@ -11,10 +11,10 @@ This is what the HTTP routes call; it speaks in domain terms (owners, jobs, even
 - otherwise 404 (no such job) or 403 (not yours).
 
 An open stream holds one of its owner's stream slots and a presence entry on the job (which
-keeps the run from being abandoned); :class:`~jobs.streams.OpenStreams` refreshes both while it
-is open and gives both back when it ends. A stream that tails Redis (the run is on another
-instance) reads through the shared :class:`~jobs.tailer.Tailer` (a few connections for every
-such stream) and checks the runner's lease whenever it waits a second without news: a dead
+keeps the run from being abandoned); :class:`~jobs.delivery.open_streams.OpenStreams` refreshes both
+while it is open and gives both back when it ends. A stream that tails Redis (the run is on another
+instance) reads through the shared :class:`~jobs.delivery.tailer.Tailer` (a few connections for
+every such stream) and checks the runner's lease whenever it waits a second without news: a dead
 runner's job ends as ``RUNNER_LOST``.
 """
 
@@ -28,9 +28,11 @@ from typing import Any
 
 from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
-from jobs.budgets import UserBudget
-from jobs.channel import RunChannel
-from jobs.custom_agents import CustomAgents
+from jobs.delivery.channel import RunChannel
+from jobs.delivery.eventlog import EventLog
+from jobs.delivery.lease_checks import LeaseChecks
+from jobs.delivery.open_streams import OpenStreams
+from jobs.delivery.tailer import Tailer
 from jobs.errors import (
     Cancelled,
     InvalidEventId,
@@ -40,27 +42,26 @@ from jobs.errors import (
     RunnerLost,
     TooManyStreams,
 )
-from jobs.eventlog import EventLog
 from jobs.events import (
     START,
     ErrorCode,
-    Event,
+    EventName,
     JobStatus,
     StoredEvent,
     dumps,
     event_id_key,
     is_event_id,
 )
-from jobs.keys import check_job_id, new_job_id
-from jobs.lease import Leases, instance_of
-from jobs.lease_checks import LeaseChecks
-from jobs.limits import Limits
-from jobs.listing import JobQuery, Position
-from jobs.model import Job
-from jobs.runner import Runner, log_runner_lost
-from jobs.store import Claim, JobStore
-from jobs.streams import OpenStreams
-from jobs.tailer import Tailer
+from jobs.record.custom_agents import CustomAgents
+from jobs.record.limits import Limits
+from jobs.record.listing import JobQuery, Position
+from jobs.record.model import Job
+from jobs.record.replies import Claim, LeaseVerdict
+from jobs.record.store import JobStore
+from jobs.redis.keys import check_job_id, new_job_id
+from jobs.running.budgets import UserBudget
+from jobs.running.lease import Leases, instance_of
+from jobs.running.runner import Runner, log_runner_lost
 
 
 @dataclass(slots=True)
@@ -195,7 +196,7 @@ class JobService:
             instance_of(detail) == self.runner.instance_id
             and self.runner.cancel(job_id, Cancelled())
         ):
-            await self.leases.request_cancel(instance_of(detail), job_id)
+            await self.leases.inbox.request_cancel(instance_of(detail), job_id)
 
     async def attach(self, owner: str, job_id: str, last_event_id: str | None) -> Attachment | None:
         """Attach ``owner`` to the job's stream; None means "you have seen it all" (204).
@@ -281,7 +282,7 @@ class JobService:
             status=event.status,
             custom_agent=payload.get("customAgent"),
         )
-        if event.event == Event.COMPLETE:
+        if event.event == EventName.COMPLETE:
             job.complete = payload
         else:
             job.error = payload
@@ -314,8 +315,8 @@ class JobService:
         self, job_id: str, after_id: str, owner: str, stream_id: str, channel: RunChannel | None
     ) -> AsyncGenerator[StoredEvent | None, None]:
         """The job's events after ``after_id`` through the terminal one; the stream's slot and
-        presence are kept fresh by :class:`~jobs.streams.OpenStreams` and given back however
-        the stream ends."""
+        presence are kept fresh by :class:`~jobs.delivery.open_streams.OpenStreams` and given back
+        however the stream ends."""
         self.streams.add(stream_id, job_id, owner)
         metrics.stream_opened()
         last: StoredEvent | None = None
@@ -339,13 +340,13 @@ class JobService:
         async with aclosing(self.tailer.follow(job_id, after_id)) as events:
             async for event in events:
                 if event is None:
-                    verdict, _, why = (await self.lease_checks.verdict(job_id)).partition(":")
-                    if verdict == "lost":
-                        log_runner_lost(job_id, owner, why, "")
-                        metrics.runner_lost(why)
-                    elif verdict == "orphaned":
+                    verdict = await self.lease_checks.verdict(job_id)
+                    if verdict.lost:
+                        log_runner_lost(job_id, owner, verdict.why, "")
+                        metrics.runner_lost(verdict.why)
+                    elif verdict is LeaseVerdict.ORPHANED:
                         self.runner.adopt(job_id)  # this instance has a reader: it may take over
-                    if verdict != "not-running":
+                    if verdict is not LeaseVerdict.NOT_RUNNING:
                         # alive or orphaned: keep waiting; lost: its terminal event comes next
                         yield None
                         continue
@@ -354,7 +355,7 @@ class JobService:
                         yield late
                         if late.terminal:
                             return
-                    yield StoredEvent(None, Event.ERROR, dumps(RunnerLost().payload()))
+                    yield StoredEvent.unstored(EventName.ERROR, dumps(RunnerLost().payload()))
                     return
                 assert event.id is not None
                 last_id = event.id

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
 
-    from jobs.model import Job
+    from jobs.record.model import Job
 
 _tracer: Tracer | None = None
 

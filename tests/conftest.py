@@ -16,7 +16,7 @@ import redis
 from app import Settings, create_app
 from auth import mint_token
 from jobs.backends import Backend
-from jobs.loop import Toolbox
+from jobs.running.loop import Toolbox
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.idp import IdentityProvider
 from tests.support.live import LiveServer

@@ -12,7 +12,7 @@ from jobs.agents.chat import ChatAgent
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent
 from jobs.backends import Backend, ModelRequest
 from jobs.errors import InputInvalid, UnknownAgent
-from jobs.loop import Toolbox
+from jobs.running.loop import Toolbox
 
 __all__ = ["Agent", "AgentInput", "AgentRegistry", "ModelChoice", "default_agents"]
 
@@ -83,7 +83,7 @@ class AgentRegistry:
         self, name: str, agent_input: AgentInput, custom: dict[str, Any] | None = None
     ) -> ModelRequest:
         """The model request for one run of agent ``name``, shaped by the caller's custom agent
-        (its snapshot, see :mod:`jobs.custom_agents`) when the job has one.
+        (its snapshot, see :mod:`jobs.record.custom_agents`) when the job has one.
 
         The custom agent adds to the agent's system prompt (it does not replace it: the agent's
         own instructions, such as "answer with JSON of this schema", must hold), picks the

@@ -9,7 +9,7 @@ model waits for tool results).
 A request is one model call. A conversation with tools is the prompt plus ``turns``: each
 :class:`AssistantTurn` (the model's text and tool calls, as it made them) followed by the
 :class:`ToolResults` that answer its calls, in the order of the calls. Running the tools and
-deciding when to call the model again is the agent loop's business (``jobs.loop``), not the
+deciding when to call the model again is the agent loop's business (``jobs.running.loop``), not the
 backend's. Backends never know agents (the use cases
 in ``jobs.agents``): a new provider is one module here plus its line in
 ``jobs.backends.BACKENDS``.

@@ -26,7 +26,7 @@ from jobs.client.errors import (
     StreamEnded,
 )
 from jobs.events import CANCEL_CODES, START, ErrorCode
-from jobs.events import Event as Name
+from jobs.events import EventName as Name
 from jobs.schemas import (
     CompleteEvent,
     ConnectedEvent,

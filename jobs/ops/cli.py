@@ -24,14 +24,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobs.client.cli import Exit
-from jobs.connection import unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
-from jobs.events import TERMINAL, Event, JobStatus, now_ms
-from jobs.keys import JOB_ID_RE, Keys
+from jobs.events import TERMINAL, JobStatus, now_ms
+from jobs.events import EventName as Event
+from jobs.redis.connection import unavailable_as_domain_error
+from jobs.redis.keys import JOB_ID_RE, Keys
 
 if TYPE_CHECKING:  # loaded by run_command only: the client commands need no Redis client
-    from jobs.connection import Redis
     from jobs.ops.inspection import Inspector, JobDetail, JobSummary, Stats
+    from jobs.redis.connection import Redis
 
 PURGEABLE = [s.value for s in JobStatus if s is not JobStatus.RUNNING]
 
@@ -243,7 +244,7 @@ async def cmd_stats(
 async def cmd_webhooks(
     inspector: Inspector, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
-    from jobs.webhooks import backlog
+    from jobs.running.webhooks import backlog
 
     with unavailable_as_domain_error():
         due, dead = await backlog(inspector.redis, inspector.keys)
@@ -309,7 +310,7 @@ def add_commands(commands: Any) -> None:
 
 
 def connect_redis(url: str) -> Redis:
-    from jobs.connection import connect, is_cluster_url, plain_url
+    from jobs.redis.connection import connect, is_cluster_url, plain_url
 
     cluster = os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
     return connect(plain_url(url), cluster=cluster or is_cluster_url(url))

@@ -2,7 +2,7 @@
 
 Everything here finds keys with SCAN (never KEYS, which blocks Redis while it walks the whole
 keyspace) and reads them in pipelined batches, so it is safe against a production Redis. Key
-names come from :mod:`jobs.keys` only.
+names come from :mod:`jobs.redis.keys` only.
 
 A job is what its keys say: the record (HASH) while it exists, else its event stream. After a
 success the record is deleted at once while the events stay ``RESUME_GRACE_S``: such a job is
@@ -20,9 +20,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.events import CANCEL_CODES, TERMINAL, JobStatus, now_ms, status_of
-from jobs.keys import Keys
+from jobs.redis.connection import Redis, unavailable_as_domain_error
+from jobs.redis.keys import Keys
+from jobs.redis.script import Script
 
 #: Jobs read per pipelined round trip.
 BATCH = 200
@@ -31,26 +32,7 @@ SCAN_COUNT = 1000
 #: A job whose record is gone and whose stream has no terminal event (it expired mid-run).
 UNKNOWN = "unknown"
 
-# KEYS: the job's keys (record, events, lease, readers). ARGV[1]: the status it was chosen
-# for; ARGV[2..3]: the codes that mean cancelled (jobs.events.CANCEL_CODES). Deletes them all
-# only if the job still has that status; returns the keys deleted.
-_PURGE = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then
-  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-  if #last == 0 then return 0 end
-  local f = {}
-  for i = 1, #last[1][2], 2 do f[last[1][2][i]] = last[1][2][i + 1] end
-  if f['event'] == 'complete' then
-    status = 'completed'
-  elseif f['event'] == 'error' then
-    local code = cjson.decode(f['data'])['code']
-    status = (code == ARGV[2] or code == ARGV[3]) and 'cancelled' or 'failed'
-  end
-end
-if status ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-"""
+PURGE = Script("jobs.ops", "purge", keys=4, args=1 + len(CANCEL_CODES))
 
 
 @dataclass(slots=True)
@@ -165,7 +147,6 @@ class Inspector:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self._purge = redis.register_script(_PURGE)
 
     async def job_ids(self) -> AsyncIterator[str]:
         """Every job with a key under the prefix, each once (SCAN; a job whose keys appear
@@ -262,8 +243,8 @@ class Inspector:
     async def purge(self, job: JobSummary) -> bool:
         """Delete ``job``'s keys if it still has the status it had when listed."""
         with unavailable_as_domain_error():
-            deleted = await self._purge(
-                keys=self.keys.job_keys(job.id), args=[job.status, *sorted(CANCEL_CODES)]
+            deleted = await PURGE.call(
+                self.redis, self.keys.job_keys(job.id), [job.status, *sorted(CANCEL_CODES)]
             )
         return bool(deleted)
 

@@ -3,7 +3,7 @@
 Dispatch reads :data:`jobs.tools.registry.TOOLS`. ``Grep`` and ``Glob`` run ripgrep in a
 subprocess; ``Read`` runs on the workspace's own small thread pool, never on the event loop
 nor on the loop's default executor (which serves DNS look-ups). At most
-``limits.calls_per_job`` calls of one run (``jobs.loop.RUN_STATE``) and
+``limits.calls_per_job`` calls of one run (``jobs.running.loop.RUN_STATE``) and
 ``limits.calls_running`` calls over every run go at once, so one job cannot take every slot;
 a call's time limit counts from when it starts running, not while it waits its turn.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from jobs.loop import RUN_STATE
+from jobs.running.loop import RUN_STATE
 from jobs.tools.base import Context, Tool, ToolLimits, ToolResult
 from jobs.tools.paths import DEFAULT_SECRET_PATTERNS, Confinement, Refused
 from jobs.tools.registry import BY_NAME, TOOL_NAMES, tool_definitions

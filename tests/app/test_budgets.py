@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from jobs.keys import Keys
+from jobs.redis.keys import Keys
 from jobs.schemas import ErrorEvent
 from tests.app.test_stream_anthropic import FEATURE_INPUT, job_status, run_job, start
 from tests.conftest import StartLive, token

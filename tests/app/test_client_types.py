@@ -13,7 +13,7 @@ import re
 import pytest
 
 from app.page import STATIC_DIR
-from jobs.events import START, TERMINAL, Event
+from jobs.events import START, TERMINAL, EventName
 
 JS = (STATIC_DIR / "jobs-client.js").read_text()
 DTS = (STATIC_DIR / "jobs-client.d.ts").read_text()
@@ -78,7 +78,7 @@ def test_the_client_speaks_the_services_event_vocabulary() -> None:
     passed through to ``onTool`` ahead of the service sending them), and ``FROM_START`` is the
     service's id before every real one."""
     listened = set(re.findall(r'\bon\("(\w+)"', JS)) | {"error"}  # error: its own listener
-    assert listened == {*Event, "tool"}
+    assert listened == {*EventName, "tool"}
     terminal = re.search(r"const TERMINAL = new Set\(\[(.*?)\]\)", JS)
     assert terminal
     assert set(re.findall(r'"(\w+)"', terminal[1])) == TERMINAL

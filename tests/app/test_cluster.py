@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from jobs.keys import Keys
+from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend
 from tests.support.process import ROOT

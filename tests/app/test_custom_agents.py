@@ -13,8 +13,8 @@ import pytest
 import redis
 from anthropic.types import OutputConfigParam
 
-from jobs.custom_agents import Effort
-from jobs.keys import Keys
+from jobs.record.custom_agents import Effort
+from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend
 from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply

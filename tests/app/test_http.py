@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from auth import mint_token
-from jobs.keys import Keys
+from jobs.redis.keys import Keys
 from tests.conftest import SECRET, StartLive, token
 from tests.support.redis_server import free_port
 

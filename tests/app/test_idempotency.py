@@ -9,9 +9,9 @@ import httpx
 import pytest
 import redis
 
-from jobs.connection import connect
-from jobs.idempotency import Claimed, Idempotency
-from jobs.keys import Keys
+from jobs.record.idempotency import Claimed, Idempotency
+from jobs.redis.connection import connect
+from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
 
 pytestmark = pytest.mark.anyio

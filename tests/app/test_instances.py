@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from jobs.keys import Keys
+from jobs.redis.keys import Keys
 from tests.conftest import SECRET, token
 from tests.support.process import ServiceProcess, StartInstance, instance_group
 from tests.support.sse import read_stream

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from redis import exceptions
 
-from jobs.connection import as_domain_error
+from jobs.redis.connection import as_domain_error
 from tests.conftest import StartLive, token
 from tests.support.redis_server import RedisServer
 

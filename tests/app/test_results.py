@@ -8,8 +8,8 @@ import httpx
 import pytest
 import redis
 
-from jobs import listing
-from jobs.keys import Keys
+from jobs.record import listing
+from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.sse import read_stream
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from jobs.errors import UpstreamOverloaded
-from jobs.keys import Keys
+from jobs.redis.keys import Keys
 from jobs.tools import Workspace
 from tests.conftest import StartLive, token
 from tests.support.backends import ScriptedBackend

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from jobs.keys import Keys
+from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.fake_anthropic import API_KEY, FakeAnthropic, Reply, Usage
 from tests.support.live import LiveServer

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from jobs.connection import MAX_CONNECTIONS
+from jobs.redis.connection import MAX_CONNECTIONS
 from tests.conftest import SECRET, token
 from tests.support.process import ServiceProcess
 from tests.support.sse import read_stream

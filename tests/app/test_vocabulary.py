@@ -10,7 +10,7 @@ from app.openapi import openapi_document
 from jobs.agents import AgentRegistry, default_agents
 from jobs.backends.demo import DemoBackend
 from jobs.client.resume import TYPES
-from jobs.events import REWIND_REASONS, STORED, TERMINAL, ErrorCode, Event
+from jobs.events import REWIND_REASONS, STORED, TERMINAL, ErrorCode, EventName
 from jobs.schemas import EVENTS, RewindEvent
 
 STATIC = Path(__file__).parents[2] / "app" / "static"
@@ -31,7 +31,7 @@ def test_the_javascript_client_uses_the_servers_names() -> None:
     assert terminal is not None
     assert set(re.findall(r'"(\w+)"', terminal.group(1))) == {e.value for e in TERMINAL}
     listened = set(re.findall(r'(?:\bon|es\.addEventListener)\("(\w+)"', source))
-    expected = {e.value for e in Event}
+    expected = {e.value for e in EventName}
     assert listened == expected, "the client listens to every event, no other"
     stored = js_set(source, "STORED") | {e.value for e in TERMINAL}  # ...TERMINAL spread in it
     assert stored == {e.value for e in STORED}
@@ -41,17 +41,17 @@ def test_the_javascript_client_uses_the_servers_names() -> None:
 
 
 def test_openapi_and_the_payload_models_name_every_event() -> None:
-    assert set(EVENTS) == {e.value for e in Event}
+    assert set(EVENTS) == {e.value for e in EventName}
     registry = AgentRegistry(default_agents(), DemoBackend(tokens_per_second=10))
     frames = openapi_document(registry)["components"]["schemas"]["ServerSentEvent"]["oneOf"]
     assert {frame["properties"]["event"]["const"] for frame in frames} == set(EVENTS)
 
 
 def test_each_event_knows_whether_it_is_stored_and_terminal() -> None:
-    assert {e for e in Event if not e.stored} == {Event.CONNECTED}
-    assert {Event.COMPLETE, Event.ERROR} == TERMINAL
-    assert Event.REWIND.stored
-    assert not Event.REWIND.terminal
+    assert {e for e in EventName if not e.stored} == {EventName.CONNECTED}
+    assert {EventName.COMPLETE, EventName.ERROR} == TERMINAL
+    assert EventName.REWIND.stored
+    assert not EventName.REWIND.terminal
     assert all(e.stored for e in TERMINAL)
 
 
@@ -61,11 +61,11 @@ def test_openapi_requires_an_id_on_every_event_that_always_has_one() -> None:
     with_id = {f["properties"]["event"]["const"] for f in frames if "id" in f["required"]}
     # An error that could not be stored is sent without an id (STORE_UNAVAILABLE).
     assert with_id == {"delta", "tool", "rewind", "complete"}
-    assert with_id == {e.value for e in STORED} - {Event.ERROR}
+    assert with_id == {e.value for e in STORED} - {EventName.ERROR}
 
 
 def test_the_python_client_types_every_event_with_the_servers_model() -> None:
-    assert set(TYPES) == {e.value for e in Event}
+    assert set(TYPES) == {e.value for e in EventName}
     for name, kind in TYPES.items():
         assert issubclass(kind, EVENTS[name]), name
 

@@ -21,14 +21,15 @@ from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 from app.services import lifetimes, max_events, webhook_config
-from jobs.connection import connect
+from jobs.delivery.eventlog import EventLog
 from jobs.errors import UpstreamOverloaded
-from jobs.eventlog import EventLog
 from jobs.events import ErrorCode, error_payload
-from jobs.keys import Keys, new_job_id
-from jobs.model import Job
-from jobs.store import JobStore
-from jobs.webhooks import WebhookSender
+from jobs.record.model import Job
+from jobs.record.replies import LeaseVerdict
+from jobs.record.store import JobStore
+from jobs.redis.connection import connect
+from jobs.redis.keys import Keys, new_job_id
+from jobs.running.webhooks import WebhookSender
 from tests.conftest import StartLive, make_settings, token
 from tests.jobs.ops.test_ops import ops
 from tests.support.backends import ScriptedBackend
@@ -309,7 +310,7 @@ async def test_a_lost_runner_enqueues_once_and_webhooks_off_enqueue_nothing(
     await store_redis.delete(KEYS.lease(job.id))  # the runner died
     data = error_payload(ErrorCode.RUNNER_LOST, "gone", retryable=True)
     verdicts = await asyncio.gather(*(store.declare_lost(job.id, data) for _ in range(10)))
-    assert verdicts.count("lost:max-takeovers") == 1
+    assert verdicts.count(LeaseVerdict.LOST_MAX_TAKEOVERS) == 1
     assert redis_client.zrange(KEYS.webhooks_due(), 0, -1) == [job.id]
     record = redis_client.hgetall(KEYS.webhook(job.id))
     assert (record["status"], record["owner"], record["agent"]) == ("failed", "alice", "chat")

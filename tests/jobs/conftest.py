@@ -9,14 +9,14 @@ import pytest
 
 from app.services import Services, build_services, lifetimes
 from jobs.agents import AgentRegistry
-from jobs.connection import Redis, connect
-from jobs.eventlog import EventLog
-from jobs.keys import Keys
-from jobs.lease import Leases
-from jobs.limits import Limits
-from jobs.runner import Runner
+from jobs.delivery.eventlog import EventLog
+from jobs.record.limits import Limits
+from jobs.record.store import JobStore
+from jobs.redis.connection import Redis, connect
+from jobs.redis.keys import Keys
+from jobs.running.lease import Leases
+from jobs.running.runner import Runner
 from jobs.service import JobService
-from jobs.store import JobStore
 from tests.conftest import make_settings
 from tests.support.backends import ScriptedBackend
 

@@ -16,7 +16,7 @@ from jobs.backends import (
     ToolUse,
 )
 from jobs.errors import AgentMaxSteps, RunBudgetExhausted
-from jobs.loop import AgentLoop, LoopEvent, Outcome, ToolCall, ToolDone
+from jobs.running.loop import AgentLoop, LoopEvent, Outcome, ToolCall, ToolDone
 from tests.support.tools import FakeToolbox, StepsBackend, answer_step, tool_step
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from jobs.channel import RunChannel
+from jobs.delivery.channel import RunChannel
 from jobs.events import START, StoredEvent
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ import uvloop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.coalescer import Coalescer, Throttle
+from jobs.delivery.coalescer import Coalescer, Throttle
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from redis.asyncio.connection import AbstractConnection
 
 from app.services import build_services
-from jobs.custom_agents import _PUT
 from jobs.errors import RateLimited
-from jobs.keys import Keys, new_job_id
-from jobs.model import Job
-from jobs.store import _CREATE
+from jobs.record.custom_agents import PUT
+from jobs.record.model import Job
+from jobs.record.store import CREATE
+from jobs.redis.keys import Keys, new_job_id
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend
@@ -270,11 +270,11 @@ def test_any_stored_config_is_snapshotted_as_before(engine: str, redis_client: r
     @settings(max_examples=150, deadline=None)
     @given(configs())
     def check(config: dict[str, Any]) -> None:
-        client.eval(_PUT, 1, agent_key, orjson.dumps(config).decode(), 1712345678901)
+        client.eval(PUT.source, 1, agent_key, orjson.dumps(config).decode(), 1712345678901)
         stored: dict[str, str] = client.hgetall(agent_key)  # type: ignore[assignment]
         job = Job(id=new_job_id(), owner="prop", agent="chat", input=CHAT)
         flat = orjson.dumps([part for item in job.to_hash().items() for part in item])
-        reply = client.eval(_CREATE, 2, keys.job(job.id), agent_key, 60, flat)
+        reply = client.eval(CREATE.source, 2, keys.job(job.id), agent_key, 60, flat)
         assert reply == [stored["config"], stored["version"], stored["updatedAt"]]
         record: dict[str, str] = client.hgetall(keys.job(job.id))  # type: ignore[assignment]
         custom = Job.from_hash(record).custom_agent

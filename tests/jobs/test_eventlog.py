@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.eventlog import Batch
-from jobs.events import START, Event, StoredEvent
+from jobs.delivery.eventlog import Batch
+from jobs.events import START, EventName, StoredEvent
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 from tests.jobs.test_store import running
 
@@ -22,7 +22,7 @@ async def test_appended_events_have_a_ttl_and_a_length_bound(domain: Domain) -> 
     for first in range(0, written, 50):
         after = f"{first}-0" if first else START
         events = [
-            StoredEvent(f"{n + 1}-0", Event.DELTA, f'{{"n":{n}}}')
+            StoredEvent(f"{n + 1}-0", EventName.DELTA, f'{{"n":{n}}}')
             for n in range(first, min(first + 50, written))
         ]
         assert await domain.events.append_many([Batch(job_id, RUNNER, after, events)]) == ["ok"]
@@ -45,8 +45,8 @@ async def test_event_data_is_stored_exactly_as_given(domain: Domain) -> None:
         "not JSON at all: [1, {, \x01\x1f",
         "",
     ]
-    one = [StoredEvent(f"{n + 1}-0", Event.DELTA, data) for n, data in enumerate(awkward)]
-    two = [StoredEvent("1-0", Event.TOOL, '{"n":2}')]
+    one = [StoredEvent(f"{n + 1}-0", EventName.DELTA, data) for n, data in enumerate(awkward)]
+    two = [StoredEvent("1-0", EventName.TOOL, '{"n":2}')]
     verdicts = await domain.events.append_many(
         [Batch(first, RUNNER, START, one), Batch(second, RUNNER, START, two)]
     )

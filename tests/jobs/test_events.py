@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.events import ErrorCode, Event, JobStatus, StoredEvent, dumps, is_event_id, status_of
+from jobs.events import ErrorCode, EventName, JobStatus, StoredEvent, dumps, is_event_id, status_of
 
 
 def test_event_ids_must_be_redis_stream_ids() -> None:
@@ -49,5 +49,12 @@ def test_the_status_of_each_ending(event: str, code: str | None, status: str) ->
 
 
 def test_names_are_the_wire_names() -> None:
-    assert [e.value for e in Event] == ["connected", "delta", "tool", "rewind", "complete", "error"]
+    assert [e.value for e in EventName] == [
+        "connected",
+        "delta",
+        "tool",
+        "rewind",
+        "complete",
+        "error",
+    ]
     assert ErrorCode.STORE_UNAVAILABLE == "STORE_UNAVAILABLE"

@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
-from jobs.eventlog import Batch
-from jobs.events import START, ErrorCode, Event, StoredEvent, error_payload
-from jobs.model import Job
+from jobs.delivery.eventlog import Batch
+from jobs.events import START, ErrorCode, EventName, StoredEvent, error_payload
+from jobs.record.model import Job
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 
 pytestmark = pytest.mark.anyio
@@ -34,7 +34,7 @@ async def start(domain: Domain) -> Job:
 
 
 def delta(entry_id: str, text: str) -> StoredEvent:
-    return StoredEvent(entry_id, Event.DELTA, f'{{"text":"{text}"}}')
+    return StoredEvent(entry_id, EventName.DELTA, f'{{"text":"{text}"}}')
 
 
 async def texts(domain: Domain, job_id: str) -> list[str]:
@@ -113,7 +113,7 @@ async def test_a_run_that_loses_its_job_stops_without_writing_again(domain: Doma
     while domain.runner.active:
         await asyncio.sleep(0.01)
     stored = await domain.events.after(job.id, START)
-    assert stored[-1].event == Event.ERROR
+    assert stored[-1].event == EventName.ERROR
     assert stored[-1].payload()["code"] == ErrorCode.RUNNER_LOST, "nothing after the terminal"
     assert seen == stored, "the local reader saw the history every other reader sees"
     assert len(stored) > 1, "the run had streamed deltas before it was declared lost"

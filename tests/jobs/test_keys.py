@@ -6,8 +6,8 @@ import pytest
 
 from jobs.errors import InvalidJobId
 from jobs.events import JobStatus
-from jobs.keys import Keys, check_job_id, new_job_id
-from jobs.model import Job
+from jobs.record.model import Job
+from jobs.redis.keys import Keys, check_job_id, new_job_id
 
 
 def test_the_key_layout_operators_see() -> None:

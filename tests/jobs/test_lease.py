@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from jobs.events import ErrorCode, error_payload
-from jobs.keys import new_job_id
-from jobs.lease import INBOX_TTL_S, LeaseState
-from jobs.model import Job
+from jobs.record.model import Job
+from jobs.redis.keys import new_job_id
+from jobs.running.inbox import INBOX_TTL_S
+from jobs.running.lease import LeaseState
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 
 pytestmark = pytest.mark.anyio
@@ -66,11 +67,11 @@ async def test_readers_are_counted_until_they_leave_or_their_presence_lapses(
     domain: Domain,
 ) -> None:
     job = await running(domain)
-    await domain.leases.present(job.id, "r1")
-    await domain.leases.present(job.id, "r2")
-    await domain.leases.present(job.id, "r2")  # a refresh, not another reader
+    await domain.leases.readers.present(job.id, "r1")
+    await domain.leases.readers.present(job.id, "r2")
+    await domain.leases.readers.present(job.id, "r2")  # a refresh, not another reader
     assert (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].readers == 2
-    await domain.leases.absent(job.id, "r1")
+    await domain.leases.readers.absent(job.id, "r1")
     assert (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].readers == 1
 
     readers = domain.keys.readers(job.id)
@@ -91,20 +92,20 @@ async def test_a_renewal_survives_a_redis_that_lost_its_scripts(domain: Domain) 
 
 async def test_cancel_requests_reach_the_instance_inbox_in_order(domain: Domain) -> None:
     first, second = new_job_id(), new_job_id()
-    await domain.leases.request_cancel("instance-b", first)
-    await domain.leases.request_cancel("instance-b", second)
+    await domain.leases.inbox.request_cancel("instance-b", first)
+    await domain.leases.inbox.request_cancel("instance-b", second)
     inbox = domain.keys.inbox("instance-b")
     assert 0 < await domain.redis.ttl(inbox) <= INBOX_TTL_S, "unread requests expire"
-    assert await domain.leases.next_request("instance-a", timeout_s=0.1) is None
-    assert await domain.leases.next_request("instance-b", timeout_s=1) == first
-    assert await domain.leases.next_request("instance-b", timeout_s=1) == second
-    assert await domain.leases.next_request("instance-b", timeout_s=0.1) is None
+    assert await domain.leases.inbox.next_request("instance-a", timeout_s=0.1) is None
+    assert await domain.leases.inbox.next_request("instance-b", timeout_s=1) == first
+    assert await domain.leases.inbox.next_request("instance-b", timeout_s=1) == second
+    assert await domain.leases.inbox.next_request("instance-b", timeout_s=0.1) is None
 
 
 async def test_a_waiting_instance_gets_a_request_as_it_arrives(domain: Domain) -> None:
     job_id = new_job_id()
-    waiting = asyncio.create_task(domain.leases.next_request("instance-b", timeout_s=5))
+    waiting = asyncio.create_task(domain.leases.inbox.next_request("instance-b", timeout_s=5))
     await asyncio.sleep(0.05)
     assert not waiting.done()
-    await domain.leases.request_cancel("instance-b", job_id)
+    await domain.leases.inbox.request_cancel("instance-b", job_id)
     assert await waiting == job_id

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from jobs.events import ErrorCode, Event
-from jobs.keys import new_job_id
-from jobs.lease_checks import LeaseChecks
+from jobs.delivery.lease_checks import LeaseChecks
+from jobs.events import ErrorCode, EventName
+from jobs.record.replies import LeaseVerdict
+from jobs.redis.keys import new_job_id
 from tests.jobs.conftest import RUNNER, Domain
 from tests.jobs.test_store import running
 
@@ -28,7 +29,7 @@ async def test_many_checks_travel_in_one_round_trip_with_each_jobs_verdict(
     rounds: list[int] = []
     real = domain.store.declare_lost_many
 
-    async def counted(job_ids: list[str], data: dict[str, Any]) -> list[str]:
+    async def counted(job_ids: list[str], data: dict[str, Any]) -> list[LeaseVerdict]:
         rounds.append(len(job_ids))
         return await real(job_ids, data)
 
@@ -42,7 +43,7 @@ async def test_many_checks_travel_in_one_round_trip_with_each_jobs_verdict(
     for job in dead:
         tail = await domain.events.last(job.id)
         assert tail is not None
-        assert tail[0].event == Event.ERROR
+        assert tail[0].event == EventName.ERROR
         assert tail[0].payload()["code"] == ErrorCode.RUNNER_LOST
     assert await domain.redis.get(domain.keys.lease(alive[0].id)) == RUNNER
 
@@ -50,7 +51,7 @@ async def test_many_checks_travel_in_one_round_trip_with_each_jobs_verdict(
 async def test_a_store_failure_reaches_every_waiting_check(domain: Domain) -> None:
     checks = LeaseChecks(domain.store)
 
-    async def failing(job_ids: list[str], data: dict[str, Any]) -> list[str]:
+    async def failing(job_ids: list[str], data: dict[str, Any]) -> list[LeaseVerdict]:
         raise ConnectionError("down")
 
     domain.store.declare_lost_many = failing  # type: ignore[method-assign]

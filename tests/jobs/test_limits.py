@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from jobs.connection import Redis
 from jobs.errors import RateLimited, TicketsRateLimited, TooManyStreams
-from jobs.keys import Keys, new_job_id
-from jobs.limits import Check, Limits
+from jobs.record.limits import Check, Limits
+from jobs.redis.connection import Redis
+from jobs.redis.keys import Keys, new_job_id
 
 pytestmark = pytest.mark.anyio
 

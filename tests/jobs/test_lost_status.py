@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.events import ErrorCode, Event, JobStatus
+from jobs.events import ErrorCode, EventName, JobStatus
 from tests.jobs.conftest import LIFETIMES, Domain
 from tests.jobs.test_fencing import running
 
@@ -21,6 +21,6 @@ async def test_status_of_a_job_whose_lease_expired_is_failed_and_settled(domain:
     assert status.error["code"] == ErrorCode.RUNNER_LOST
     tail = await domain.events.last(job.id)
     assert tail is not None
-    assert tail[0].event == Event.ERROR, "status and stream agree"
+    assert tail[0].event == EventName.ERROR, "status and stream agree"
     assert tail[0].payload()["code"] == ErrorCode.RUNNER_LOST
     assert 0 < await domain.redis.ttl(domain.keys.job(job.id)) <= LIFETIMES.failed_retention_s

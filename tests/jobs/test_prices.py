@@ -6,7 +6,7 @@ import pytest
 
 from app.settings import Settings
 from jobs.backends.base import TokenUsage
-from jobs.prices import DEFAULT_TABLE, Price, PriceTable
+from jobs.running.prices import DEFAULT_TABLE, Price, PriceTable
 
 USAGE = TokenUsage(1_000_000, 1_000_000, cache_read_input_tokens=1_000_000,
                    cache_creation_input_tokens=1_000_000)  # fmt: skip

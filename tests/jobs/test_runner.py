@@ -10,9 +10,9 @@ import pytest
 from jobs.backends import BackendEvent, ModelRequest, TextDelta
 from jobs.errors import UpstreamUnavailable
 from jobs.events import START, JobStatus, StoredEvent
-from jobs.keys import new_job_id
-from jobs.model import Job
-from jobs.runner import RunLimits
+from jobs.record.model import Job
+from jobs.redis.keys import new_job_id
+from jobs.running.runner import RunLimits
 from tests.jobs.conftest import Domain
 from tests.support.backends import ScriptedBackend
 
@@ -161,7 +161,7 @@ async def test_cancel_through_the_inbox_of_the_running_instance(domain: Domain) 
     job = await start(domain)
     while not await stored(domain, job.id):
         await asyncio.sleep(0.005)
-    await domain.leases.request_cancel(domain.runner.instance_id, job.id)
+    await domain.leases.inbox.request_cancel(domain.runner.instance_id, job.id)
     events = await finished(domain, job.id)
     assert events[-1].payload()["code"] == "CANCELLED"
     assert events[-1].payload()["retryable"] is False
@@ -219,7 +219,7 @@ async def test_a_watched_run_is_not_abandoned(domain: Domain) -> None:
     domain.backend.interval_s = 0.6
     domain.runner.limits = RunLimits(throttle_ms=10, run_timeout_s=30, abandon_after_s=1.2)
     job = await start(domain)
-    await domain.leases.present(job.id, "reader-1")
+    await domain.leases.readers.present(job.id, "reader-1")
     events = await finished(domain, job.id)
     assert events[-1].event == "complete"
 

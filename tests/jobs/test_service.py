@@ -10,7 +10,7 @@ import pytest
 from app.services import build_services
 from jobs.errors import InputInvalid, JobNotFound, NotOwner, RateLimited
 from jobs.events import JobStatus, StoredEvent
-from jobs.keys import new_job_id
+from jobs.redis.keys import new_job_id
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend
@@ -88,8 +88,8 @@ async def test_cancel_of_a_run_on_another_instance_goes_to_its_inbox(domain: Dom
     assert claim is not None
     assert claim.claimed
     await domain.service.cancel("alice", job.id)
-    assert await domain.leases.next_request("instance-b", timeout_s=1) == job.id
-    assert await domain.leases.next_request(RUNNER, timeout_s=0.1) is None
+    assert await domain.leases.inbox.next_request("instance-b", timeout_s=1) == job.id
+    assert await domain.leases.inbox.next_request(RUNNER, timeout_s=0.1) is None
 
 
 async def test_a_resume_after_success_replays_after_the_given_id(domain: Domain) -> None:

@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
-from jobs.eventlog import Batch
-from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent, error_payload
-from jobs.keys import new_job_id
-from jobs.model import Job
+from jobs.delivery.eventlog import Batch
+from jobs.events import START, ErrorCode, EventName, JobStatus, StoredEvent, error_payload
+from jobs.record.model import Job
+from jobs.record.replies import LeaseVerdict
+from jobs.redis.keys import new_job_id
 from tests.jobs.conftest import LIFETIMES, RUNNER, Domain
 
 pytestmark = pytest.mark.anyio
@@ -79,10 +80,10 @@ async def running(domain: Domain, owner: str = "alice") -> Job:
 async def test_success_compacts_the_record_and_keeps_events_for_the_grace(domain: Domain) -> None:
     job = await running(domain)
     assert await domain.redis.get(domain.keys.lease(job.id)) == RUNNER
-    delta = StoredEvent("1-0", Event.DELTA, '{"text":"x","totalLength":1}')
+    delta = StoredEvent("1-0", EventName.DELTA, '{"text":"x","totalLength":1}')
     assert await domain.events.append_many([Batch(job.id, RUNNER, START, [delta])]) == ["ok"]
     event = await domain.store.finish(
-        job, RUNNER, Event.COMPLETE, {"result": {"text": "x"}}, JobStatus.COMPLETED
+        job, RUNNER, EventName.COMPLETE, {"result": {"text": "x"}}, JobStatus.COMPLETED
     )
     kept = await domain.store.get(job.id)
     assert kept is not None
@@ -105,7 +106,9 @@ async def test_success_compacts_the_record_and_keeps_events_for_the_grace(domain
 async def test_failure_keeps_the_record_with_status_and_error(domain: Domain) -> None:
     job = await running(domain)
     data = error_payload(ErrorCode.AGENT_ERROR, "nope", retryable=False)
-    assert await domain.store.finish(job, RUNNER, Event.ERROR, data, JobStatus.FAILED) is not None
+    assert (
+        await domain.store.finish(job, RUNNER, EventName.ERROR, data, JobStatus.FAILED) is not None
+    )
     stored = await domain.store.get(job.id)
     assert stored is not None
     assert stored.status is JobStatus.FAILED
@@ -119,11 +122,14 @@ async def test_only_the_runner_holding_the_job_can_finish_it(domain: Domain) -> 
     job = await running(domain)
     data = error_payload(ErrorCode.TIMEOUT, "t", retryable=True)
     assert (
-        await domain.store.finish(job, "someone-else", Event.ERROR, data, JobStatus.FAILED) is None
+        await domain.store.finish(job, "someone-else", EventName.ERROR, data, JobStatus.FAILED)
+        is None
     )
-    assert await domain.store.finish(job, RUNNER, Event.ERROR, data, JobStatus.FAILED) is not None
+    assert (
+        await domain.store.finish(job, RUNNER, EventName.ERROR, data, JobStatus.FAILED) is not None
+    )
     again = await domain.store.finish(
-        job, RUNNER, Event.COMPLETE, {"result": {}}, JobStatus.COMPLETED
+        job, RUNNER, EventName.COMPLETE, {"result": {}}, JobStatus.COMPLETED
     )
     assert again is None, "a job ends once"
     assert await domain.redis.xlen(domain.keys.events(job.id)) == 1
@@ -165,7 +171,7 @@ async def test_a_lost_runner_is_declared_once(domain: Domain) -> None:
     assert await domain.store.declare_lost(job.id, data) == "alive"
     await domain.redis.delete(domain.keys.lease(job.id))
     verdicts = await asyncio.gather(*(domain.store.declare_lost(job.id, data) for _ in range(20)))
-    assert verdicts.count("lost:max-takeovers") == 1
+    assert verdicts.count(LeaseVerdict.LOST_MAX_TAKEOVERS) == 1
     assert set(verdicts) == {"lost:max-takeovers", "not-running"}
     assert await domain.redis.xlen(domain.keys.events(job.id)) == 1
     stored = await domain.store.get(job.id)

@@ -13,8 +13,8 @@ import pytest
 from app.services import build_services
 from jobs.errors import JobFinished, JobNotFound, NotOwner, TooManyStreams
 from jobs.events import START, JobStatus, StoredEvent
-from jobs.keys import new_job_id
-from jobs.model import Job
+from jobs.record.model import Job
+from jobs.redis.keys import new_job_id
 from jobs.service import Attachment
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain

@@ -11,12 +11,12 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from jobs.connection import POOL_TIMEOUT_S, Redis, connect, connect_single
+from jobs.delivery.eventlog import EventLog
+from jobs.delivery.tailer import BUFFER, Tailer
 from jobs.errors import StoreUnavailable
-from jobs.eventlog import EventLog
 from jobs.events import START, StoredEvent
-from jobs.keys import Keys, new_job_id
-from jobs.tailer import BUFFER, Tailer
+from jobs.redis.connection import POOL_TIMEOUT_S, Redis, connect, connect_single
+from jobs.redis.keys import Keys, new_job_id
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio

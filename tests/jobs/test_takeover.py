@@ -14,9 +14,9 @@ import pytest
 from app.services import build_services
 from jobs.backends.anthropic import AnthropicBackend, accepts_prefill
 from jobs.client.resume import TYPES, Output
-from jobs.events import START, Event, StoredEvent
-from jobs.journal import read_journal
-from jobs.model import Job
+from jobs.events import START, EventName, StoredEvent
+from jobs.record.model import Job
+from jobs.running.journal import read_journal
 from tests.conftest import make_settings
 from tests.jobs.conftest import RUNNER, SETTINGS, Domain
 from tests.support.backends import ScriptedBackend
@@ -48,7 +48,7 @@ async def crash_after(domain: Domain, job: Job, deltas: int) -> None:
     """Once ``deltas`` deltas are stored, stop the run here storing nothing (as a process
     that vanished) and let its lease go."""
     for _ in range(500):
-        if len([e for e in await stored(domain, job.id) if e.event == Event.DELTA]) >= deltas:
+        if len([e for e in await stored(domain, job.id) if e.event == EventName.DELTA]) >= deltas:
             break
         await asyncio.sleep(0.01)
     assert domain.runner.leave(job.id, "superseded")
@@ -69,7 +69,7 @@ async def ended(domain: Domain, job_id: str) -> list[StoredEvent]:
 def client_text(events: list[StoredEvent]) -> str:
     output = Output()
     for event in events:
-        data = event.payload() | ({"id": event.id} if event.event != Event.TOOL else {})
+        data = event.payload() | ({"id": event.id} if event.event != EventName.TOOL else {})
         output.apply(TYPES[event.event].model_validate(data))
     return output.text
 
@@ -82,14 +82,14 @@ async def test_a_run_taken_over_rewinds_the_step_its_backend_cannot_continue(
     job = await start(durable)
     await crash_after(durable, job, deltas=3)
     before = await stored(durable, job.id)
-    cut = sum(len(e.payload()["text"]) for e in before if e.event == Event.DELTA)
+    cut = sum(len(e.payload()["text"]) for e in before if e.event == EventName.DELTA)
     assert 0 < cut < len(durable.backend.text)
     events = await ended(durable, job.id)
-    rewinds = [e for e in events if e.event == Event.REWIND]
+    rewinds = [e for e in events if e.event == EventName.REWIND]
     assert [r.payload()["totalLength"] for r in rewinds] == [0], "cut to the step's start"
     assert rewinds[0].payload()["reason"] == "RUNNER_LOST"
     complete = events[-1]
-    assert complete.event == Event.COMPLETE
+    assert complete.event == EventName.COMPLETE
     assert complete.payload()["takeovers"] == 1
     assert client_text(events) == durable.backend.text == complete.payload()["result"]["text"]
     assert complete.payload()["totalLength"] == len(durable.backend.text)
@@ -114,7 +114,7 @@ async def test_past_max_takeovers_the_run_ends_as_runner_lost(durable: Domain) -
         await asyncio.sleep(0.01)
     await crash_after(durable, job, deltas=4)  # ... and lost again: no more
     events = await ended(durable, job.id)
-    assert events[-1].event == Event.ERROR
+    assert events[-1].event == EventName.ERROR
     assert events[-1].payload()["code"] == "RUNNER_LOST"
     state = await durable.service.status("alice", job.id)
     assert state.status == "failed"
@@ -196,10 +196,10 @@ async def test_claude_continues_the_step_where_it_takes_a_prefill_else_it_is_rew
     )
     events = await ended(claude, job.id)
     complete = events[-1]
-    assert complete.event == Event.COMPLETE, complete.payload()
+    assert complete.event == EventName.COMPLETE, complete.payload()
     assert complete.payload()["takeovers"] == 1
     continuation = fake_anthropic.requests[-1].body
-    rewinds = [e.payload() for e in events if e.event == Event.REWIND]
+    rewinds = [e.payload() for e in events if e.event == EventName.REWIND]
     if model == ACCEPTS:  # the interrupted step goes on after its text: nothing repeated
         assert continuation["messages"][-1] == {"role": "assistant", "content": written}
         assert rewinds == []

@@ -10,10 +10,10 @@ from typing import cast
 import pytest
 
 from app.services import build_services
-from jobs.channel import RunChannel
-from jobs.eventlog import Batch, EventLog, Verdict
-from jobs.events import START, ErrorCode, Event, JobStatus, StoredEvent
-from jobs.writer import EventWriter
+from jobs.delivery.channel import RunChannel
+from jobs.delivery.eventlog import Batch, EventLog, Verdict
+from jobs.delivery.writer import EventWriter
+from jobs.events import START, ErrorCode, EventName, JobStatus, StoredEvent
 from tests.conftest import make_settings
 from tests.jobs.conftest import SETTINGS, Domain
 from tests.support.backends import ScriptedBackend
@@ -69,7 +69,7 @@ def gap_free_text(events: list[StoredEvent], text: str) -> str:
     parts: list[str] = []
     total = 0
     for event in events:
-        if event.event == Event.DELTA:
+        if event.event == EventName.DELTA:
             data = event.payload()
             parts.append(data["text"])
             total += len(data["text"])
@@ -82,7 +82,7 @@ async def test_a_short_outage_delays_the_run_but_loses_nothing(
     domain: Domain, persistent_redis: RedisServer
 ) -> None:
     job_id, events = await run_through_outage(domain, persistent_redis, outage_s=1.0)
-    assert events[-1].event == Event.COMPLETE, events[-1].data
+    assert events[-1].event == EventName.COMPLETE, events[-1].data
     assert gap_free_text(events, domain.backend.text) == domain.backend.text
     stored = await domain.events.after(job_id, START)
     assert gap_free_text(stored, domain.backend.text) == domain.backend.text
@@ -94,7 +94,7 @@ async def test_an_outage_longer_than_the_lease_ends_the_run_retryably(
 ) -> None:
     job_id, events = await run_through_outage(domain, persistent_redis, outage_s=4.5)
     ending = events[-1].payload()
-    assert events[-1].event == Event.ERROR
+    assert events[-1].event == EventName.ERROR
     assert ending["code"] in (ErrorCode.STORE_UNAVAILABLE, ErrorCode.RUNNER_LOST)
     assert ending["retryable"] is True
     text = gap_free_text(events, domain.backend.text)
@@ -105,7 +105,7 @@ async def test_an_outage_longer_than_the_lease_ends_the_run_retryably(
     assert (await domain.service.status("alice", job_id)).status is JobStatus.FAILED
     stored = await domain.events.after(job_id, START)
     stored_text = gap_free_text(stored, domain.backend.text)
-    assert stored[-1].event == Event.ERROR
+    assert stored[-1].event == EventName.ERROR
     if stored_text != text:
         # The batch in flight as Redis went down was stored, its reply lost: the runner could
         # not know, so it published nothing of it. The local ending then has no id, so the
@@ -134,11 +134,11 @@ async def test_events_within_the_gathering_window_share_one_round_trip() -> None
     channels = {job: RunChannel(job) for job in ("a", "b", "c")}
     writer.open()
     try:
-        writer.submit("a", Event.DELTA, "{}", channel=channels["a"])
+        writer.submit("a", EventName.DELTA, "{}", channel=channels["a"])
         await writer.flushed("a")
         assert log.calls == [[("a", 1)]], "a lone event is not held back"
         for job in ("a", "b", "c", "b"):
-            writer.submit(job, Event.DELTA, "{}", channel=channels[job])
+            writer.submit(job, EventName.DELTA, "{}", channel=channels[job])
             await asyncio.sleep(0.02)  # flushes at unrelated moments, well within the window
         assert len(log.calls) == 1, "nothing is stored before the window ends"
         for job in channels:

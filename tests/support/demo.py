@@ -13,7 +13,7 @@ from typing import Any
 from jobs.agents import default_agents
 from jobs.backends import TextDelta
 from jobs.backends.demo import DemoBackend
-from jobs.loop import AgentLoop, Outcome, Toolbox, ToolCall, ToolDone
+from jobs.running.loop import AgentLoop, Outcome, Toolbox, ToolCall, ToolDone
 
 
 @dataclass(frozen=True)

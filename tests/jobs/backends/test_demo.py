@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from jobs.agents.feature_suggestion import Suggestions
 from jobs.backends import Completion, ModelRequest, TextDelta
 from jobs.backends.demo import DemoBackend, split_tokens
-from jobs.loop import AgentLoop, Outcome, ToolCall, ToolDone
+from jobs.running.loop import AgentLoop, Outcome, ToolCall, ToolDone
 from jobs.tools import Workspace
 from jobs.tools.workspace import sample_root
 from tests.support.demo import demo_run

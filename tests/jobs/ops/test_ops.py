@@ -17,7 +17,7 @@ import redis
 
 from jobs.client.cli import Exit
 from jobs.errors import UpstreamOverloaded
-from jobs.keys import Keys
+from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend
 from tests.support.live import LiveServer

@@ -14,7 +14,7 @@ import pytest
 from anthropic.types import ToolParam
 from pydantic import TypeAdapter
 
-from jobs.loop import RUN_STATE
+from jobs.running.loop import RUN_STATE
 from jobs.tools import TOOL_NAMES, ToolLimits, ToolResult, Workspace, sample_root, tool_definitions
 from jobs.tools import workspace as workspace_module
 from jobs.tools.registry import BY_NAME
