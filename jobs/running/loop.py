@@ -188,14 +188,21 @@ class AgentLoop:
         """The tools a run is given: the agent's, if there is a toolbox."""
         return tuple(tools) if self.toolbox is not None else ()
 
+    def _with_tools(
+        self, request: ModelRequest, tools: Sequence[str]
+    ) -> tuple[ModelRequest, tuple[str, ...]]:
+        """``request`` offering the tools the run is given, and their names."""
+        names = self.offered(tools)
+        if names and self.toolbox is not None:
+            request = replace(request, tools=tuple(self.toolbox.definitions(names)))
+        return request, names
+
     async def run(
         self, request: ModelRequest, tools: Sequence[str] = (), resume: Resumption | None = None
     ) -> AsyncGenerator[LoopEvent, None]:
         """The run's events; ``resume`` continues a run taken over where its journal ends."""
         RUN_STATE.set({})
-        names = self.offered(tools)
-        if names and self.toolbox is not None:
-            request = replace(request, tools=tuple(self.toolbox.definitions(names)))
+        request, names = self._with_tools(request, tools)
         resume = resume or Resumption()
         turns: list[Turn] = list(resume.turns)
         usage = None
@@ -203,10 +210,9 @@ class AgentLoop:
         files: dict[str, None] = dict.fromkeys(resume.files_read)
         if resume.pending is not None:  # the last step's tool calls were in flight
             turn, ended = resume.pending
-            uses = [block for block in turn.content if isinstance(block, ToolUse)]
             done = dict(ended)
-            steps = self._tools(turn, uses, names, done, turns, files, journal=False)
-            async with aclosing(steps) as events:
+            calling = self._tools(turn, _uses(turn), names, done, turns, files, journal=False)
+            async with aclosing(calling) as events:
                 async for event in events:
                     yield event
             calls += len(done) - len(ended)
@@ -238,29 +244,28 @@ class AgentLoop:
             usage = completion.usage if usage is None else usage + completion.usage
             if self.on_usage is not None:
                 await self.on_usage(completion.usage)
-            blocks = tuple(
-                block if isinstance(block, ToolUse) else TextBlock("".join(block))
-                for block in content
-            )
-            uses = [block for block in blocks if isinstance(block, ToolUse)]
-            if completion.stop_reason != "tool_use" or not uses:
-                text = "".join(b.text for b in blocks if isinstance(b, TextBlock))
+            turn = AssistantTurn(_blocks(content))
+            if completion.stop_reason != "tool_use" or not _uses(turn):
+                text = "".join(b.text for b in turn.content if isinstance(b, TextBlock))
                 final = replace(completion, usage=usage)
                 tracing.annotate({"jobs.model": final.model, "jobs.tool_calls": calls})
                 yield Outcome(final, text, step, calls, tuple(files))
                 return
-            if step == self.max_steps:
-                raise AgentMaxSteps(self.max_steps)
-            if self.token_budget and tokens(usage) >= self.token_budget:
-                raise RunBudgetExhausted(self.token_budget, tokens(usage))
+            self._check_may_go_on(step, usage)
             done = {}
-            turn = AssistantTurn(blocks)
-            steps = self._tools(turn, uses, names, done, turns, files, journal=True)
-            async with aclosing(steps) as events:
+            calling = self._tools(turn, _uses(turn), names, done, turns, files, journal=True)
+            async with aclosing(calling) as events:
                 async for event in events:
                     yield event
             calls += len(done)
         raise AssertionError("unreachable: the last step returns or raises")
+
+    def _check_may_go_on(self, step: int, usage: TokenUsage) -> None:
+        """Raise unless the run may take another step after ``step`` (``usage`` so far)."""
+        if step == self.max_steps:
+            raise AgentMaxSteps(self.max_steps)
+        if self.token_budget and tokens(usage) >= self.token_budget:
+            raise RunBudgetExhausted(self.token_budget, tokens(usage))
 
     async def _tools(
         self,
@@ -345,3 +350,14 @@ def answers(uses: list[ToolUse], done: dict[str, ToolAnswer]) -> tuple[ToolResul
         else ToolResultBlock(use.id, TOO_MANY, is_error=True)
         for use in uses
     )
+
+
+def _blocks(content: list[list[str] | ToolUse]) -> tuple[TextBlock | ToolUse, ...]:
+    """A step's content as blocks: each run of text pieces one text block."""
+    return tuple(
+        block if isinstance(block, ToolUse) else TextBlock("".join(block)) for block in content
+    )
+
+
+def _uses(turn: AssistantTurn) -> list[ToolUse]:
+    return [block for block in turn.content if isinstance(block, ToolUse)]

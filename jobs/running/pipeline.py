@@ -194,25 +194,29 @@ class RunPipeline:
         spent_s = max(now_ms() - job.started_at_ms, 0) / 1000
         return max(self.limits.run_timeout_s - spent_s, 0.001)
 
-    async def _stream(self, run: Run) -> tuple[str, Outcome]:
-        """Run the agent loop, queueing coalesced deltas and tool events; return the full
-        output and the outcome once every event is stored."""
-        job, channel = run.job, run.channel
-        agent_input = self.agents.restore(job.agent, job.input)
-        request = self.agents.request(job.agent, agent_input, job.custom_agent)
+    def _agent_loop(self, job: Job) -> AgentLoop:
+        """The agent loop for ``job``'s run, its tokens spent from the owner's budget."""
         budget = self.budget
 
         async def spend(usage: TokenUsage) -> None:
             if budget is not None:
                 await budget.spend(job.owner, usage)
 
-        loop = AgentLoop(
+        return AgentLoop(
             self.agents.backend,
             self.agents.toolbox,
             max_steps=self.limits.max_steps,
             token_budget=self.limits.run_token_budget,
             on_usage=spend if budget is not None and budget.on else None,
         )
+
+    async def _stream(self, run: Run) -> tuple[str, Outcome]:
+        """Run the agent loop, queueing coalesced deltas and tool events; return the full
+        output and the outcome once every event is stored."""
+        job, channel = run.job, run.channel
+        agent_input = self.agents.restore(job.agent, job.input)
+        request = self.agents.request(job.agent, agent_input, job.custom_agent)
+        loop = self._agent_loop(job)
         so_far, resume = await self._resumption(run, request.model)
         tools = self.agents.tools(job.agent, job.custom_agent)
         source = loop.run(request, tools, resume)
