@@ -23,10 +23,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jobs.client.cli import Exit
 from jobs.connection import unavailable_as_domain_error
 from jobs.errors import StoreUnavailable
 from jobs.events import TERMINAL, Event, JobStatus, now_ms
+from jobs.exits import Exit
 from jobs.keys import JOB_ID_RE, Keys
 
 if TYPE_CHECKING:  # loaded by run_command only: the client commands need no Redis client
