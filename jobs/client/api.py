@@ -45,7 +45,7 @@ import httpx2
 from jobs.client import endpoints
 from jobs.client.endpoints import Call
 from jobs.client.errors import ClientError, ConnectionFailed, StreamEnded
-from jobs.client.resume import Complete, Event, Failure, Resume, job_failed
+from jobs.client.resume import Complete, Event, Failure, Resume, Then, job_failed
 from jobs.client.retry import Retries
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -223,9 +223,9 @@ class JobsClient(BaseClient):
                             event, then = resume.on_event(sse.event, sse.data, sse.id)
                             if event is not None:
                                 yield event
-                            if then == "end":
+                            if then is Then.END:
                                 return
-                            if then == "resume":
+                            if then is Then.RESUME:
                                 break
                         resume.on_interrupted(resume.cause)
             except httpx2.TransportError as exc:
@@ -319,9 +319,9 @@ class SyncJobsClient(BaseClient):
                             event, then = resume.on_event(sse.event, sse.data, sse.id)
                             if event is not None:
                                 yield event
-                            if then == "end":
+                            if then is Then.END:
                                 return
-                            if then == "resume":
+                            if then is Then.RESUME:
                                 break
                         resume.on_interrupted(resume.cause)
             except httpx2.TransportError as exc:

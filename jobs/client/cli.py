@@ -25,6 +25,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,7 @@ from jobs.client.api import DEFAULT_URL, JobsClient
 from jobs.client.errors import ClientError, UsageError
 from jobs.client.output import Console, follow, show_result
 from jobs.client.retry import Retries
+from jobs.events import JobStatus
 from jobs.exits import Exit
 
 
@@ -52,6 +54,15 @@ def read_input(value: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise UsageError("--input must be a JSON object")
     return parsed
+
+
+class AgentAction(StrEnum):
+    """``agents ACTION``: list the agents, or show, set or delete your custom agent."""
+
+    LIST = "list"
+    SHOW = "show"
+    SET = "set"
+    DELETE = "delete"
 
 
 async def cmd_start(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
@@ -111,13 +122,13 @@ async def cmd_result(client: JobsClient, args: argparse.Namespace, console: Cons
     state = await client.result(args.job_id)
     if console.as_json:
         console.json(state.model_dump(mode="json", by_alias=True, exclude_none=True))
-    if state.status in ("pending", "running"):
+    if not state.status.finished:
         console.note(f"job {args.job_id} is still {state.status.value}")
         return Exit.NOT_FINISHED
     if state.error is not None:
         if not console.as_json:
             console.err.write(f"{state.status.value}: {state.error.code}: {state.error.message}\n")
-        return Exit.CANCELLED if state.status == "cancelled" else Exit.FAILED
+        return Exit.CANCELLED if state.status is JobStatus.CANCELLED else Exit.FAILED
     if not console.as_json:
         result = state.result or {}
         text = result.get("text") if set(result) == {"text"} else None
@@ -161,7 +172,7 @@ async def cmd_cancel(client: JobsClient, args: argparse.Namespace, console: Cons
 
 
 async def cmd_agents(client: JobsClient, args: argparse.Namespace, console: Console) -> int:
-    if args.action != "list":
+    if args.action != AgentAction.LIST:
         return await _custom_agent(client, args, console)
     agents = await client.agents()
     if console.as_json:
@@ -176,12 +187,12 @@ async def _custom_agent(client: JobsClient, args: argparse.Namespace, console: C
     """``agents show|set|delete AGENT``: your custom agent for AGENT."""
     if not args.agent:
         raise UsageError(f"agents {args.action} needs the agent's name, e.g. feature-suggestion")
-    if args.action == "delete":
+    if args.action == AgentAction.DELETE:
         await client.delete_custom_agent(args.agent)
         if console.as_json:
             console.json({"agent": args.agent, "deleted": True})
         return Exit.OK
-    if args.action == "set":
+    if args.action == AgentAction.SET:
         if args.input is None:
             raise UsageError("agents set needs --input '{...}', @file.json or @-")
         stored = await client.set_custom_agent(args.agent, read_input(args.input))
@@ -248,9 +259,7 @@ def add_commands(commands: Any) -> None:
     command("status", cmd_status, "show a job's status").add_argument("job_id")
     command("result", cmd_result, "print a finished job's result").add_argument("job_id")
     listing = command("list", cmd_list, "list your jobs, newest first")
-    listing.add_argument(
-        "--status", choices=("pending", "running", "completed", "failed", "cancelled")
-    )
+    listing.add_argument("--status", choices=[status.value for status in JobStatus])
     listing.add_argument("--agent")
     listing.add_argument("--limit", type=int, help="jobs per page (1-100, default 20)")
     listing.add_argument("--all", action="store_true", help="follow every page")
@@ -261,7 +270,10 @@ def add_commands(commands: Any) -> None:
         "list the agents, or show, set or delete your custom agent for one of them",
     )
     agents.add_argument(
-        "action", nargs="?", default="list", choices=("list", "show", "set", "delete")
+        "action",
+        nargs="?",
+        default=AgentAction.LIST.value,
+        choices=[action.value for action in AgentAction],
     )
     agents.add_argument("agent", nargs="?", help="the agent (for show, set, delete)")
     agents.add_argument("--input", help="set: the custom agent, '{...}', @file.json or @-")

@@ -24,6 +24,7 @@ from jobs.client.resume import (
     Tool,
     job_failed,
 )
+from jobs.events import ToolPhase
 from jobs.exits import Exit
 
 
@@ -51,7 +52,7 @@ STEP_FIELDS = ("pattern", "file_path", "path")
 def tool_line(event: Tool) -> str:
     """A tool step for people: ``⋯ Grep "checkout"`` when it starts, ``✓ Grep: 12 matches in
     3 files`` when it ends (``✗`` when the tool refused)."""
-    if event.phase == "call":
+    if event.phase == ToolPhase.CALL:
         given = event.input if isinstance(event.input, dict) else {}
         arg = next((given[k] for k in STEP_FIELDS if given.get(k)), "")
         shown = f" {json.dumps(str(arg)[:60], ensure_ascii=False)}" if arg else ""
