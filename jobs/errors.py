@@ -3,8 +3,8 @@
 Request-time errors are raised while a request is handled and become problem documents in
 ``app.problems`` (the one place that knows their HTTP status and problem ``code``). Run-time
 errors end a run and reach clients as an ``error`` event carrying their
-:class:`~jobs.events.ErrorCode`; each code is one class here. The authentication branch is
-declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
+:class:`~jobs.events.ErrorCode`; each code is one class here. Authentication errors are a
+tree of their own (``auth.errors``), which ``app.problems`` maps beside this one::
 
     JobsError
     ├── RequestRejected           the HTTP layer refuses the request itself
@@ -30,7 +30,6 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     │   └── BudgetExhausted       the user's USER_TOKEN_BUDGET for the rolling day is spent
     ├── StoreUnavailable          Redis cannot be reached or refuses writes (503)
     ├── Fenced                    a run's write was refused: the job is no longer its own
-    ├── AuthError                 (auth.errors) 401, or 503 when the provider is down
     └── RunError                  ends a run with an ``error`` event of its ``code``
         ├── AgentFailed           AGENT_ERROR: the agent or its backend failed
         ├── OutputInvalid         OUTPUT_INVALID: the model's output did not validate
