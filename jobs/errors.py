@@ -49,9 +49,12 @@ tree of their own (``auth.errors``), which ``app.problems`` maps beside this one
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jobs.events import CANCEL_CODES, ErrorCode, JobStatus, error_payload
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class JobsError(Exception):
@@ -101,11 +104,21 @@ class UnknownAgent(JobsError):
 
 
 class InputInvalid(JobsError):
-    """The request body or the agent input failed validation; ``errors`` name the fields."""
+    """The request body or the agent input failed validation: ``validation`` is pydantic's
+    error, its locations under ``prefix`` (``("input",)``: the agent input as the client sent
+    it). ``errors`` name the fields: where (``loc``, and ``field`` dotted), what, and the
+    rule's type, as the problem document lists them."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, validation: ValidationError, prefix: tuple[str, ...] = ()) -> None:
         super().__init__("the request failed validation")
-        self.errors = errors
+        self.validation = validation
+        self.prefix = prefix
+        self.errors: list[dict[str, Any]] = []
+        for error in validation.errors(include_url=False, include_input=False):
+            loc = [*prefix, *(str(part) for part in error["loc"])]
+            self.errors.append(
+                {"loc": loc, "field": ".".join(loc), "message": error["msg"], "type": error["type"]}
+            )
 
 
 class CustomAgentNotFound(JobsError):
