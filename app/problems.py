@@ -1,6 +1,7 @@
 """Problem documents (RFC 9457): every error a client sees, built in this one place.
 
-Domain and auth errors are raised where they happen and translated here by exception class.
+Domain errors (``jobs.errors``) and auth errors (``auth.errors``, a tree of its own) are raised
+where they happen and translated here by exception class.
 Every document has ``type``, ``title``, ``status``, ``detail`` and a machine-readable
 ``code``; 422s add ``errors`` (one per field), 401s add ``WWW-Authenticate`` (RFC 6750), 429s
 and 503s add ``Retry-After``. Unexpected exceptions become a bare 500 document: the traceback

@@ -23,7 +23,6 @@ from app.services import Services
 from app.sse import event_stream
 from auth import InvalidToken, MissingCredentials, Principal
 from jobs import metrics
-from jobs.agents import field_errors
 from jobs.errors import (
     InputInvalid,
     InvalidEventId,
@@ -198,7 +197,7 @@ async def _start(request: Request, svc: Services, principal: Principal, raw: Any
     try:
         body = CreateJob.model_validate(raw)
     except ValidationError as exc:
-        raise InputInvalid(field_errors(exc)) from None
+        raise InputInvalid(exc) from None
     job = await svc.jobs.create(principal.sub, body.agent, body.input, background=body.background)
     logs.job_id.set(job.id)
     location, stream_url = job_links(request, job.id)
@@ -238,7 +237,7 @@ async def list_jobs(request: Request) -> Response:
     try:
         params = ListJobs.model_validate(dict(request.query_params))
     except ValidationError as exc:
-        raise InputInvalid(field_errors(exc, ("query",))) from None
+        raise InputInvalid(exc, ("query",)) from None
     before = Position.parse(params.cursor) if params.cursor else None
     query = JobQuery(params.limit, before, params.status, params.agent)
     jobs, last = await svc.jobs.page(principal.sub, query)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from app.auth_setup import build_provider, build_verifier, log_auth, ticket_secret
-from app.settings import Settings
+from app.settings import Settings, config_from
 from app.store_watch import StoreWatch, display_url
 from auth import TicketSigner, Verifier
 from auth.jwks import JwksCache, provider_client
@@ -101,40 +101,21 @@ def max_events(settings: Settings) -> int:
 
 
 def lifetimes(settings: Settings) -> Lifetimes:
-    return Lifetimes(
-        pending_s=settings.job_ttl_s,
-        running_s=int(settings.run_timeout_s) + FINISH_MARGIN_S,
-        resume_grace_s=settings.resume_grace_s,
-        failed_retention_s=settings.failed_retention_s,
-        lease_s=settings.lease_ttl_s,
-        result_ttl_s=settings.result_ttl_s,
-        run_timeout_s=settings.run_timeout_s,
-        max_takeovers=settings.max_takeovers,
-    )
+    # pending_s keeps its name (tests read it); running_s is derived.
+    running_s = int(settings.run_timeout_s) + FINISH_MARGIN_S
+    return config_from(settings, Lifetimes, pending_s=settings.job_ttl_s, running_s=running_s)
 
 
 def webhook_config(settings: Settings) -> WebhookConfig | None:
     """The webhook sender's settings; None while webhooks are off (no ``WEBHOOK_URL``)."""
     if settings.webhook_url is None or settings.webhook_secret is None:
         return None
-    return WebhookConfig(
-        url=settings.webhook_url,
-        secret=settings.webhook_secret.get_secret_value(),
-        timeout_s=settings.webhook_timeout_s,
-        retry_for_s=settings.webhook_retry_for_s,
-        dead_ttl_s=settings.webhook_dead_ttl_s,
-    )
+    return config_from(settings, WebhookConfig, "webhook")
 
 
 def run_limits(settings: Settings) -> RunLimits:
-    return RunLimits(
-        throttle_ms=settings.stream_throttle_ms,
-        run_timeout_s=settings.run_timeout_s,
-        abandon_after_s=settings.abandon_after_s,
-        shutdown_grace_s=settings.shutdown_grace_s,
-        max_steps=settings.agent_max_steps,
-        run_token_budget=settings.run_token_budget,
-    )
+    # throttle_ms keeps its name (tests build RunLimits with it).
+    return config_from(settings, RunLimits, throttle_ms=settings.stream_throttle_ms)
 
 
 def _redis(stack: AsyncExitStack, settings: Settings) -> tuple[Redis, bool]:

@@ -4,6 +4,11 @@ Names match the README's Configuration table exactly. Nothing reads the environm
 time: ``python -m app`` builds ``Settings()`` and hands it to ``create_app(settings)``; tests
 build their own. Comma-separated lists (``ALLOWED_MODELS``, ``AUTH_ALGORITHMS``,
 ``AUTH_TOKEN_TYPES``, ``CORS_ALLOW_ORIGINS``) are accepted as plain ``a,b,c``.
+
+The components' config dataclasses (in ``jobs``, which knows nothing of this module) are
+built from here by :func:`config_from`: a config field takes the setting of its own name
+(``lease_ttl_s`` from ``LEASE_TTL_S``), or of its section's (``WebhookConfig.timeout_s`` from
+``WEBHOOK_TIMEOUT_S``), so a new setting is spelled once here and once in its config class.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import base64
 import importlib.util
 import re
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     DirectoryPath,
@@ -36,6 +42,7 @@ from jobs.tools.workspace import sample_root
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
 
 CommaList = Annotated[list[str], NoDecode]
+Config = TypeVar("Config")
 
 
 class Settings(BaseSettings):
@@ -336,6 +343,27 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format == "json"
         return not sys.stderr.isatty()
+
+
+def config_from(
+    settings: Settings, config: type[Config], section: str = "", **given: Any
+) -> Config:
+    """The dataclass ``config`` built from ``settings``: each field from the setting of its
+    name (``section`` + ``_`` + its name, with a section), a secret as its plain value;
+    ``given`` values instead for the fields derived from several settings. A field with no
+    such setting keeps its default (an internal tunable), or, with none, raises TypeError."""
+    prefix = f"{section}_" if section else ""
+    values = dict(given)
+    for field in fields(config):  # type: ignore[arg-type]
+        name = prefix + field.name
+        if field.name in given:
+            continue
+        if name in Settings.model_fields:
+            value = getattr(settings, name)
+            values[field.name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        elif field.default is MISSING and field.default_factory is MISSING:
+            raise TypeError(f"{config.__name__}.{field.name}: no setting {name.upper()}")
+    return config(**values)
 
 
 def describe(exc: ValidationError) -> list[str]:

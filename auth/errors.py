@@ -1,5 +1,6 @@
-"""Authentication errors: the ``AuthError`` branch of the server's error tree (drawn whole in
-``jobs.errors``). Their messages describe the problem and never echo a credential::
+"""Authentication errors, a tree of their own (``auth`` imports nothing of ``jobs``): the HTTP
+layer maps it beside the job domain's (``app.problems``). Their messages describe the problem
+and never echo a credential::
 
 AuthError
 ├── MissingCredentials   no bearer token (or ticket) at all        401
@@ -9,10 +10,10 @@ AuthError
 
 from __future__ import annotations
 
-from jobs.errors import JobsError
 
+class AuthError(Exception):
+    """Base of the errors ``auth`` raises; ``description`` says why, in words."""
 
-class AuthError(JobsError):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description

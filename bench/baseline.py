@@ -44,12 +44,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jobs.agents import field_errors
 from jobs.agents.feature_suggestion import FeatureSuggestionAgent, FeatureSuggestionInput
 from jobs.backends.base import Completion, TextDelta
 from jobs.backends.demo import DemoBackend
 from jobs.delivery.coalescer import Throttle
-from jobs.errors import OutputInvalid
+from jobs.errors import InputInvalid, OutputInvalid
 from jobs.redis.connection import Redis, connect
 
 AGENT = FeatureSuggestionAgent()
@@ -143,7 +142,7 @@ class Peer:
                 body.get("input"), context={"allowed_models": [MODEL]}
             )
         except ValidationError as exc:
-            errors = field_errors(exc, prefix=("input",))
+            errors = InputInvalid(exc, prefix=("input",)).errors
             return problem(422, "INPUT_INVALID", "the input is invalid", errors=errors)
         job_id = secrets.token_hex(16)
         created_at = now_ms()

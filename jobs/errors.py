@@ -3,8 +3,8 @@
 Request-time errors are raised while a request is handled and become problem documents in
 ``app.problems`` (the one place that knows their HTTP status and problem ``code``). Run-time
 errors end a run and reach clients as an ``error`` event carrying their
-:class:`~jobs.events.ErrorCode`; each code is one class here. The authentication branch is
-declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
+:class:`~jobs.events.ErrorCode`; each code is one class here. Authentication errors are a
+tree of their own (``auth.errors``), which ``app.problems`` maps beside this one::
 
     JobsError
     ├── RequestRejected           the HTTP layer refuses the request itself
@@ -30,7 +30,6 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
     │   └── BudgetExhausted       the user's USER_TOKEN_BUDGET for the rolling day is spent
     ├── StoreUnavailable          Redis cannot be reached or refuses writes (503)
     ├── Fenced                    a run's write was refused: the job is no longer its own
-    ├── AuthError                 (auth.errors) 401, or 503 when the provider is down
     └── RunError                  ends a run with an ``error`` event of its ``code``
         ├── AgentFailed           AGENT_ERROR: the agent or its backend failed
         ├── OutputInvalid         OUTPUT_INVALID: the model's output did not validate
@@ -50,9 +49,12 @@ declared in ``auth.errors`` (it subclasses :class:`JobsError`)::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jobs.events import CANCEL_CODES, ErrorCode, JobStatus, error_payload
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class JobsError(Exception):
@@ -102,11 +104,21 @@ class UnknownAgent(JobsError):
 
 
 class InputInvalid(JobsError):
-    """The request body or the agent input failed validation; ``errors`` name the fields."""
+    """The request body or the agent input failed validation: ``validation`` is pydantic's
+    error, its locations under ``prefix`` (``("input",)``: the agent input as the client sent
+    it). ``errors`` name the fields: where (``loc``, and ``field`` dotted), what, and the
+    rule's type, as the problem document lists them."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, validation: ValidationError, prefix: tuple[str, ...] = ()) -> None:
         super().__init__("the request failed validation")
-        self.errors = errors
+        self.validation = validation
+        self.prefix = prefix
+        self.errors: list[dict[str, Any]] = []
+        for error in validation.errors(include_url=False, include_input=False):
+            loc = [*prefix, *(str(part) for part in error["loc"])]
+            self.errors.append(
+                {"loc": loc, "field": ".".join(loc), "message": error["msg"], "type": error["type"]}
+            )
 
 
 class CustomAgentNotFound(JobsError):

@@ -65,7 +65,7 @@ class AgentRegistry:
                 raw_input, context={"allowed_models": self.allowed_models}
             )
         except ValidationError as exc:
-            raise InputInvalid(field_errors(exc, prefix=("input",))) from None
+            raise InputInvalid(exc, prefix=("input",)) from None
 
     def schemas(self) -> list[dict[str, Any]]:
         """Each agent's name, description and input JSON Schema (model fields list the allowed
@@ -127,16 +127,3 @@ class AgentRegistry:
         for alias in model.model_choice_aliases():
             schema["properties"][alias]["anyOf"] = allowed
         return schema
-
-
-def field_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic's errors as the problem document lists them: where, what, and the rule's type."""
-    return [
-        {
-            "loc": [*prefix, *(str(part) for part in error["loc"])],
-            "field": ".".join([*prefix, *(str(part) for part in error["loc"])]),
-            "message": error["msg"],
-            "type": error["type"],
-        }
-        for error in exc.errors(include_url=False, include_input=False)
-    ]

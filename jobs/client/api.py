@@ -22,74 +22,130 @@ Errors are exceptions carrying a machine-readable ``code`` (``ClientError`` and 
 The client uses ``httpx2`` (already the anthropic SDK's HTTP client, so it adds no
 dependency), whose built-in Server-Sent Events parser ignores comment lines such as the
 service's ``: ping``.
+
+One core, two shells (httpx's ``BaseClient`` under ``Client`` and ``AsyncClient``):
+:class:`BaseClient` holds the settings and builds every request; each endpoint is declared
+once in :mod:`jobs.client.endpoints` and made a method of both clients by
+:func:`asynchronous` and :func:`synchronous`; the stream's decisions are
+:class:`jobs.client.resume.Resume`'s and the retries' :class:`jobs.client.retry.Retries`'s.
+The two clients only send, sleep and read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, get_args
 
 import httpx2
 
+from jobs.client import endpoints
+from jobs.client.endpoints import Call
 from jobs.client.errors import ClientError, ConnectionFailed, StreamEnded
-from jobs.client.resume import (
-    Complete,
-    Event,
-    Failure,
-    Resume,
-    job_failed,
-    problem_error,
-)
+from jobs.client.resume import Complete, Event, Failure, Resume, Then, job_failed
 from jobs.client.retry import Retries
-from jobs.schemas import AgentInfo, AgentList, JobCreated, JobList, JobState, StoredCustomAgent
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: The service pings idle streams every STREAM_PING_S (15 s); silence for longer than this
 #: means the connection is dead, and the stream is resumed.
 STREAM_READ_TIMEOUT_S = 45.0
 
-
-def _input_body(agent: str, agent_input: Mapping[str, Any], background: bool) -> dict[str, Any]:
-    body = {"agent": agent, "input": dict(agent_input)}
-    return body | {"background": True} if background else body
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def _start_headers(idempotency_key: str | None) -> dict[str, str]:
-    """A start's ``Idempotency-Key``: the caller's, or a fresh one, so that a retried start
-    is answered again rather than run twice."""
-    return {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+class BaseClient:
+    """What both clients share: their settings (:class:`JobsClient` says what they mean),
+    and each request and stream connection as it is sent."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None,
+        timeout_s: float,
+        reconnects: int,
+        retries: Retries,
+    ) -> None:
+        self.retries = retries
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.timeout_s = timeout_s
+        self.reconnects = reconnects
+
+    def _request(self, call: Call[Any]) -> dict[str, Any]:
+        """The arguments of ``http.request`` for ``call``."""
+        given = {"json": call.json, "params": call.params}
+        return {
+            "method": call.method,
+            "url": f"{self.base_url}{call.path}",
+            "headers": self.headers | dict(call.headers),
+            "timeout": httpx2.Timeout(self.timeout_s),
+        } | {name: value for name, value in given.items() if value is not None}
+
+    def _unreachable(self, exc: httpx2.TransportError) -> ConnectionFailed:
+        return ConnectionFailed(f"could not reach {self.base_url}: {exc}")
+
+    def _resume(self, last_event_id: str | None) -> Resume:
+        return Resume(last_event_id, self.reconnects, first_waits=self.retries.enabled)
+
+    def _stream(self, job_id: str, resume: Resume) -> dict[str, Any]:
+        """The arguments of ``http.sse`` for the next connection of a job's stream."""
+        return {
+            "url": f"{self.base_url}/jobs/{job_id}/stream",
+            "headers": self.headers | resume.headers(),
+            "timeout": httpx2.Timeout(self.timeout_s, read=STREAM_READ_TIMEOUT_S),
+        }
 
 
-def _list_params(
-    status: str | None, agent: str | None, limit: int | None, cursor: str | None
-) -> dict[str, str]:
-    given = {"status": status, "agent": agent, "limit": limit, "cursor": cursor}
-    return {name: str(value) for name, value in given.items() if value is not None}
+def outcome(event: Event) -> Complete | None:
+    """What ``attach`` makes of ``event``: the ``complete`` event, None to read on, or raise
+    the run's failure."""
+    if isinstance(event, Failure):
+        raise job_failed(event)
+    return event if isinstance(event, Complete) else None
 
 
-def _response(response: httpx2.Response) -> httpx2.Response:
-    if response.status_code >= 400:
-        raise problem_error(response)
-    return response
+def _method(endpoint: Callable[..., Any], method: Callable[..., Any], owner: str) -> None:
+    """Give ``method`` of class ``owner`` the endpoint's name, docstring and signature (with
+    ``self``): what ``help()`` and editors show."""
+    signature = inspect.signature(endpoint, eval_str=True)
+    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    (answer,) = get_args(signature.return_annotation)  # Call[T]: the method returns T
+    method.__name__ = endpoint.__name__
+    method.__qualname__ = f"{owner}.{endpoint.__name__}"
+    method.__doc__ = endpoint.__doc__
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[self, *signature.parameters.values()], return_annotation=answer
+    )
 
 
-def _headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
+def asynchronous(
+    endpoint: Callable[P, Call[T]],
+) -> Callable[Concatenate[JobsClient, P], Coroutine[Any, Any, T]]:
+    """The async client's method for ``endpoint``."""
+
+    async def method(client: JobsClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await client._send(endpoint(*args, **kwargs))
+
+    _method(endpoint, method, "JobsClient")
+    return method
 
 
-def _timeout(timeout_s: float) -> httpx2.Timeout:
-    return httpx2.Timeout(timeout_s)
+def synchronous(endpoint: Callable[P, Call[T]]) -> Callable[Concatenate[SyncJobsClient, P], T]:
+    """The sync client's method for ``endpoint``."""
+
+    def method(client: SyncJobsClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return client._send(endpoint(*args, **kwargs))
+
+    _method(endpoint, method, "SyncJobsClient")
+    return method
 
 
-def _stream_timeout(timeout_s: float) -> httpx2.Timeout:
-    return httpx2.Timeout(timeout_s, read=STREAM_READ_TIMEOUT_S)
-
-
-class JobsClient:
+class JobsClient(BaseClient):
     """The async client. ``token`` is the bearer token; ``reconnects`` bounds consecutive failed
     reconnect attempts of one stream (about 13 s of backoff with the default 10); ``retries``
     says how calls are retried (:mod:`jobs.client.retry`; ``Retries.off()``: never)."""
@@ -104,13 +160,11 @@ class JobsClient:
         retries: Retries = Retries(),  # noqa: B008 - frozen
         http: httpx2.AsyncClient | None = None,
     ) -> None:
-        self.retries = retries
+        super().__init__(
+            base_url, token=token, timeout_s=timeout_s, reconnects=reconnects, retries=retries
+        )
         self._own_http = http is None
         self.http = http or httpx2.AsyncClient()
-        self.base_url = base_url.rstrip("/")
-        self.headers = _headers(token)
-        self.timeout_s = timeout_s
-        self.reconnects = reconnects
 
     async def __aenter__(self) -> Self:
         return self
@@ -124,14 +178,16 @@ class JobsClient:
         if self._own_http:
             await self.http.aclose()
 
-    async def _request(
-        self, method: str, path: str, *, headers: Mapping[str, str] = {}, **kwargs: Any
-    ) -> httpx2.Response:
+    async def _send(self, call: Call[T]) -> T:
         """One call, retried as :attr:`retries` says."""
         retry = 0
         while True:
             try:
-                return await self._once(method, path, self.headers | dict(headers), **kwargs)
+                try:
+                    response = await self.http.request(**self._request(call))
+                except httpx2.TransportError as exc:
+                    raise self._unreachable(exc) from exc
+                return call.read(response)
             except ClientError as error:
                 retry += 1
                 wait_s = self.retries.wait_s(retry, error)
@@ -139,106 +195,37 @@ class JobsClient:
                     raise
             await asyncio.sleep(wait_s)
 
-    async def _once(
-        self, method: str, path: str, headers: dict[str, str], **kwargs: Any
-    ) -> httpx2.Response:
-        try:
-            response = await self.http.request(
-                method,
-                f"{self.base_url}{path}",
-                headers=headers,
-                timeout=_timeout(self.timeout_s),
-                **kwargs,
-            )
-        except httpx2.TransportError as exc:
-            raise ConnectionFailed(f"could not reach {self.base_url}: {exc}") from exc
-        return _response(response)
-
-    async def start(
-        self,
-        agent: str,
-        agent_input: Mapping[str, Any],
-        *,
-        background: bool = False,
-        idempotency_key: str | None = None,
-    ) -> JobCreated:
-        """Create a job (``POST /jobs``), with an ``Idempotency-Key`` (``idempotency_key``, or
-        a fresh one): retrying it never creates a second job. ``background``: run it now."""
-        body = _input_body(agent, agent_input, background)
-        headers = _start_headers(idempotency_key)
-        response = await self._request("POST", "/jobs", json=body, headers=headers)
-        return JobCreated.model_validate_json(response.content)
-
-    async def list_jobs(
-        self,
-        *,
-        status: str | None = None,
-        agent: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> JobList:
-        """One page of your jobs, newest first (``GET /jobs``); ``next`` has the next page's
-        path, whose ``cursor`` parameter goes on from there."""
-        params = _list_params(status, agent, limit, cursor)
-        response = await self._request("GET", "/jobs", params=params)
-        return JobList.model_validate_json(response.content)
-
-    async def result(self, job_id: str) -> JobState:
-        """A finished job's outcome: its state, with ``result`` (completed) or ``error``."""
-        return await self.status(job_id)
-
-    async def status(self, job_id: str) -> JobState:
-        response = await self._request("GET", f"/jobs/{job_id}")
-        return JobState.model_validate_json(response.content)
-
-    async def cancel(self, job_id: str) -> None:
-        """Cancel a pending or running job; a finished job stays as it is."""
-        await self._request("DELETE", f"/jobs/{job_id}")
-
-    async def agents(self) -> list[AgentInfo]:
-        response = await self._request("GET", "/agents")
-        return AgentList.model_validate_json(response.content).agents
-
-    async def custom_agent(self, agent: str) -> StoredCustomAgent:
-        """Your custom ``agent`` (``ProblemError`` 404 when you have none)."""
-        response = await self._request("GET", f"/me/agents/{agent}")
-        return StoredCustomAgent.model_validate_json(response.content)
-
-    async def set_custom_agent(self, agent: str, config: Mapping[str, Any]) -> StoredCustomAgent:
-        """Store a new version of your custom ``agent``; returns it as stored."""
-        response = await self._request("PUT", f"/me/agents/{agent}", json=dict(config))
-        return StoredCustomAgent.model_validate_json(response.content)
-
-    async def delete_custom_agent(self, agent: str) -> None:
-        await self._request("DELETE", f"/me/agents/{agent}")
+    start = asynchronous(endpoints.start)
+    list_jobs = asynchronous(endpoints.list_jobs)
+    result = asynchronous(endpoints.result)
+    status = asynchronous(endpoints.status)
+    cancel = asynchronous(endpoints.cancel)
+    agents = asynchronous(endpoints.agents)
+    custom_agent = asynchronous(endpoints.custom_agent)
+    set_custom_agent = asynchronous(endpoints.set_custom_agent)
+    delete_custom_agent = asynchronous(endpoints.delete_custom_agent)
 
     async def events(
         self, job_id: str, *, last_event_id: str | None = None
     ) -> AsyncIterator[Event]:
         """The job's events through the terminal one, resuming after interruptions.
         ``last_event_id`` resumes after an event seen earlier (``"0-0"``: from the start)."""
-        resume = Resume(last_event_id, self.reconnects, first_waits=self.retries.enabled)
-        url = f"{self.base_url}/jobs/{job_id}/stream"
+        resume = self._resume(last_event_id)
         while True:
             try:
-                async with self.http.sse(
-                    url,
-                    headers=self.headers | resume.headers(),
-                    timeout=_stream_timeout(self.timeout_s),
-                ) as source:
-                    response = source.response
-                    if response.status_code != 200:
-                        await response.aread()
-                        resume.on_response(response)
+                async with self.http.sse(**self._stream(job_id, resume)) as source:
+                    if source.response.status_code != 200:
+                        await source.response.aread()
+                        resume.on_response(source.response)
                     else:
                         resume.on_connect()
                         async for sse in source:
                             event, then = resume.on_event(sse.event, sse.data, sse.id)
                             if event is not None:
                                 yield event
-                            if then == "end":
+                            if then is Then.END:
                                 return
-                            if then == "resume":
+                            if then is Then.RESUME:
                                 break
                         resume.on_interrupted(resume.cause)
             except httpx2.TransportError as exc:
@@ -248,10 +235,8 @@ class JobsClient:
     async def attach(self, job_id: str, *, last_event_id: str | None = None) -> Complete:
         """Follow the job to its end: its ``complete`` event, or raise :class:`JobFailed`."""
         async for event in self.events(job_id, last_event_id=last_event_id):
-            if isinstance(event, Complete):
-                return event
-            if isinstance(event, Failure):
-                raise job_failed(event)
+            if (complete := outcome(event)) is not None:
+                return complete
         raise StreamEnded("the stream ended without a result")  # pragma: no cover
 
     async def run(self, agent: str, agent_input: Mapping[str, Any]) -> Complete:
@@ -260,7 +245,7 @@ class JobsClient:
         return await self.attach(job.job_id)
 
 
-class SyncJobsClient:
+class SyncJobsClient(BaseClient):
     """The same client for synchronous code (``with SyncJobsClient(...) as jobs: ...``)."""
 
     def __init__(
@@ -273,13 +258,11 @@ class SyncJobsClient:
         retries: Retries = Retries(),  # noqa: B008 - frozen
         http: httpx2.Client | None = None,
     ) -> None:
-        self.retries = retries
+        super().__init__(
+            base_url, token=token, timeout_s=timeout_s, reconnects=reconnects, retries=retries
+        )
         self._own_http = http is None
         self.http = http or httpx2.Client()
-        self.base_url = base_url.rstrip("/")
-        self.headers = _headers(token)
-        self.timeout_s = timeout_s
-        self.reconnects = reconnects
 
     def __enter__(self) -> Self:
         return self
@@ -293,13 +276,16 @@ class SyncJobsClient:
         if self._own_http:
             self.http.close()
 
-    def _request(
-        self, method: str, path: str, *, headers: Mapping[str, str] = {}, **kwargs: Any
-    ) -> httpx2.Response:
+    def _send(self, call: Call[T]) -> T:
+        """One call, retried as :attr:`retries` says."""
         retry = 0
         while True:
             try:
-                return self._once(method, path, self.headers | dict(headers), **kwargs)
+                try:
+                    response = self.http.request(**self._request(call))
+                except httpx2.TransportError as exc:
+                    raise self._unreachable(exc) from exc
+                return call.read(response)
             except ClientError as error:
                 retry += 1
                 wait_s = self.retries.wait_s(retry, error)
@@ -307,91 +293,35 @@ class SyncJobsClient:
                     raise
             time.sleep(wait_s)
 
-    def _once(
-        self, method: str, path: str, headers: dict[str, str], **kwargs: Any
-    ) -> httpx2.Response:
-        try:
-            response = self.http.request(
-                method,
-                f"{self.base_url}{path}",
-                headers=headers,
-                timeout=_timeout(self.timeout_s),
-                **kwargs,
-            )
-        except httpx2.TransportError as exc:
-            raise ConnectionFailed(f"could not reach {self.base_url}: {exc}") from exc
-        return _response(response)
-
-    def start(
-        self,
-        agent: str,
-        agent_input: Mapping[str, Any],
-        *,
-        background: bool = False,
-        idempotency_key: str | None = None,
-    ) -> JobCreated:
-        body = _input_body(agent, agent_input, background)
-        headers = _start_headers(idempotency_key)
-        response = self._request("POST", "/jobs", json=body, headers=headers)
-        return JobCreated.model_validate_json(response.content)
-
-    def list_jobs(
-        self,
-        *,
-        status: str | None = None,
-        agent: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> JobList:
-        params = _list_params(status, agent, limit, cursor)
-        return JobList.model_validate_json(self._request("GET", "/jobs", params=params).content)
-
-    def result(self, job_id: str) -> JobState:
-        return self.status(job_id)
-
-    def status(self, job_id: str) -> JobState:
-        return JobState.model_validate_json(self._request("GET", f"/jobs/{job_id}").content)
-
-    def cancel(self, job_id: str) -> None:
-        self._request("DELETE", f"/jobs/{job_id}")
-
-    def agents(self) -> list[AgentInfo]:
-        return AgentList.model_validate_json(self._request("GET", "/agents").content).agents
-
-    def custom_agent(self, agent: str) -> StoredCustomAgent:
-        response = self._request("GET", f"/me/agents/{agent}")
-        return StoredCustomAgent.model_validate_json(response.content)
-
-    def set_custom_agent(self, agent: str, config: Mapping[str, Any]) -> StoredCustomAgent:
-        response = self._request("PUT", f"/me/agents/{agent}", json=dict(config))
-        return StoredCustomAgent.model_validate_json(response.content)
-
-    def delete_custom_agent(self, agent: str) -> None:
-        self._request("DELETE", f"/me/agents/{agent}")
+    start = synchronous(endpoints.start)
+    list_jobs = synchronous(endpoints.list_jobs)
+    result = synchronous(endpoints.result)
+    status = synchronous(endpoints.status)
+    cancel = synchronous(endpoints.cancel)
+    agents = synchronous(endpoints.agents)
+    custom_agent = synchronous(endpoints.custom_agent)
+    set_custom_agent = synchronous(endpoints.set_custom_agent)
+    delete_custom_agent = synchronous(endpoints.delete_custom_agent)
 
     def events(self, job_id: str, *, last_event_id: str | None = None) -> Iterator[Event]:
-        resume = Resume(last_event_id, self.reconnects, first_waits=self.retries.enabled)
-        url = f"{self.base_url}/jobs/{job_id}/stream"
+        """The job's events through the terminal one, resuming after interruptions.
+        ``last_event_id`` resumes after an event seen earlier (``"0-0"``: from the start)."""
+        resume = self._resume(last_event_id)
         while True:
             try:
-                with self.http.sse(
-                    url,
-                    headers=self.headers | resume.headers(),
-                    timeout=_stream_timeout(self.timeout_s),
-                ) as source:
-                    response = source.response
-                    if response.status_code != 200:
-                        response.read()
-                        resume.on_response(response)
+                with self.http.sse(**self._stream(job_id, resume)) as source:
+                    if source.response.status_code != 200:
+                        source.response.read()
+                        resume.on_response(source.response)
                     else:
                         resume.on_connect()
                         for sse in source:
                             event, then = resume.on_event(sse.event, sse.data, sse.id)
                             if event is not None:
                                 yield event
-                            if then == "end":
+                            if then is Then.END:
                                 return
-                            if then == "resume":
+                            if then is Then.RESUME:
                                 break
                         resume.on_interrupted(resume.cause)
             except httpx2.TransportError as exc:
@@ -399,13 +329,13 @@ class SyncJobsClient:
             time.sleep(resume.wait_s)
 
     def attach(self, job_id: str, *, last_event_id: str | None = None) -> Complete:
+        """Follow the job to its end: its ``complete`` event, or raise :class:`JobFailed`."""
         for event in self.events(job_id, last_event_id=last_event_id):
-            if isinstance(event, Complete):
-                return event
-            if isinstance(event, Failure):
-                raise job_failed(event)
+            if (complete := outcome(event)) is not None:
+                return complete
         raise StreamEnded("the stream ended without a result")  # pragma: no cover
 
     def run(self, agent: str, agent_input: Mapping[str, Any]) -> Complete:
+        """Start a job and follow it to its end."""
         job = self.start(agent, agent_input)
         return self.attach(job.job_id)

@@ -13,6 +13,7 @@ the dropped stream's slot is not yet released) and 502-504 are retried too, afte
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 
 import httpx2
 from pydantic import Field, ValidationError
@@ -118,6 +119,14 @@ class Output:
         return ""
 
 
+class Then(StrEnum):
+    """What follows an event in the stream (:meth:`Resume.on_event`)."""
+
+    MORE = "more"  # more events: read on
+    END = "end"  # a terminal event: the stream is done
+    RESUME = "resume"  # the stream broke: reconnect
+
+
 def job_failed(event: Failure) -> JobFailed:
     return JobCancelled(event) if event.code in CANCEL_CODES else JobFailed(event)
 
@@ -191,12 +200,12 @@ class Resume:
         self.cause = None
         self._previous_id = ""
 
-    def on_event(self, event: str, data: str, sse_id: str) -> tuple[Event | None, str]:
-        """The typed event (None to skip it) and what follows: ``"more"`` events, the
-        ``"end"`` (a terminal event), or ``"resume"`` (the stream broke; reconnect)."""
+    def on_event(self, event: str, data: str, sse_id: str) -> tuple[Event | None, Then]:
+        """The typed event (None to skip it) and what follows (:class:`Then`): more events,
+        the end (a terminal event), or a resume (the stream broke; reconnect)."""
         kind = TYPES.get(event)
         if kind is None:  # an event this client does not know: skip it
-            return None, "more"
+            return None, Then.MORE
         # The SSE parser keeps the last id for events that send none (as the SSE spec says);
         # an event without its own id is one the service could not store.
         own_id = sse_id if sse_id and sse_id != self._previous_id else ""
@@ -214,9 +223,9 @@ class Resume:
             if not own_id and typed.code == ErrorCode.STORE_UNAVAILABLE:
                 # Redis failed under this stream, not necessarily under the run: resume.
                 self.cause = job_failed(typed)
-                return None, "resume"
-            return typed, "end"
-        return typed, "end" if isinstance(typed, Complete) else "more"
+                return None, Then.RESUME
+            return typed, Then.END
+        return typed, Then.END if isinstance(typed, Complete) else Then.MORE
 
     def on_interrupted(self, cause: Exception | None) -> None:
         """The connection dropped, or ended without a terminal event: retry, or raise."""

@@ -23,10 +23,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jobs.client.cli import Exit
 from jobs.errors import StoreUnavailable
-from jobs.events import TERMINAL, JobStatus, now_ms
-from jobs.events import EventName as Event
+from jobs.events import TERMINAL, EventName, JobStatus, now_ms
+from jobs.exits import Exit
 from jobs.redis.connection import unavailable_as_domain_error
 from jobs.redis.keys import JOB_ID_RE, Keys
 
@@ -179,7 +178,7 @@ async def cmd_tail(inspector: Inspector, args: argparse.Namespace, out: TextIO, 
                 )
             continue
         if args.text:
-            if entry.event == Event.DELTA and isinstance(entry.data, dict):
+            if entry.event == EventName.DELTA and isinstance(entry.data, dict):
                 out.write(str(entry.data.get("text", "")))
         else:
             out.write(f"{entry.id:<18} {entry.event:<9} {data_json(entry.data)}\n")

@@ -28,7 +28,6 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
-from jobs.agents import field_errors
 from jobs.agents.base import LINE_CONTROL, TEXT_CONTROL, TextRules
 from jobs.errors import InputInvalid
 from jobs.events import now_ms
@@ -100,7 +99,7 @@ class CustomAgents:
         try:
             return CustomAgent.model_validate(raw, context=context)
         except ValidationError as exc:
-            raise InputInvalid(field_errors(exc)) from None
+            raise InputInvalid(exc) from None
 
     async def get(self, owner: str, agent: str) -> dict[str, Any] | None:
         """The stored custom agent as the API shows it (with ``version``, ``updatedAt``)."""

@@ -80,7 +80,7 @@ class Lifetimes:
     running_s: int  # an upper bound on one run, with room to finish
     resume_grace_s: int  # RESUME_GRACE_S
     failed_retention_s: int  # FAILED_RETENTION_S
-    lease_s: float = 15  # LEASE_TTL_S
+    lease_ttl_s: float = 15  # LEASE_TTL_S
     result_ttl_s: int = 0  # RESULT_TTL_S (0: a completed job's record is deleted at once)
     run_timeout_s: float = 300  # RUN_TIMEOUT_S, from a run's first start
     max_takeovers: int = 2  # MAX_TAKEOVERS
@@ -206,7 +206,7 @@ class JobStore:
         ``reader`` (a stream id) is marked present on the job if the owner may watch it.
         ``check`` (a per-user limit) travels in the same round trip; if it
         refuses, a claim this call made is undone and the refusal raised. None: no such job."""
-        lease_ms = int(self.lifetimes.lease_s * 1000)
+        lease_ms = int(self.lifetimes.lease_ttl_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
         args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
         checked, reply = await self._checked(check, CLAIM, keys, [*args, reader, lease_ms])
@@ -314,7 +314,7 @@ class JobStore:
     async def take_over(self, job_id: str, instance: str, lost: dict[str, Any]) -> Takeover:
         """Claim a running job whose lease lapsed for ``instance`` (see :class:`Takeover`);
         exactly one of any number of simultaneous attempts claims it."""
-        lease_ms = int(self.lifetimes.lease_s * 1000)
+        lease_ms = int(self.lifetimes.lease_ttl_s * 1000)
         args: list[ScriptArg] = [
             *self._settle_args(), dumps(lost), *self._bounds(), instance, lease_ms
         ]  # fmt: skip

@@ -69,7 +69,7 @@ class RunLimits:
     run_timeout_s: float  # RUN_TIMEOUT_S
     abandon_after_s: float = 30  # ABANDON_AFTER_S
     shutdown_grace_s: float = 10  # SHUTDOWN_GRACE_S
-    max_steps: int = 8  # AGENT_MAX_STEPS
+    agent_max_steps: int = 8  # AGENT_MAX_STEPS
     run_token_budget: int = 0  # RUN_TOKEN_BUDGET (0: none)
 
 
@@ -205,7 +205,7 @@ class RunPipeline:
         return AgentLoop(
             self.agents.backend,
             self.agents.toolbox,
-            max_steps=self.limits.max_steps,
+            max_steps=self.limits.agent_max_steps,
             token_budget=self.limits.run_token_budget,
             on_usage=spend if budget is not None and budget.on else None,
         )

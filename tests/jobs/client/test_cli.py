@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs.client.cli import Exit
 from jobs.errors import UpstreamOverloaded
+from jobs.exits import Exit
 from tests.conftest import SECRET, StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend
 from tests.support.demo import demo_text as run_demo

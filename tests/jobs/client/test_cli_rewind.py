@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 
 from jobs.client.api import JobsClient
-from jobs.client.cli import Console, follow
+from jobs.client.output import Console, follow
 from jobs.client.resume import Complete, Connected, Delta, Event, Rewind
 from jobs.events import JobStatus
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from jobs.client.cli import Exit
+from jobs.exits import Exit
 from jobs.tools import Workspace
 from tests.conftest import StartLive, token
 from tests.jobs.client.test_cli import cli, environment

@@ -99,6 +99,42 @@ async def test_events_resume_after_a_dropped_connection(
 
 
 @pytest.mark.anyio
+async def test_the_sync_client_resumes_after_a_dropped_connection(
+    live: StartLive, proxies: list[Proxy]
+) -> None:
+    # The async test above, through the sync shell: a stream cut mid-run is resumed with
+    # Last-Event-ID, and the text has no gap and no repeat.
+    backend = GatedBackend()
+    server = live(backend=backend)
+    proxy = Proxy(server.port).start()
+    proxies.append(proxy)
+
+    def script() -> list[object]:
+        events: list[object] = []
+        with SyncJobsClient(proxy.url, token=token()) as jobs:
+            job = jobs.start("chat", PROMPT)
+            text = ""
+            for event in jobs.events(job.job_id):
+                events.append(event)
+                if isinstance(event, Delta):
+                    text += event.text
+                    if text == "".join(backend.before):
+                        proxy.sever()  # mid-run: the rest is not even written yet
+                if isinstance(event, Connected) and event.resumed:
+                    backend.release.set()
+        return events
+
+    events = await anyio.to_thread.run_sync(script)
+    connects = [event for event in events if isinstance(event, Connected)]
+    assert [event.resumed for event in connects] == [False, True]
+    assert "".join(event.text for event in events if isinstance(event, Delta)) == backend.text
+    ids = [event.id for event in events if isinstance(event, Delta | Complete)]
+    assert ids == sorted(set(ids), key=lambda i: tuple(map(int, i.split("-"))))
+    assert isinstance(events[-1], Complete)
+    assert proxy.accepted >= 2  # the first connection, and the resumed stream's
+
+
+@pytest.mark.anyio
 async def test_errors_are_exceptions_with_codes(live: StartLive) -> None:
     failing = live(backend=ScriptedBackend(fail_with=UpstreamOverloaded("overloaded")))
     async with JobsClient(failing.url, token=token()) as jobs:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import redis
 
-from jobs.client.cli import Exit
 from jobs.errors import UpstreamOverloaded
+from jobs.exits import Exit
 from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
 from tests.support.backends import GatedBackend, ScriptedBackend

@@ -264,7 +264,7 @@ async def test_one_run_cannot_take_every_slot_and_the_time_limit_counts_from_the
 
 def test_the_clients_step_phrasing_and_the_event_text_follow_the_registry() -> None:
     # The client and the wire schemas do not import the tools (the CLI starts fast): checked.
-    from jobs.client.cli import STEP_FIELDS
+    from jobs.client.output import STEP_FIELDS
     from jobs.schemas import ToolEvent
     from jobs.tools import TOOLS
 
