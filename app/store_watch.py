@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from types import TracebackType
 from urllib.parse import urlsplit
 
 from jobs.errors import StoreUnavailable
+from jobs.lifecycle import Lifecycle
 from jobs.record.store import JobStore
 from jobs.redis.connection import cancel_until_done
 
@@ -37,7 +37,7 @@ def display_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-class StoreWatch:
+class StoreWatch(Lifecycle):
     """An async context manager: the watch runs while it is entered."""
 
     def __init__(
@@ -55,16 +55,10 @@ class StoreWatch:
         self.down_since: float | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> StoreWatch:
+    async def open(self) -> None:
         self._task = asyncio.create_task(self._watch(), name="store-watch")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         task, self._task = self._task, None
         await cancel_until_done(task)
 

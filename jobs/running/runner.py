@@ -41,8 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
-from typing import Self
 
 from jobs import joblog, metrics, tracing
 from jobs.agents import AgentRegistry
@@ -66,6 +64,7 @@ from jobs.events import (
     dumps,
     now_ms,
 )
+from jobs.lifecycle import Lifecycle
 from jobs.record.model import Job
 from jobs.record.replies import LeaseVerdict, Takeover
 from jobs.record.store import JobStore
@@ -79,7 +78,7 @@ from jobs.running.supervision import Supervisor
 logger = logging.getLogger("jobs.runner")
 
 
-class Runner:
+class Runner(Lifecycle):
     """Starts and owns this process's runs. ``open`` starts its loops; ``aclose`` ends all.
     An async context manager: ``async with Runner(...)`` opens and closes it."""
 
@@ -127,18 +126,6 @@ class Runner:
         """Wake every local reader (each gets an idle tick and may check on shutdown)."""
         for run in self.runs.values():
             run.channel.wake()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def open(self) -> None:
         """Start storing events and the supervision loops (leases, inbox, takeover sweep)."""

@@ -24,7 +24,6 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import httpx2
@@ -34,6 +33,7 @@ from standardwebhooks import Webhook
 from jobs import metrics, tracing
 from jobs.errors import StoreUnavailable
 from jobs.events import now_ms
+from jobs.lifecycle import Lifecycle
 from jobs.redis.connection import Redis, cancel_until_done, unavailable_as_domain_error
 from jobs.redis.keys import Keys
 from jobs.redis.script import Script
@@ -90,7 +90,7 @@ def body(delivery: dict[str, str]) -> bytes:
     )
 
 
-class WebhookSender:
+class WebhookSender(Lifecycle):
     """This instance's sweep of the due webhook deliveries (an async context manager)."""
 
     def __init__(self, redis: Redis, keys: Keys, config: WebhookConfig, instance: str) -> None:
@@ -102,16 +102,10 @@ class WebhookSender:
         self._http = httpx2.AsyncClient(timeout=config.timeout_s, follow_redirects=False)
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> WebhookSender:
+    async def open(self) -> None:
         self._task = asyncio.create_task(self._sweep(), name="webhook-sweep")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         await cancel_until_done(self._task)
         await self._http.aclose()
 
