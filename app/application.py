@@ -89,22 +89,28 @@ def create_app(
             Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
             *page_routes(dev_secret, settings.cors_allow_origins),
         ],
-        middleware=[
-            *tracing.middleware(provider),
-            Middleware(RequestEdge),
-            *cors(settings.cors_allow_origins),
-            Middleware(
-                BodyGuard,
-                max_body_bytes=settings.max_body_bytes,
-                body_timeout_s=settings.http_body_timeout_s,
-            ),
-        ],
+        middleware=_middleware(settings, provider),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.dev_secret = dev_secret
     return app
+
+
+def _middleware(settings: Settings, provider: TracerProvider | None) -> list[Middleware]:
+    """Outermost first: tracing (when on), the request's id and access line, CORS (so that
+    the body guard's answers carry its headers), the body guard."""
+    return [
+        *tracing.middleware(provider),
+        Middleware(RequestEdge),
+        *cors(settings.cors_allow_origins),
+        Middleware(
+            BodyGuard,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout_s=settings.http_body_timeout_s,
+        ),
+    ]
 
 
 async def _wake_streams_at_shutdown(services: Services) -> None:

@@ -104,6 +104,49 @@ _LIST_PARAMETERS = [
 ]
 
 
+def _jobs_collection() -> dict[str, Any]:
+    """``/jobs``: list your jobs, start one."""
+    return {
+        "get": {
+            "operationId": "listJobs",
+            "tags": ["jobs"],
+            "summary": "Your own jobs, newest first, a page at a time",
+            "parameters": _LIST_PARAMETERS,
+            "responses": {
+                "200": _json("A page of your jobs; `next` is the next page's path", "JobList"),
+                **_problems(401, 422, 503),
+            },
+        },
+        "post": {
+            "operationId": "createJob",
+            "tags": ["jobs"],
+            "summary": "Start a job: authenticate, validate the input, store it pending",
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(model="CreateJob")}}
+                },
+            },
+            "responses": {
+                "201": _json(
+                    "Created; attach to `streamUrl` to run it",
+                    "JobCreated",
+                    headers={
+                        "Location": {"schema": {"type": "string"}},
+                        "Idempotent-Replayed": {
+                            "schema": {"const": "true"},
+                            "description": "this is the first answer to the same "
+                            "`Idempotency-Key` and body again (no new job)",
+                        },
+                    },
+                ),
+                **_problems(400, 401, 408, 409, 413, 415, 422, 429, 503),
+            },
+        },
+    }
+
+
 def job_paths() -> dict[str, Any]:
     """The jobs API: create, status and cancel, the stream, tickets, the agents."""
     job_id = {
@@ -113,45 +156,7 @@ def job_paths() -> dict[str, Any]:
         "schema": {"type": "string", "pattern": f"^{JOB_ID_RE.pattern}$"},
     }
     return {
-        "/jobs": {
-            "get": {
-                "operationId": "listJobs",
-                "tags": ["jobs"],
-                "summary": "Your own jobs, newest first, a page at a time",
-                "parameters": _LIST_PARAMETERS,
-                "responses": {
-                    "200": _json("A page of your jobs; `next` is the next page's path", "JobList"),
-                    **_problems(401, 422, 503),
-                },
-            },
-            "post": {
-                "operationId": "createJob",
-                "tags": ["jobs"],
-                "summary": "Start a job: authenticate, validate the input, store it pending",
-                "parameters": [_IDEMPOTENCY_KEY],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": REF.format(model="CreateJob")}}
-                    },
-                },
-                "responses": {
-                    "201": _json(
-                        "Created; attach to `streamUrl` to run it",
-                        "JobCreated",
-                        headers={
-                            "Location": {"schema": {"type": "string"}},
-                            "Idempotent-Replayed": {
-                                "schema": {"const": "true"},
-                                "description": "this is the first answer to the same "
-                                "`Idempotency-Key` and body again (no new job)",
-                            },
-                        },
-                    ),
-                    **_problems(400, 401, 408, 409, 413, 415, 422, 429, 503),
-                },
-            },
-        },
+        "/jobs": _jobs_collection(),
         "/jobs/{job_id}": {
             "parameters": [job_id],
             "get": {

@@ -118,6 +118,33 @@ def run_limits(settings: Settings) -> RunLimits:
     return config_from(settings, RunLimits, throttle_ms=settings.stream_throttle_ms)
 
 
+async def _open_parts(
+    stack: AsyncExitStack,
+    settings: Settings,
+    cluster: bool,
+    events: EventLog,
+    runner: Runner,
+    streams: OpenStreams,
+) -> Tailer:
+    """Start what runs in the background (closed by ``stack``, in reverse): the tailer of
+    runs elsewhere, the runner, the webhook sweep, the open streams' upkeep and the store
+    watch."""
+    store, redis, keys = runner.store, runner.store.redis, runner.store.keys
+    # Streams of runs elsewhere share a few connections of their own (standalone Redis),
+    # or poll through the cluster client.
+    url = settings.redis_url
+    single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
+    tailer = await stack.enter_async_context(Tailer(events, connect=single))
+    await stack.enter_async_context(runner)
+    if (hook := webhook_config(settings)) is not None:
+        await stack.enter_async_context(WebhookSender(redis, keys, hook, runner.instance_id))
+    streams.open()
+    stack.push_async_callback(streams.aclose)
+    if url is not None:  # the embedded store cannot go away
+        await stack.enter_async_context(StoreWatch(store, display_url(url)))
+    return tailer
+
+
 def _redis(stack: AsyncExitStack, settings: Settings) -> tuple[Redis, bool]:
     """The shared client (closed by ``stack``), and whether it talks to a Redis Cluster."""
     url = settings.redis_url
@@ -201,35 +228,20 @@ async def build_services(
         leases = Leases(redis, keys, lease_ttl_s=settings.lease_ttl_s, index_ttl_s=spans.running_s)
         limits = _limits(redis, keys, settings)
         instance = instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        prices = PriceTable.with_overrides(settings.model_prices)
         budget = UserBudget(redis, keys, per_day=settings.user_token_budget)
         runner = Runner(
-            store,
-            events,
-            agents,
-            leases,
-            run_limits(settings),
-            instance_id=instance,
-            prices=prices,
-            budget=budget,
-        )
+            store, events, agents, leases, run_limits(settings), instance_id=instance,
+            prices=PriceTable.with_overrides(settings.model_prices), budget=budget,
+        )  # fmt: skip
         metrics.declare(agents.names, agents.allowed_models, instance)
         streams = OpenStreams(redis, leases, limits)
-        # Streams of runs elsewhere share a few connections of their own (standalone Redis),
-        # or poll through the cluster client.
-        url = settings.redis_url
-        single = (lambda: connect_single(plain_url(url))) if url and not cluster else None
-        tailer = await stack.enter_async_context(Tailer(events, connect=single))
-        await stack.enter_async_context(runner)
-        if (hook := webhook_config(settings)) is not None:
-            await stack.enter_async_context(WebhookSender(redis, keys, hook, instance))
-        streams.open()
-        stack.push_async_callback(streams.aclose)
-        if url is not None:  # the embedded store cannot go away
-            await stack.enter_async_context(StoreWatch(store, display_url(url)))
+        tailer = await _open_parts(stack, settings, cluster, events, runner, streams)
         ready = {"backend": model_backend.name, "instance": instance}
         logger.info("ready: backend=%s instance=%s", *ready.values(), extra=ready)
-        custom_agents = CustomAgents(redis, keys)
+        jobs = JobService(
+            store, events, runner, agents, leases, limits, streams, CustomAgents(redis, keys),
+            tailer, budget if budget.on else None,
+        )  # fmt: skip
         yield Services(
             settings=settings,
             redis=redis,
@@ -237,18 +249,7 @@ async def build_services(
             store=store,
             agents=agents,
             runner=runner,
-            jobs=JobService(
-                store,
-                events,
-                runner,
-                agents,
-                leases,
-                limits,
-                streams,
-                custom_agents,
-                tailer,
-                budget if budget.on else None,
-            ),
+            jobs=jobs,
             verifier=build_verifier(settings, dev_secret, provider),
             workspace=toolbox,
             tickets=_tickets(settings, dev_secret),
