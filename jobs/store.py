@@ -23,7 +23,8 @@ Settling a job stores the terminal event (with the owner, so a late resume can s
 authorised after the record is gone), gives the events ``RESUME_GRACE_S`` to live, deletes
 the record on success or keeps it ``FAILED_RETENTION_S`` otherwise, and drops lease and
 readers. All keys a script touches share the job's hash tag (Redis Cluster-safe), except the
-custom agent's key that create reads, which it is given only on a standalone Redis.
+custom agent's key that create reads and the pending-jobs index (``jobs.pending``) that create,
+claim, unclaim and cancel keep, which they are given only on a standalone Redis.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from jobs.keys import Keys
 from jobs.limits import Check
 from jobs.listing import JobIndex, JobQuery, Position
 from jobs.model import Job
+from jobs.pending import ADD_FUNCTION, PendingIndex
 
 # KEYS: job, events, lease, readers[, webhook, webhooks_due].
 # ARGV[1..4]: grace_s, retention_s, maxlen, result_ttl_s.
@@ -102,13 +104,18 @@ return settle(ARGV[6], ARGV[7], ARGV[8], f[1])
 """
 )
 
-# ARGV[5..6]: owner, data of the CANCELLED error. Returns {outcome, detail}.
+# ARGV[5..6]: owner, data of the CANCELLED error; ARGV[7]: '1' when the last key is the
+# pending-jobs index (standalone Redis). Returns {outcome, detail}.
 _CANCEL = (
     _SETTLE
     + """
 local f = redis.call('HMGET', KEYS[1], 'owner', 'status', 'runner', 'agent')
 if not f[1] then return {'missing', ''} end
 if f[1] ~= ARGV[5] then return {'forbidden', ''} end
+-- jobs.pending: a pending job leaves the index
+if f[2] == 'pending' and ARGV[7] == '1' then
+  redis.call('ZREM', KEYS[#KEYS], string.match(KEYS[1], '{([0-9a-f]+)}$'))
+end
 local orphaned = f[2] == 'running' and redis.call('EXISTS', KEYS[3]) == 0
 if f[2] == 'pending' or orphaned then
   settle('cancelled', 'error', ARGV[6], f[1])
@@ -214,21 +221,24 @@ redis.call('HSET', KEYS[1], 'handedOver', '1')
 return 1
 """
 
-# KEYS: job, then optionally the owner's custom agent (standalone Redis only: on a cluster it is
-# in another slot). ARGV[1]: ttl_s, ARGV[2]: the record's fields, a JSON array of strings
-# [field, value, ...] (one argument, not two per field: encoding arguments is most of a call's
-# client cost; every value a string, so cjson returns each exactly). An active custom agent
+# KEYS: job, then on a standalone Redis only (on a cluster they are in other slots) the
+# pending-jobs index and optionally the owner's custom agent. ARGV[1]: ttl_s, ARGV[2]: the
+# record's fields, a JSON array of strings [field, value, ...] (one argument, not two per
+# field: encoding arguments is most of a call's client cost; every value a string, so cjson
+# returns each exactly). An active custom agent
 # (isActive true) becomes the record's customAgent: its stored config, untouched (decoded only
 # to check isActive: cjson would re-encode [] as {}, reorder keys and reformat numbers), with
 # version and updatedAt appended, which Job.from_hash reads as the same snapshot that
 # jobs.custom_agents.snapshot makes (same values, same key order; only the spelling differs
 # from Job.to_hash's: non-ASCII stays UTF-8, and floats below 1e-4 are written as orjson writes
 # them). Returns that agent's {config, version, updatedAt}, or nil.
-_CREATE = """
+_CREATE = (
+    ADD_FUNCTION
+    + """
 local fields = cjson.decode(ARGV[2])
 local agent = false
-if KEYS[2] then
-  agent = redis.call('HMGET', KEYS[2], 'config', 'version', 'updatedAt')
+if KEYS[3] then
+  agent = redis.call('HMGET', KEYS[3], 'config', 'version', 'updatedAt')
   if agent[1] and cjson.decode(agent[1]).isActive == true then
     fields[#fields + 1] = 'customAgent'
     fields[#fields + 1] = string.sub(agent[1], 1, -2)
@@ -239,13 +249,16 @@ if KEYS[2] then
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+-- jobs.pending: the new job enters the index
+if KEYS[2] then pending_add(KEYS[2], string.match(KEYS[1], '{([0-9a-f]+)}$'), ARGV[1] * 1000) end
 return agent
 """
+)
 
-# KEYS: job, lease, readers. ARGV: owner, startedAt, runner ('' claims nothing: a draining
-# instance), ttl_ms, lease_ms, reader ('' for none), presence_ms. Returns nil (no job), or
-# {claimed (0|1), field, value, ...}. A reader joining a job it may watch (its owner's, claimed
-# here or running) is marked present at once.
+# KEYS: job, lease, readers[, the pending-jobs index (standalone Redis)]. ARGV: owner,
+# startedAt, runner ('' claims nothing: a draining instance), ttl_ms, lease_ms, reader ('' for
+# none), presence_ms. Returns nil (no job), or {claimed (0|1), field, value, ...}. A reader
+# joining a job it may watch (its owner's, claimed here or running) is marked present at once.
 _CLAIM = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
@@ -268,20 +281,30 @@ if owner == ARGV[1] and ARGV[6] ~= '' and (claimed == 1 or status == 'running') 
   redis.call('ZADD', KEYS[3], now + ARGV[7], ARGV[6])
   redis.call('PEXPIRE', KEYS[3], ARGV[7] * 2)
 end
+-- jobs.pending: a claimed job leaves the index
+if claimed == 1 and KEYS[4] then
+  redis.call('ZREM', KEYS[4], string.match(KEYS[1], '{([0-9a-f]+)}$'))
+end
 table.insert(fields, 1, claimed)
 return fields
 """
 
-# KEYS: job, lease. ARGV: runner, pending_s. Undoes a claim whose stream was refused.
-_UNCLAIM = """
+# KEYS: job, lease[, the pending-jobs index (standalone Redis)]. ARGV: runner, pending_s.
+# Undoes a claim whose stream was refused.
+_UNCLAIM = (
+    ADD_FUNCTION
+    + """
 local f = redis.call('HMGET', KEYS[1], 'status', 'runner')
 if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'pending')
 redis.call('HDEL', KEYS[1], 'startedAt', 'runner')
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
+-- jobs.pending: the job is pending again
+if KEYS[3] then pending_add(KEYS[3], string.match(KEYS[1], '{([0-9a-f]+)}$'), ARGV[2] * 1000) end
 return 1
 """
+)
 
 CancelOutcome = Literal["missing", "forbidden", "cancelled", "requested", "finished"]
 
@@ -369,6 +392,7 @@ class JobStore:
         #: Whether settling a job enqueues its webhook (``WEBHOOK_URL`` set).
         self.webhooks = webhooks
         self.index = JobIndex(redis, keys, horizon_s=_horizon_s(lifetimes))
+        self.pending = PendingIndex(redis, keys, cluster=self.cluster)
         self._claim = redis.register_script(_CLAIM)
         self._unclaim = redis.register_script(_UNCLAIM)
         self._finish = redis.register_script(_FINISH)
@@ -396,7 +420,7 @@ class JobStore:
         takes the snapshot, not the caller."""
         assert custom_agent is None or (job.custom_agent is None and not self.cluster)
         flat = orjson.dumps([part for item in job.to_hash().items() for part in item])
-        keys = [self.keys.job(job.id)]
+        keys = [self.keys.job(job.id), *self.pending.script_keys()]
         if custom_agent is not None:
             keys.append(custom_agent)
         with unavailable_as_domain_error():
@@ -404,6 +428,8 @@ class JobStore:
                 if check is not None:
                     check.queue(pipe)
                 self.index.queue_add(pipe, job.owner, job.id, job.created_at_ms)
+                if self.pending.separate:  # before the record: a claim's removal comes after
+                    self.pending.queue_add(pipe, job.id, self.lifetimes.pending_s)
                 pipe.eval(_CREATE, len(keys), *keys, self.lifetimes.pending_s, flat)
                 replies = await pipe.execute()
         if check is not None:
@@ -441,6 +467,7 @@ class JobStore:
         with unavailable_as_domain_error():
             await self.redis.delete(self.keys.job(job.id))
         await self.index.remove(job.owner, [job.id])
+        await self.pending.remove(job.id)
 
     async def get(self, job_id: str) -> Job | None:
         with unavailable_as_domain_error():
@@ -474,9 +501,12 @@ class JobStore:
         refuses, a claim this call made is undone and the refusal raised. None: no such job."""
         lease_ms = int(self.lifetimes.lease_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
+        keys += self.pending.script_keys()
         args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
         checked, reply = await self._checked(check, self._claim, keys, [*args, reader, lease_ms])
         claim = _claim(reply)
+        if claim is not None and claim.claimed and self.pending.separate:
+            await self.pending.remove(job_id)
         if check is not None:
             try:
                 check.verdict(checked)
@@ -488,9 +518,11 @@ class JobStore:
 
     async def unclaim(self, job_id: str, runner: str) -> None:
         """Put a job ``runner`` just claimed back to pending (its stream was refused)."""
-        keys = [self.keys.job(job_id), self.keys.lease(job_id)]
+        keys = [self.keys.job(job_id), self.keys.lease(job_id), *self.pending.script_keys()]
         with unavailable_as_domain_error():
-            await self._unclaim(keys=keys, args=[runner, self.lifetimes.pending_s])
+            undone = await self._unclaim(keys=keys, args=[runner, self.lifetimes.pending_s])
+        if undone and self.pending.separate:
+            await self.pending.add(job_id, self.lifetimes.pending_s)
 
     async def finish(
         self, job: Job, runner: str, event: str, data: dict[str, Any], status: JobStatus
@@ -509,9 +541,13 @@ class JobStore:
         """Cancel ``owner``'s job: at once if pending or orphaned; by request if running
         (``("requested", runner)``: the caller must tell that runner); ``("cancelled",
         agent)`` when this call ended it."""
-        args: list[ScriptArg] = [*self._settle_args(), owner, dumps(data)]
+        indexed = self.pending.script_keys()
+        args: list[ScriptArg] = [*self._settle_args(), owner, dumps(data), "1" if indexed else ""]
+        keys = self._settle_keys(job_id) + indexed
         with unavailable_as_domain_error():
-            outcome, detail = await self._cancel(keys=self._settle_keys(job_id), args=args)
+            outcome, detail = await self._cancel(keys=keys, args=args)
+        if outcome == "cancelled" and self.pending.separate:  # (an orphaned run is not in it)
+            await self.pending.remove(job_id)
         return outcome, detail
 
     async def declare_lost(self, job_id: str, data: dict[str, Any]) -> str:

@@ -20,9 +20,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from jobs.connection import Redis, unavailable_as_domain_error
 from jobs.events import CANCEL_CODES, TERMINAL, JobStatus, now_ms, status_of
 from jobs.keys import Keys
+from jobs.pending import PendingIndex
 
 #: Jobs read per pipelined round trip.
 BATCH = 200
@@ -31,9 +34,10 @@ SCAN_COUNT = 1000
 #: A job whose record is gone and whose stream has no terminal event (it expired mid-run).
 UNKNOWN = "unknown"
 
-# KEYS: the job's keys (record, events, lease, readers). ARGV[1]: the status it was chosen
-# for; ARGV[2..3]: the codes that mean cancelled (jobs.events.CANCEL_CODES). Deletes them all
-# only if the job still has that status; returns the keys deleted.
+# KEYS: the job's keys (record, events, lease, readers)[, the pending-jobs index (standalone
+# Redis)]. ARGV[1]: the status it was chosen for; ARGV[2..3]: the codes that mean cancelled
+# (jobs.events.CANCEL_CODES). Deletes them all only if the job still has that status; returns
+# the keys deleted.
 _PURGE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
@@ -49,6 +53,8 @@ if not status then
   end
 end
 if status ~= ARGV[1] then return 0 end
+-- jobs.pending: a purged job leaves the index
+if KEYS[5] then redis.call('ZREM', KEYS[5], string.match(KEYS[1], '{([0-9a-f]+)}$')) end
 return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 """
 
@@ -166,6 +172,7 @@ class Inspector:
         self.redis = redis
         self.keys = keys
         self._purge = redis.register_script(_PURGE)
+        self.pending = PendingIndex(redis, keys, cluster=isinstance(redis, RedisCluster))
 
     async def job_ids(self) -> AsyncIterator[str]:
         """Every job with a key under the prefix, each once (SCAN; a job whose keys appear
@@ -261,10 +268,11 @@ class Inspector:
 
     async def purge(self, job: JobSummary) -> bool:
         """Delete ``job``'s keys if it still has the status it had when listed."""
+        keys = self.keys.job_keys(job.id) + self.pending.script_keys()
         with unavailable_as_domain_error():
-            deleted = await self._purge(
-                keys=self.keys.job_keys(job.id), args=[job.status, *sorted(CANCEL_CODES)]
-            )
+            deleted = await self._purge(keys=keys, args=[job.status, *sorted(CANCEL_CODES)])
+        if deleted and self.pending.separate:
+            await self.pending.remove(job.id)
         return bool(deleted)
 
     async def stats(self) -> Stats:
