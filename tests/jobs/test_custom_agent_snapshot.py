@@ -274,7 +274,7 @@ def test_any_stored_config_is_snapshotted_as_before(engine: str, redis_client: r
         stored: dict[str, str] = client.hgetall(agent_key)  # type: ignore[assignment]
         job = Job(id=new_job_id(), owner="prop", agent="chat", input=CHAT)
         flat = orjson.dumps([part for item in job.to_hash().items() for part in item])
-        reply = client.eval(_CREATE, 2, keys.job(job.id), agent_key, 60, flat)
+        reply = client.eval(_CREATE, 3, keys.job(job.id), keys.pending(), agent_key, 60, flat)
         assert reply == [stored["config"], stored["version"], stored["updatedAt"]]
         record: dict[str, str] = client.hgetall(keys.job(job.id))  # type: ignore[assignment]
         custom = Job.from_hash(record).custom_agent
