@@ -225,13 +225,13 @@ return 1
 # pending-jobs index and optionally the owner's custom agent. ARGV[1]: ttl_s, ARGV[2]: the
 # record's fields, a JSON array of strings [field, value, ...] (one argument, not two per
 # field: encoding arguments is most of a call's client cost; every value a string, so cjson
-# returns each exactly). An active custom agent
-# (isActive true) becomes the record's customAgent: its stored config, untouched (decoded only
-# to check isActive: cjson would re-encode [] as {}, reorder keys and reformat numbers), with
-# version and updatedAt appended, which Job.from_hash reads as the same snapshot that
-# jobs.custom_agents.snapshot makes (same values, same key order; only the spelling differs
-# from Job.to_hash's: non-ASCII stays UTF-8, and floats below 1e-4 are written as orjson writes
-# them). Returns that agent's {config, version, updatedAt}, or nil.
+# returns each exactly). An active custom agent (isActive true) becomes the record's
+# customAgent: its stored config, untouched (decoded only to check isActive: cjson would
+# re-encode [] as {}, reorder keys and reformat numbers), with version and updatedAt appended,
+# which Job.from_hash reads as the same snapshot that jobs.custom_agents.snapshot makes (same
+# values, same key order; only the spelling differs from Job.to_hash's: non-ASCII stays UTF-8,
+# and floats below 1e-4 are written as orjson writes them). Returns that agent's {config,
+# version, updatedAt}, or nil.
 _CREATE = (
     ADD_FUNCTION
     + """
