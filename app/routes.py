@@ -6,11 +6,13 @@ errors are raised as exceptions and turned into problem documents by ``app.probl
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import weakref
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -334,8 +336,25 @@ async def metrics_text(request: Request) -> Response:
             raise MissingCredentials("/metrics wants the METRICS_TOKEN as a bearer token")
         if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
             raise InvalidToken("the token is not this service's METRICS_TOKEN")
+    await _read_pending(services(request))
     body, content_type = metrics.exposition(request.headers.get("accept", ""))
     return Response(body, media_type=content_type)
+
+
+#: The longest a scrape waits for Redis to count the pending jobs: a hung Redis must not cost
+#: the scraper every other metric.
+PENDING_READ_S = 2.0
+
+
+async def _read_pending(svc: Services) -> None:
+    """Refresh ``jobs_pending`` from Redis (one round trip). If Redis fails or is too slow,
+    the gauge keeps its last reading, the failure counts in ``jobs_redis_errors``, and the
+    scrape answers all the same."""
+    # A StoreUnavailable was counted where it was raised.
+    with anyio.move_on_after(PENDING_READ_S) as waited, contextlib.suppress(StoreUnavailable):
+        metrics.pending_jobs(await svc.store.pending.count())
+    if waited.cancelled_caught:
+        metrics.redis_error()
 
 
 async def healthz(request: Request) -> Response:

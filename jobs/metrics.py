@@ -11,7 +11,9 @@ one worker at random. They therefore run in prometheus-client's **multiprocess m
 ``PROMETHEUS_MULTIPROC_DIR`` set (``python -m app`` sets a fresh one when it starts workers)
 each worker writes its values to files there and ``/metrics`` on any worker sums them all.
 Gauges count only live workers (``livesum``); counters keep dead workers' counts, so totals
-never go backwards when a worker is replaced.
+never go backwards when a worker is replaced. ``jobs_pending`` is the exception: one
+deployment-wide figure, read from Redis by the worker that answers the scrape, so it is that
+latest reading (``livemostrecent``), never a sum of the workers' readings.
 
 Labels are bounded: agents, outcomes, error codes, event names, route templates and models —
 never a job id or a user. :func:`declare` creates every series whose labels are known at
@@ -71,6 +73,12 @@ ACTIVE_RUNS = Gauge(
 )
 ACTIVE_STREAMS = Gauge(
     "jobs_active_streams", "Event streams open on this instance", multiprocess_mode="livesum"
+)
+PENDING = Gauge(
+    "jobs_pending",
+    "Jobs created and not yet claimed, cancelled or expired, in the whole deployment: read from "
+    "Redis at each scrape, the same figure on every instance (aggregate with max, not sum)",
+    multiprocess_mode="livemostrecent",
 )
 EVENTS_SENT = Counter("jobs_events_sent", "Events sent to clients, by event", ["event"])
 FIRST_DELTA = Histogram(
@@ -224,6 +232,11 @@ def tokens(agent: str, model: str, usage: TokenUsage, cost_usd: float | None) ->
     UPSTREAM_TOKENS.labels(model, "cache_write").inc(usage.cache_creation_input_tokens or 0)
     if cost_usd is not None:
         RUN_COST.labels(agent, model).inc(cost_usd)
+
+
+def pending_jobs(count: int) -> None:
+    """The deployment's pending jobs, as Redis counted them for this scrape."""
+    PENDING.set(count)
 
 
 def stream_opened() -> None:

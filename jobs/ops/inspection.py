@@ -20,7 +20,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from jobs.events import CANCEL_CODES, TERMINAL, JobStatus, now_ms, status_of
+from jobs.record.pending import PendingIndex
 from jobs.redis.connection import Redis, unavailable_as_domain_error
 from jobs.redis.keys import Keys
 from jobs.redis.script import Script
@@ -32,7 +35,7 @@ SCAN_COUNT = 1000
 #: A job whose record is gone and whose stream has no terminal event (it expired mid-run).
 UNKNOWN = "unknown"
 
-PURGE = Script("jobs.ops", "purge", keys=4, args=1 + len(CANCEL_CODES))
+PURGE = Script("jobs.ops", "purge", keys=(4, 5), args=1 + len(CANCEL_CODES))
 
 
 @dataclass(slots=True)
@@ -147,6 +150,7 @@ class Inspector:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self.pending = PendingIndex(redis, keys, cluster=isinstance(redis, RedisCluster))
 
     async def job_ids(self) -> AsyncIterator[str]:
         """Every job with a key under the prefix, each once (SCAN; a job whose keys appear
@@ -242,10 +246,11 @@ class Inspector:
 
     async def purge(self, job: JobSummary) -> bool:
         """Delete ``job``'s keys if it still has the status it had when listed."""
+        keys = self.keys.job_keys(job.id) + self.pending.script_keys()
         with unavailable_as_domain_error():
-            deleted = await PURGE.call(
-                self.redis, self.keys.job_keys(job.id), [job.status, *sorted(CANCEL_CODES)]
-            )
+            deleted = await PURGE.call(self.redis, keys, [job.status, *sorted(CANCEL_CODES)])
+        if deleted and self.pending.separate:
+            await self.pending.remove(job.id)
         return bool(deleted)
 
     async def stats(self) -> Stats:

@@ -25,7 +25,7 @@ MAX_INDEXED = 1000
 #: A listing cursor: the creation time (ms) and id of the last job of the previous page.
 CURSOR_RE = re.compile(r"([0-9]{1,15})-([0-9a-f]{32})")
 
-INDEX_ADD = Script("jobs.record", "index_add", keys=1, args=4)
+INDEX_ADD = Script("jobs.record", "index_add", keys=1, args=4, includes=("listing",))
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -70,9 +70,14 @@ class JobIndex:
         #: The longest a job's record can live: pending, running, then kept.
         self.horizon_s = horizon_s
 
+    def script_args(self, created_at_ms: int) -> list[ScriptArg]:
+        """What a script that adds a job to the index (after ``lua/listing.lua``) is given:
+        the job's creation time, the bound and the horizon (create's ARGV[3..5])."""
+        return [created_at_ms, MAX_INDEXED, self.horizon_s]
+
     def queue_add(self, pipe: Pipeline, owner: str, job_id: str, created_at_ms: int) -> None:
         """Add a new job to its owner's index, in ``pipe``."""
-        args: list[ScriptArg] = [job_id, created_at_ms, MAX_INDEXED, self.horizon_s]
+        args: list[ScriptArg] = [job_id, *self.script_args(created_at_ms)]
         INDEX_ADD.queue(pipe, [self.keys.user_jobs(owner)], args)
 
     async def newest(self, owner: str, before: Position | None = None) -> list[Position]:

@@ -4,9 +4,11 @@ Scripts, not check-then-set, so that every decision about a job is taken in one 
 how many instances race for it:
 
 - **create** — the new pending record, with its TTL; on a standalone Redis it also takes the
-  snapshot of the owner's active custom agent (``jobs.record.custom_agents``) in the same step, so
-  ``POST /jobs`` is one round trip (on a Redis Cluster that key is in another slot: the
-  service reads it first);
+  snapshot of the owner's active custom agent (``jobs.record.custom_agents``) and enters the
+  job in its owner's index and the pending-jobs index in the same step, so ``POST /jobs`` is
+  one script by digest, or one pipeline with a rate limit (on a Redis Cluster those keys are in
+  other slots: the service reads the custom agent first, and the pipeline carries the
+  indexes' commands);
 - **claim** — "is it pending, and is it yours?" and "it is running now, under my lease" at
   once: two simultaneous attaches (on one instance or several) can never both start the agent;
 - **finish** — the runner stores its terminal event and settles the record, but only while the
@@ -23,7 +25,9 @@ Settling a job stores the terminal event (with the owner, so a late resume can s
 authorised after the record is gone), gives the events ``RESUME_GRACE_S`` to live, deletes
 the record on success or keeps it ``FAILED_RETENTION_S`` otherwise, and drops lease and
 readers. All keys a script touches share the job's hash tag (Redis Cluster-safe), except the
-custom agent's key that create reads, which it is given only on a standalone Redis.
+custom agent's key that create reads and the two indexes create keeps (the owner's jobs,
+``jobs.record.listing``; the pending jobs, ``jobs.record.pending``, which claim, unclaim and
+cancel keep too): a script is given those only on a standalone Redis.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from jobs.record.custom_agents import snapshot
 from jobs.record.limits import Check
 from jobs.record.listing import JobIndex, JobQuery, Position
 from jobs.record.model import Job
+from jobs.record.pending import PendingIndex
 from jobs.record.replies import (
     CancelOutcome,
     Claim,
@@ -61,11 +66,13 @@ from jobs.redis.script import Script
 _SETTLES = ("settle",)
 _BOUNDED = ("settle", "bounds")
 _SETTLE_KEYS = (4, 6)
-CREATE = Script("jobs.record", "create", keys=(1, 2), args=2)
-CLAIM = Script("jobs.record", "claim", keys=3, args=7)
-UNCLAIM = Script("jobs.record", "unclaim", keys=2, args=2)
+CREATE = Script(
+    "jobs.record", "create", keys=(1, 3, 4), args=(2, 5), includes=("pending", "listing")
+)
+CLAIM = Script("jobs.record", "claim", keys=(3, 4), args=7)
+UNCLAIM = Script("jobs.record", "unclaim", keys=(2, 3), args=2, includes=("pending",))
 FINISH = Script("jobs.record", "finish", keys=_SETTLE_KEYS, args=8, includes=_SETTLES)
-CANCEL = Script("jobs.record", "cancel", keys=_SETTLE_KEYS, args=6, includes=_SETTLES)
+CANCEL = Script("jobs.record", "cancel", keys=(4, 5, 6, 7), args=7, includes=_SETTLES)
 DECLARE_LOST = Script("jobs.record", "declare_lost", keys=_SETTLE_KEYS, args=7, includes=_BOUNDED)
 CURRENT = Script("jobs.record", "current", keys=_SETTLE_KEYS, args=7, includes=_BOUNDED)
 TAKE_OVER = Script("jobs.record", "take_over", keys=_SETTLE_KEYS, args=9, includes=_BOUNDED)
@@ -114,6 +121,7 @@ class JobStore:
         #: Whether settling a job enqueues its webhook (``WEBHOOK_URL`` set).
         self.webhooks = webhooks
         self.index = JobIndex(redis, keys, horizon_s=_horizon_s(lifetimes))
+        self.pending = PendingIndex(redis, keys, cluster=self.cluster)
 
     async def ping(self) -> None:
         with unavailable_as_domain_error():
@@ -134,15 +142,17 @@ class JobStore:
         assert custom_agent is None or (job.custom_agent is None and not self.cluster)
         flat = orjson.dumps([part for item in job.to_hash().items() for part in item])
         keys = [self.keys.job(job.id)]
-        if custom_agent is not None:
-            keys.append(custom_agent)
+        args: list[ScriptArg] = [self.lifetimes.pending_s, flat]
+        if not self.cluster:  # the script keeps both indexes too
+            keys += [self.pending.key, self.keys.user_jobs(job.owner)]
+            args += self.index.script_args(job.created_at_ms)
+            if custom_agent is not None:
+                keys.append(custom_agent)
         with unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if check is not None:
-                    check.queue(pipe)
-                self.index.queue_add(pipe, job.owner, job.id, job.created_at_ms)
-                CREATE.queue(pipe, keys, [self.lifetimes.pending_s, flat])
-                replies = await pipe.execute()
+            if check is None and not self.cluster:  # one script, by digest: no pipeline
+                replies = [await CREATE.call(self.redis, keys, args)]
+            else:
+                replies = await self._create_in_pipeline(job, check, keys, args)
         if check is not None:
             try:
                 check.verdict(replies[0])
@@ -151,6 +161,22 @@ class JobStore:
                 raise
         taken: list[str] | None = replies[-1]
         return snapshot(*taken) if taken else None
+
+    async def _create_in_pipeline(
+        self, job: Job, check: Check | None, keys: list[str], args: list[ScriptArg]
+    ) -> list[Any]:
+        """Create with ``check`` in one round trip (its reply first); on a cluster, with the
+        indexes' commands of their own (another slot than the job's)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if check is not None:
+                check.queue(pipe)
+            if self.cluster:
+                self.index.queue_add(pipe, job.owner, job.id, job.created_at_ms)
+                # Before the record: a claim's removal comes after it.
+                self.pending.queue_add(pipe, job.id, self.lifetimes.pending_s)
+            CREATE.queue(pipe, keys, args)
+            replies: list[Any] = await pipe.execute()
+        return replies
 
     async def _checked(
         self, check: Check | None, script: Script, keys: list[str], args: list[ScriptArg]
@@ -175,6 +201,7 @@ class JobStore:
         with unavailable_as_domain_error():
             await self.redis.delete(self.keys.job(job.id))
         await self.index.remove(job.owner, [job.id])
+        await self.pending.remove(job.id)
 
     async def get(self, job_id: str) -> Job | None:
         with unavailable_as_domain_error():
@@ -208,9 +235,12 @@ class JobStore:
         refuses, a claim this call made is undone and the refusal raised. None: no such job."""
         lease_ms = int(self.lifetimes.lease_ttl_s * 1000)
         keys = [self.keys.job(job_id), self.keys.lease(job_id), self.keys.readers(job_id)]
+        keys += self.pending.script_keys()
         args: list[ScriptArg] = [owner, now_ms(), runner, self.lifetimes.running_s * 1000, lease_ms]
         checked, reply = await self._checked(check, CLAIM, keys, [*args, reader, lease_ms])
         claim = claim_of(reply)
+        if claim is not None and claim.claimed and self.pending.separate:
+            await self.pending.remove(job_id)
         if check is not None:
             try:
                 check.verdict(checked)
@@ -222,9 +252,11 @@ class JobStore:
 
     async def unclaim(self, job_id: str, runner: str) -> None:
         """Put a job ``runner`` just claimed back to pending (its stream was refused)."""
-        keys = [self.keys.job(job_id), self.keys.lease(job_id)]
+        keys = [self.keys.job(job_id), self.keys.lease(job_id), *self.pending.script_keys()]
         with unavailable_as_domain_error():
-            await UNCLAIM.call(self.redis, keys, [runner, self.lifetimes.pending_s])
+            undone = await UNCLAIM.call(self.redis, keys, [runner, self.lifetimes.pending_s])
+        if undone and self.pending.separate:
+            await self.pending.add(job_id, self.lifetimes.pending_s)
 
     async def finish(
         self, job: Job, runner: str, event: str, data: dict[str, Any], status: JobStatus
@@ -243,9 +275,13 @@ class JobStore:
         """Cancel ``owner``'s job: at once if pending or orphaned; by request if running
         (``("requested", runner)``: the caller must tell that runner); ``("cancelled",
         agent)`` when this call ended it."""
-        args: list[ScriptArg] = [*self._settle_args(), owner, dumps(data)]
+        indexed = self.pending.script_keys()
+        args: list[ScriptArg] = [*self._settle_args(), owner, dumps(data), "1" if indexed else ""]
+        keys = self._settle_keys(job_id) + indexed
         with unavailable_as_domain_error():
-            outcome, detail = await CANCEL.call(self.redis, self._settle_keys(job_id), args)
+            outcome, detail = await CANCEL.call(self.redis, keys, args)
+        if outcome == "cancelled" and self.pending.separate:  # (an orphaned run is not in it)
+            await self.pending.remove(job_id)
         return outcome, detail
 
     async def declare_lost(self, job_id: str, data: dict[str, Any]) -> LeaseVerdict:

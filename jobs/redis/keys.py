@@ -18,6 +18,7 @@ script may touch several of them::
     jobs:user:<owner>:agent:<agent>  HASH  the owner's custom agent (no TTL: configuration)
     jobs:webhooks:due           ZSET    job ids whose webhook is due, scored by when
     jobs:webhooks:dead          ZSET    job ids whose webhook gave up, scored by when
+    jobs:pending                ZSET    pending job ids, scored by when their record expires
 
 Per-user and per-instance keys are only ever used one at a time, so they need no hash tag.
 Operators can rely on the layout documented in the README; ``job_keys_pattern`` is what a SCAN
@@ -83,6 +84,11 @@ class Keys:
     def webhooks_dead(self) -> str:
         """Job ids whose webhook gave up (the dead letters), scored by when (ms)."""
         return f"{self.prefix}:webhooks:dead"
+
+    def pending(self) -> str:
+        """Pending jobs, deployment-wide (ZSET: job id → when its pending record expires, Unix
+        ms), for the ``jobs_pending`` gauge (an index: each job's record is the truth)."""
+        return f"{self.prefix}:pending"
 
     def lease_deadlines(self) -> str:
         """Running jobs by lease deadline (ZSET: job id → Unix ms), swept for lapsed leases

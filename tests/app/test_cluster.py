@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.redis.keys import Keys
 from tests.conftest import StartLive, token
@@ -123,6 +124,49 @@ async def test_the_core_flow_on_a_cluster(
     assert tail.events[-1].data["code"] == "CANCELLED"
     for server in (a, b, c):
         assert (await client.get(f"{server.url}/readyz")).status_code == 200
+
+
+async def test_pending_jobs_are_counted_on_a_cluster(
+    cluster: list[RedisServer], live: StartLive, client: httpx.AsyncClient
+) -> None:
+    """The pending-jobs index is in another slot than the jobs' keys: kept by commands of its
+    own (the other tests of this module leave pending jobs behind: count from here)."""
+    url = f"redis+cluster://127.0.0.1:{cluster[0].port}/0"
+    a, b = live(redis_url=url, rate_limit_create_per_min=0), live(redis_url=url)
+    owner = {"Authorization": f"Bearer {token('pending-user')}"}
+
+    async def pending() -> float:
+        scraped = await client.get(f"{b.url}/metrics")
+        assert scraped.status_code == 200
+        (value,) = [
+            sample.value
+            for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+            if sample.name == "jobs_pending"
+        ]
+        return value
+
+    before = await pending()
+    chat = {"agent": "chat", "input": {"prompt": "pending"}}
+    jobs = [(await client.post(f"{a.url}/jobs", json=chat, headers=owner)).json() for _ in range(4)]
+    assert await pending() == before + 4
+    done = await read_stream(client, b.url + jobs[0]["streamUrl"], token=token("pending-user"))
+    assert done.events[-1].event == "complete"
+    assert await pending() == before + 3
+    cancelled = await client.delete(f"{b.url}/jobs/{jobs[1]['jobId']}", headers=owner)
+    assert cancelled.status_code == 204
+    assert await pending() == before + 2
+    purge = ["purge", "--status", "pending", "--owner", "pending-user", "--yes"]
+    ops(url, *purge)
+    assert await pending() == before
+
+
+def ops(url: str, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "jobs", "ops", *args],
+        cwd=ROOT, env={"PATH": os.environ["PATH"], "REDIS_URL": url}, capture_output=True,
+        timeout=30, check=True,
+    )  # fmt: skip
 
 
 def test_ops_commands_scan_every_master(cluster: list[RedisServer], live: StartLive) -> None:

@@ -184,6 +184,8 @@ async def test_several_workers_add_up(redis_url: str, tmp_path: Path) -> None:
             for _ in range(8):
                 scraped = await client.get(f"{service.url}/metrics", headers=closing)
                 assert value(parse(scraped.text), "jobs_created_total", agent="chat") == created
+                # One deployment-wide figure, whichever worker read it: never a sum of readings.
+                assert value(parse(scraped.text), "jobs_pending") == created
         assert len(worker_pids(metrics_dir)) == 2, "both workers write their metrics"
     finally:
         service.close()

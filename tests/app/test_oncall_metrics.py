@@ -1,24 +1,32 @@
 """What an on-call reads in ``GET /metrics``: every series from start-up, the build, request
-latency by route and status, the agent of every ending, OpenMetrics when asked, and
-``METRICS_TOKEN``. Parsed with prometheus-client's own parsers."""
+latency by route and status, the agent of every ending, the deployment's pending jobs,
+OpenMetrics when asked, and ``METRICS_TOKEN``. Parsed with prometheus-client's own parsers."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import platform
+import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.errors import UpstreamOverloaded
+from jobs.redis.keys import Keys
 from tests.conftest import SECRET, StartLive, token
 from tests.support.backends import ScriptedBackend
 from tests.support.process import ROOT, ServiceProcess
+from tests.support.redis_server import RedisServer
 from tests.support.sse import read_stream
 
 pytestmark = pytest.mark.anyio
@@ -29,6 +37,7 @@ FEATURE = {
     "agent": "feature-suggestion",
     "input": {"pageOrComponent": "cart", "featureType": "enhancement", "priorityLevel": "low"},
 }
+KEYS = Keys("jobs")
 METRICS_TOKEN = "scrape-0123456789abcdef0123456789"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -82,6 +91,7 @@ def test_every_series_is_there_from_start_up(service: ServiceProcess) -> None:
         "jobs_build_info",
         "jobs_active_runs",
         "jobs_active_streams",
+        "jobs_pending",
     } <= names
     for agent in ("chat", "feature-suggestion"):
         assert samples[("jobs_created_total", frozenset({("agent", agent)}))] == 0
@@ -98,6 +108,7 @@ def test_every_series_is_there_from_start_up(service: ServiceProcess) -> None:
             labels = frozenset({("agent", agent), ("outcome", outcome)})
             assert samples[("jobs_run_duration_seconds_count", labels)] == 0
     assert samples[("jobs_active_runs", frozenset())] == 0
+    assert samples[("jobs_pending", frozenset())] == 0
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     (build,) = [labels for name, labels in samples if name == "jobs_build_info"]
@@ -172,3 +183,78 @@ async def test_endings_carry_their_agent_and_requests_their_latency(
     assert moved(latency, method="GET", route="/jobs/{job_id}", status="404") == 1
     inf = {"method": "POST", "route": "/jobs", "status": "201", "le": "+Inf"}
     assert moved("jobs_http_request_duration_seconds_bucket", **inf) == 4
+
+
+async def pending_jobs(client: httpx.AsyncClient, base: str) -> float:
+    return (await scrape(client, base))[("jobs_pending", frozenset())]
+
+
+async def create(client: httpx.AsyncClient, base: str, **extra: object) -> dict[str, str]:
+    response = await client.post(f"{base}/jobs", json=CHAT | extra, headers=AUTH)
+    assert response.status_code == 201, response.text
+    job: dict[str, str] = response.json()
+    return job
+
+
+def purge_pending(redis_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    subprocess.run(
+        [sys.executable, "-m", "jobs", "ops", "purge", "--status", "pending", "--yes"],
+        cwd=ROOT, env=env | {"REDIS_URL": redis_url}, capture_output=True, timeout=30, check=True,
+    )  # fmt: skip
+
+
+async def test_pending_jobs_are_the_deployments_on_every_instance(
+    live: StartLive, client: httpx.AsyncClient, redis_url: str
+) -> None:
+    a, b = live(rate_limit_create_per_min=0), live(rate_limit_create_per_min=0)
+    assert await pending_jobs(client, a.url) == 0
+    jobs = [await create(client, a.url) for _ in range(4)]
+    assert await pending_jobs(client, a.url) == await pending_jobs(client, b.url) == 4
+
+    streamed = await read_stream(client, b.url + jobs[0]["streamUrl"], token=token())
+    assert streamed.events[-1].event == "complete"
+    assert await pending_jobs(client, a.url) == 3, "the attach claimed it"
+    response = await client.delete(f"{b.url}/jobs/{jobs[1]['jobId']}", headers=AUTH)
+    assert response.status_code == 204
+    assert await pending_jobs(client, a.url) == 2, "cancelled while pending"
+    await create(client, b.url, background=True)
+    assert await pending_jobs(client, a.url) == 2, "a background job starts at once"
+
+    purge_pending(redis_url)
+    assert await pending_jobs(client, a.url) == await pending_jobs(client, b.url) == 0
+
+
+async def test_a_pending_job_that_expires_is_no_longer_counted(
+    live: StartLive, client: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    lasting, short = live(), live(job_ttl_s=1)
+    await create(client, lasting.url)
+    expiring = (await create(client, short.url))["jobId"]
+    assert await pending_jobs(client, lasting.url) == 2
+
+    deadline = time.monotonic() + 30
+    while redis_client.exists(KEYS.job(expiring)) or await pending_jobs(client, lasting.url) != 1:
+        assert time.monotonic() < deadline, "the expired job is still counted"
+        await asyncio.sleep(0.1)
+    assert redis_client.zrange(KEYS.pending(), 0, -1) != [], "the lasting job's entry stays"
+    assert redis_client.zscore(KEYS.pending(), expiring) is None, "the index is trimmed"
+
+
+async def test_a_scrape_answers_while_redis_is_down(
+    live: StartLive, client: httpx.AsyncClient, redis_server: RedisServer
+) -> None:
+    server = live()
+    await create(client, server.url)
+    before = await scrape(client, server.url)
+    assert before[("jobs_pending", frozenset())] == 1
+    redis_server.stop()
+    try:
+        response = await client.get(f"{server.url}/metrics")
+    finally:
+        redis_server.start()
+    assert response.status_code == 200
+    names, during = parse(response.text)
+    assert {"jobs_build_info", "jobs_created", "jobs_active_runs"} <= names
+    assert during[("jobs_pending", frozenset())] == 1, "the last reading"
+    assert change(before, during, "jobs_redis_errors_total") >= 1

@@ -27,6 +27,7 @@ from redis.asyncio.connection import AbstractConnection
 from app.services import build_services
 from jobs.errors import RateLimited
 from jobs.record.custom_agents import PUT
+from jobs.record.listing import JobQuery
 from jobs.record.model import Job
 from jobs.record.store import CREATE
 from jobs.redis.keys import Keys, new_job_id
@@ -128,7 +129,7 @@ async def test_creating_a_job_is_one_round_trip_on_a_standalone_redis(
     with round_trips(monkeypatch) as sent:
         job = await domain.service.create("alice", "chat", CHAT)
     assert len(sent) == 1, sent
-    assert sent[0].count(b"EVAL") == 3, "the rate limit, the listing and the create, together"
+    assert sent[0].count(b"EVAL") == 2, "the rate limit and the create (and its indexes)"
     assert job.custom_agent == old_snapshot(stored)
 
     choose(domain, "read-first")  # the cluster's way: read the custom agent, then create
@@ -137,6 +138,26 @@ async def test_creating_a_job_is_one_round_trip_on_a_standalone_redis(
     assert len(sent) == 2, sent
     assert b"HGETALL" in sent[0]
     assert job.custom_agent == old_snapshot(stored)
+
+
+async def test_without_a_rate_limit_creating_is_one_script_by_digest(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pipeline at all: the create script keeps the owner's index and the pending-jobs
+    index itself (a pipeline of one costs redis-py a task to give its connection back)."""
+    assert domain.services.settings.rate_limit_create_per_min == 0
+    stored = await put(domain, TRICKY)
+    await domain.service.create("bob", "chat", CHAT)  # warm: a new connection says hello first
+    with round_trips(monkeypatch) as sent:
+        job = await domain.service.create("alice", "chat", CHAT)
+    assert len(sent) == 1, sent
+    assert sent[0].startswith(b"*"), sent
+    assert b"EVALSHA" in sent[0]
+    assert sent[0].count(b"EVAL") == 1, "one script"
+    assert job.custom_agent == old_snapshot(stored)
+    assert await domain.store.pending.count() == 2
+    listed, _ = await domain.service.page("alice", JobQuery(10))
+    assert [j.id for j in listed] == [job.id]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -274,7 +295,8 @@ def test_any_stored_config_is_snapshotted_as_before(engine: str, redis_client: r
         stored: dict[str, str] = client.hgetall(agent_key)  # type: ignore[assignment]
         job = Job(id=new_job_id(), owner="prop", agent="chat", input=CHAT)
         flat = orjson.dumps([part for item in job.to_hash().items() for part in item])
-        reply = client.eval(CREATE.source, 2, keys.job(job.id), agent_key, 60, flat)
+        keys_ = [keys.job(job.id), keys.pending(), keys.user_jobs(job.owner), agent_key]
+        reply = client.eval(CREATE.source, 4, *keys_, 60, flat, job.created_at_ms, 1000, 3600)
         assert reply == [stored["config"], stored["version"], stored["updatedAt"]]
         record: dict[str, str] = client.hgetall(keys.job(job.id))  # type: ignore[assignment]
         custom = Job.from_hash(record).custom_agent

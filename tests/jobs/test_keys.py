@@ -22,6 +22,7 @@ def test_the_key_layout_operators_see() -> None:
     assert keys.user_creates("alice") == "jobs:user:alice:creates"
     assert keys.user_streams("alice") == "jobs:user:alice:streams"
     assert keys.user_tickets("alice") == "jobs:user:alice:tickets"
+    assert keys.pending() == "jobs:pending"
     assert keys.inbox("i-1") == "jobs:instance:i-1:inbox"
     assert keys.custom_agent("alice", "chat") == "jobs:user:alice:agent:chat"
     assert keys.is_custom_agent("jobs:user:alice:agent:chat")

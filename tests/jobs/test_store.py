@@ -178,3 +178,41 @@ async def test_a_lost_runner_is_declared_once(domain: Domain) -> None:
     assert stored is not None
     assert stored.status is JobStatus.FAILED
     assert not (await domain.leases.renew(dict.fromkeys([job.id], RUNNER)))[job.id].held
+
+
+async def test_the_pending_index_follows_every_move_in_and_out_of_pending(domain: Domain) -> None:
+    store = domain.store
+    jobs = [a_job() for _ in range(4)]
+    for job in jobs:
+        await store.create(job)
+    assert await store.pending.count() == 4
+    assert await domain.redis.zcard(domain.keys.pending()) == 4
+
+    mallory = await store.claim(jobs[0].id, "mallory", RUNNER)  # not hers: stays pending
+    draining = await store.claim(jobs[0].id, "alice", "")  # a draining instance claims nothing
+    assert mallory is not None
+    assert not mallory.claimed
+    assert draining is not None
+    assert not draining.claimed
+    assert await store.pending.count() == 4
+
+    claim = await store.claim(jobs[0].id, "alice", RUNNER)
+    assert claim is not None
+    assert claim.claimed
+    assert await store.pending.count() == 3
+    await store.unclaim(jobs[0].id, RUNNER)  # its stream was refused: pending again
+    assert await store.pending.count() == 4
+
+    cancelled = {"code": ErrorCode.CANCELLED.value, "message": "cancelled"}
+    assert (await store.cancel(jobs[1].id, "alice", cancelled))[0] == "cancelled"
+    assert await store.pending.count() == 3
+    await store.discard(jobs[2])  # a creation the rate limit refused
+    assert await store.pending.count() == 2
+
+    # A running job that is cancelled was not in the index, and takes nothing out of it.
+    run = await running(domain)
+    assert await store.pending.count() == 2
+    assert (await store.cancel(run.id, "alice", cancelled))[0] == "requested"
+    assert await store.pending.count() == 2
+    ttl_ms = await domain.redis.pttl(domain.keys.pending())
+    assert 0 < ttl_ms <= LIFETIMES.pending_s * 1000, "the index expires when its jobs have"

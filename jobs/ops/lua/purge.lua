@@ -1,5 +1,6 @@
 -- Deletes a job's keys only if the job still has the status it was chosen for.
--- KEYS: the job's keys (record, events, lease, readers). ARGV[1]: that status;
+-- KEYS: the job's keys (record, events, lease, readers)[, the pending-jobs index (standalone
+-- Redis): a job purged leaves it]. ARGV[1]: that status;
 -- ARGV[2..3]: the codes that mean cancelled (jobs.events.CANCEL_CODES).
 -- Returns the number of keys deleted.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -16,4 +17,5 @@ if not status then
   end
 end
 if status ~= ARGV[1] then return 0 end
+if KEYS[5] then redis.call('ZREM', KEYS[5], string.match(KEYS[1], '{([0-9a-f]+)}$')) end
 return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])

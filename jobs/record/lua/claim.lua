@@ -1,7 +1,8 @@
 -- Loads a job and, if it is the owner's and pending, marks it running under the runner's
 -- lease in the same step. A reader joining a job it may watch (its owner's, claimed here or
 -- running) is marked present at once.
--- KEYS: job, lease, readers.
+-- KEYS: job, lease, readers[, the pending-jobs index (standalone Redis): a job claimed
+-- leaves it].
 -- ARGV: owner, startedAt, runner ('' claims nothing: a draining instance), ttl_ms, lease_ms,
 -- reader ('' for none), presence_ms.
 -- Returns nil (no job), or {claimed (0|1), field, value, ...}.
@@ -25,6 +26,9 @@ if owner == ARGV[1] and ARGV[6] ~= '' and (claimed == 1 or status == 'running') 
   local now = t[1] * 1000 + math.floor(t[2] / 1000)
   redis.call('ZADD', KEYS[3], now + ARGV[7], ARGV[6])
   redis.call('PEXPIRE', KEYS[3], ARGV[7] * 2)
+end
+if claimed == 1 and KEYS[4] then
+  redis.call('ZREM', KEYS[4], string.match(KEYS[1], '{([0-9a-f]+)}$'))
 end
 table.insert(fields, 1, claimed)
 return fields

@@ -1,8 +1,6 @@
--- Adds a new job to its owner's index, dropping entries past the horizon or the bound.
+-- Adds a new job to its owner's index (after listing.lua), dropping entries past the horizon
+-- or the bound: on a Redis Cluster, where create cannot (the index is in another slot).
 -- KEYS: index. ARGV: job id, createdAt (ms), max entries, horizon_s.
 -- Returns 1.
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (ARGV[2] - ARGV[4] * 1000))
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+index_add(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]))
 return 1
