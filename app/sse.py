@@ -140,7 +140,8 @@ class JobEventStream(EventSourceResponse):
 
     _send_began: float | None = None
     _sender: asyncio.Task[Any] | None = None
-    _timed_out = False
+    #: The task whose send the watch cut short (the events' or the pings').
+    _cut: asyncio.Task[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.send_timeout is None:
@@ -156,10 +157,10 @@ class JobEventStream(EventSourceResponse):
     def cancel_send_older_than(self, now: float) -> None:
         """Cut short a send that began ``send_timeout`` or more before ``now``."""
         began, sender, timeout = self._send_began, self._sender, self.send_timeout
-        if began is None or sender is None or timeout is None or self._timed_out:
+        if began is None or sender is None or timeout is None or self._cut is not None:
             return
         if now - began >= timeout:
-            self._timed_out = True
+            self._cut = sender
             sender.cancel()
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
@@ -172,8 +173,10 @@ class JobEventStream(EventSourceResponse):
             await send(message)
         except asyncio.CancelledError:
             self._send_interrupted = True
-            if self._timed_out and self._sender is not None:
-                self._sender.uncancel()
+            task = asyncio.current_task()
+            if task is not None and task is self._cut:  # the watch's cancel, not another's
+                self._cut = None
+                task.uncancel()
                 raise SendTimeoutError() from None
             raise
         except BaseException:

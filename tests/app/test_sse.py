@@ -84,3 +84,26 @@ async def test_sends_that_return_are_never_cut() -> None:
     assert len(sent) == 5
     assert not stream._send_interrupted
     watch.discard(stream)
+
+
+@pytest.mark.anyio
+async def test_only_the_send_the_watch_cut_becomes_a_send_timeout() -> None:
+    """Two tasks send on one stream (events and pings): the watch cuts the newer send; a
+    cancel of the other task from elsewhere (the task group ending) stays a cancel."""
+    stream = JobEventStream(_nothing(), send_timeout=0.2)
+    watch = SendWatch(asyncio.get_running_loop(), period_s=0.05)
+    watch.add(stream)
+    never = asyncio.Event()
+
+    async def blocked(message: Message) -> None:
+        await never.wait()
+
+    events = asyncio.create_task(stream._send_with_timeout(blocked, _BODY))
+    await asyncio.sleep(0.05)
+    pings = asyncio.create_task(stream._send_with_timeout(blocked, _BODY))
+    with pytest.raises(SendTimeoutError):
+        await asyncio.wait_for(asyncio.shield(pings), timeout=5)
+    events.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await events
+    watch.discard(stream)
