@@ -84,18 +84,18 @@ async def _frames(
 class SendWatch:
     """One timer per event loop bounds the sends of every stream on it.
 
-    A stream notes when its send began; every ``period_s`` the watch cancels the task of each
-    send that has lasted ``send_timeout`` (so a send ends between ``send_timeout`` and
-    ``send_timeout + period_s`` after it began). A timeout per send (anyio's cancel scope, or
-    ``asyncio.timeout``) costs a timer armed and cancelled for every event of every reader,
-    for the rare send that blocks: the socket's buffers are full because the client stopped
-    reading. The watch runs only while streams are open.
+    A stream notes when each of its sends began (its events and its pings are sent by two
+    tasks); every ``period_s`` the watch cancels each send that has lasted ``send_timeout``
+    (so a send ends between ``send_timeout`` and ``send_timeout + period_s`` after it began).
+    A timeout per send (anyio's cancel scope, or ``asyncio.timeout``) costs a timer armed and
+    cancelled for every event of every reader, for the rare send that blocks: the socket's
+    buffers are full because the client stopped reading. The watch runs only while streams
+    are open, and holds no reference to its loop (the loop's entry goes with the loop).
     """
 
-    __slots__ = ("_loop", "_timer", "period_s", "streams")
+    __slots__ = ("__weakref__", "_timer", "period_s", "streams")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, period_s: float = 1.0) -> None:
-        self._loop = loop
+    def __init__(self, period_s: float = 1.0) -> None:
         self.period_s = period_s
         self.streams: set[JobEventStream] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -105,24 +105,25 @@ class SendWatch:
         loop = asyncio.get_running_loop()
         watch = _WATCHES.get(loop)
         if watch is None:
-            watch = _WATCHES[loop] = cls(loop)
+            watch = _WATCHES[loop] = cls()
         return watch
 
     def add(self, stream: JobEventStream) -> None:
         self.streams.add(stream)
         if self._timer is None:
-            self._timer = self._loop.call_later(self.period_s, self._check)
+            self._timer = asyncio.get_running_loop().call_later(self.period_s, self._check)
 
     def discard(self, stream: JobEventStream) -> None:
         self.streams.discard(stream)
 
     def _check(self) -> None:
         self._timer = None
-        now = self._loop.time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         for stream in self.streams:
-            stream.cancel_send_older_than(now)
+            stream.cancel_sends_older_than(now)
         if self.streams:
-            self._timer = self._loop.call_later(self.period_s, self._check)
+            self._timer = loop.call_later(self.period_s, self._check)
 
 
 _WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendWatch] = (
@@ -138,10 +139,12 @@ class JobEventStream(EventSourceResponse):
     ``_send_interrupted`` bookkeeping).
     """
 
-    _send_began: float | None = None
-    _sender: asyncio.Task[Any] | None = None
-    #: The task whose send the watch cut short (the events' or the pings').
-    _cut: asyncio.Task[Any] | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The sends under way, by task (events and pings), with when each began.
+        self._sending: dict[asyncio.Task[Any], float] = {}
+        #: The tasks whose send the watch cut short.
+        self._cut: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.send_timeout is None:
@@ -154,28 +157,28 @@ class JobEventStream(EventSourceResponse):
         finally:
             watch.discard(self)
 
-    def cancel_send_older_than(self, now: float) -> None:
-        """Cut short a send that began ``send_timeout`` or more before ``now``."""
-        began, sender, timeout = self._send_began, self._sender, self.send_timeout
-        if began is None or sender is None or timeout is None or self._cut is not None:
+    def cancel_sends_older_than(self, now: float) -> None:
+        """Cut short each send that began ``send_timeout`` or more before ``now``."""
+        timeout = self.send_timeout
+        if timeout is None:
             return
-        if now - began >= timeout:
-            self._cut = sender
-            sender.cancel()
+        for task, began in self._sending.items():
+            if now - began >= timeout and task not in self._cut:
+                self._cut.add(task)
+                task.cancel()
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
-        if self.send_timeout is None:
+        task = asyncio.current_task()
+        if self.send_timeout is None or task is None:
             await send(message)
             return
-        self._sender = asyncio.current_task()
-        self._send_began = asyncio.get_running_loop().time()
+        self._sending[task] = asyncio.get_running_loop().time()
         try:
             await send(message)
         except asyncio.CancelledError:
             self._send_interrupted = True
-            task = asyncio.current_task()
-            if task is not None and task is self._cut:  # the watch's cancel, not another's
-                self._cut = None
+            if task in self._cut:  # the watch's cancel, not another's
+                self._cut.discard(task)
                 task.uncancel()
                 raise SendTimeoutError() from None
             raise
@@ -183,7 +186,7 @@ class JobEventStream(EventSourceResponse):
             self._send_interrupted = True
             raise
         finally:
-            self._send_began = None
+            self._sending.pop(task, None)
 
 
 def event_stream(

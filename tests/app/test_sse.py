@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from sse_starlette import ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message
 
+from app import sse
 from app.sse import SEP, JobEventStream, SendWatch, frame
 from jobs.events import StoredEvent, dumps
 
@@ -47,7 +49,7 @@ async def test_a_send_blocked_past_its_timeout_ends_with_send_timeout_error() ->
     """The one watch per loop cuts a blocked send short with the library's own error, and
     leaves the task as it found it: not cancelled (its cleanup still awaits)."""
     stream = JobEventStream(_nothing(), send_timeout=0.2)
-    watch = SendWatch(asyncio.get_running_loop(), period_s=0.05)
+    watch = SendWatch(period_s=0.05)
     watch.add(stream)
     never = asyncio.Event()
 
@@ -71,7 +73,7 @@ async def test_a_send_blocked_past_its_timeout_ends_with_send_timeout_error() ->
 @pytest.mark.anyio
 async def test_sends_that_return_are_never_cut() -> None:
     stream = JobEventStream(_nothing(), send_timeout=0.1)
-    watch = SendWatch(asyncio.get_running_loop(), period_s=0.02)
+    watch = SendWatch(period_s=0.02)
     watch.add(stream)
     sent: list[Message] = []
 
@@ -87,11 +89,11 @@ async def test_sends_that_return_are_never_cut() -> None:
 
 
 @pytest.mark.anyio
-async def test_only_the_send_the_watch_cut_becomes_a_send_timeout() -> None:
-    """Two tasks send on one stream (events and pings): the watch cuts the newer send; a
-    cancel of the other task from elsewhere (the task group ending) stays a cancel."""
-    stream = JobEventStream(_nothing(), send_timeout=0.2)
-    watch = SendWatch(asyncio.get_running_loop(), period_s=0.05)
+async def test_each_blocked_send_is_cut_and_another_cancel_stays_a_cancel() -> None:
+    """Two tasks send on one stream (its events and its pings): each blocked send is watched
+    from its own start, and a cancel from elsewhere (the task group ending) stays a cancel."""
+    stream = JobEventStream(_nothing(), send_timeout=0.3)
+    watch = SendWatch(period_s=0.05)
     watch.add(stream)
     never = asyncio.Event()
 
@@ -99,11 +101,28 @@ async def test_only_the_send_the_watch_cut_becomes_a_send_timeout() -> None:
         await never.wait()
 
     events = asyncio.create_task(stream._send_with_timeout(blocked, _BODY))
-    await asyncio.sleep(0.05)
     pings = asyncio.create_task(stream._send_with_timeout(blocked, _BODY))
-    with pytest.raises(SendTimeoutError):
-        await asyncio.wait_for(asyncio.shield(pings), timeout=5)
-    events.cancel()
+    cancelled = asyncio.create_task(stream._send_with_timeout(blocked, _BODY))
+    await asyncio.sleep(0.05)
+    cancelled.cancel()  # before its timeout: not the watch's doing
     with pytest.raises(asyncio.CancelledError):
-        await events
+        await cancelled
+    for task in (events, pings):
+        with pytest.raises(SendTimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=5)
     watch.discard(stream)
+
+
+def test_a_loop_gone_takes_its_watch_along() -> None:
+    before = len(sse._WATCHES)
+    loop = asyncio.new_event_loop()
+
+    async def watched() -> None:
+        SendWatch.of_running_loop()
+
+    loop.run_until_complete(watched())
+    assert len(sse._WATCHES) == before + 1
+    loop.close()
+    del loop
+    gc.collect()
+    assert len(sse._WATCHES) == before, "the watch kept its loop alive"
