@@ -52,9 +52,7 @@ class PendingIndex:
     async def add(self, job_id: str, ttl_s: int) -> None:
         """Add a job, if Redis answers (see :meth:`remove`)."""
         with contextlib.suppress(StoreUnavailable), unavailable_as_domain_error():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue_add(pipe, job_id, ttl_s)
-                await pipe.execute()
+            await PENDING_ADD.call(self.redis, [self.key], [job_id, ttl_s * 1000])
 
     async def remove(self, job_id: str) -> None:
         """Remove a job, if Redis answers: the index only feeds a gauge, so a failure (counted

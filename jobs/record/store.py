@@ -148,35 +148,33 @@ class JobStore:
             args += self.index.script_args(job.created_at_ms)
             if custom_agent is not None:
                 keys.append(custom_agent)
-        with unavailable_as_domain_error():
-            if check is None and not self.cluster:  # one script, by digest: no pipeline
-                replies = [await CREATE.call(self.redis, keys, args)]
-            else:
-                replies = await self._create_in_pipeline(job, check, keys, args)
+        if self.cluster:
+            checked, taken = await self._create_on_cluster(job, check, keys, args)
+        else:
+            checked, taken = await self._checked(check, CREATE, keys, args)
         if check is not None:
             try:
-                check.verdict(replies[0])
+                check.verdict(checked)
             except LimitExceeded:
                 await self.discard(job)
                 raise
-        taken: list[str] | None = replies[-1]
         return snapshot(*taken) if taken else None
 
-    async def _create_in_pipeline(
+    async def _create_on_cluster(
         self, job: Job, check: Check | None, keys: list[str], args: list[ScriptArg]
-    ) -> list[Any]:
-        """Create with ``check`` in one round trip (its reply first); on a cluster, with the
-        indexes' commands of their own (another slot than the job's)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if check is not None:
-                check.queue(pipe)
-            if self.cluster:
+    ) -> tuple[Any, Any]:
+        """:meth:`_checked` for create on a cluster: the indexes are in other slots than the
+        job's, so their commands of their own ride in the same pipeline."""
+        with unavailable_as_domain_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if check is not None:
+                    check.queue(pipe)
                 self.index.queue_add(pipe, job.owner, job.id, job.created_at_ms)
                 # Before the record: a claim's removal comes after it.
                 self.pending.queue_add(pipe, job.id, self.lifetimes.pending_s)
-            CREATE.queue(pipe, keys, args)
-            replies: list[Any] = await pipe.execute()
-        return replies
+                CREATE.queue(pipe, keys, args)
+                replies: list[Any] = await pipe.execute()
+        return (replies[0] if check is not None else None), replies[-1]
 
     async def _checked(
         self, check: Check | None, script: Script, keys: list[str], args: list[ScriptArg]
